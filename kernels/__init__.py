@@ -1,0 +1,16 @@
+"""parallax.kernels: pure JAX kernels, one subpackage per family.
+
+``pde`` (spectral and finite-difference PDE steppers), ``ode``, ``sde``, ``particles`` and
+``nn`` (model kernels). Every kernel is a pure function that works under ``jit``, ``vmap`` and
+``grad``; its PyTorch twin lives in the family's ``twins`` subpackage, which is the only place
+torch is imported. This package knows nothing of runs, configs or the CLI.
+"""
+
+from parallax.kernels import nn as nn
+from parallax.kernels import ode as ode
+from parallax.kernels import particles as particles
+from parallax.kernels import pde as pde
+from parallax.kernels import sde as sde
+from parallax.kernels._rollout import rollout as rollout
+
+__all__ = ["nn", "ode", "particles", "pde", "rollout", "sde"]

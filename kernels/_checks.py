@@ -1,0 +1,122 @@
+"""Input validation shared by every kernel.
+
+Two kinds of checks:
+
+* Shape, rank and dtype are static under ``jit``; they are checked while tracing and raise
+  ``ValueError`` / ``TypeError`` naming the argument and what was expected.
+* Values (``dt > 0``, a finite initial state) are only known at run time under ``jit``. When a
+  value is concrete it is checked at once with a ``ValueError``; when it is a tracer the check is
+  compiled in with :func:`equinox.error_if`, which raises at run time with the same message
+  (set ``EQX_ON_ERROR=off`` to compile the checks out). Value checks return their argument:
+  thread the returned value through, or the check is dead code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+T = TypeVar("T")
+
+__all__ = [
+    "check_array",
+    "check_finite",
+    "check_nonnegative",
+    "check_positive",
+    "check_same_dtype",
+    "is_concrete",
+]
+
+
+def _shape_str(shape: Sequence[int | str | None]) -> str:
+    return "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+
+
+def check_array(
+    name: str,
+    x: Any,
+    *,
+    ndim: int | None = None,
+    min_ndim: int | None = None,
+    shape: Sequence[int | str | None] | None = None,
+    trailing: Sequence[int | str | None] | None = None,
+    kind: str | None = "floating",
+) -> None:
+    """Check rank, shape and dtype kind of an array-like argument (trace-time).
+
+    ``shape`` fixes every dimension (``None``/``"*"`` is a wildcard); ``trailing`` fixes the last
+    ``len(trailing)`` dimensions and allows any leading batch dimensions. ``kind`` is one of
+    ``"floating"``, ``"complex"``, ``"inexact"``, ``"integer"``, ``"bool"`` or ``None``.
+    """
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(f"{name}: expected an array, got {type(x).__name__}")
+    if kind is not None:
+        kinds = {
+            "floating": jnp.floating,
+            "complex": jnp.complexfloating,
+            "inexact": jnp.inexact,
+            "integer": jnp.integer,
+            "bool": jnp.bool_,
+        }
+        if not jnp.issubdtype(x.dtype, kinds[kind]):
+            raise TypeError(f"{name}: expected a {kind} dtype, got {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name}: expected rank {ndim}, got shape {tuple(x.shape)}")
+    if min_ndim is not None and x.ndim < min_ndim:
+        raise ValueError(f"{name}: expected rank >= {min_ndim}, got shape {tuple(x.shape)}")
+    if shape is not None:
+        ok = len(shape) == x.ndim and all(
+            s is None or s == "*" or s == d for s, d in zip(shape, x.shape, strict=False)
+        )
+        if not ok:
+            raise ValueError(f"{name}: expected shape {_shape_str(shape)}, got {tuple(x.shape)}")
+    if trailing is not None:
+        tail = tuple(x.shape[x.ndim - len(trailing) :]) if x.ndim >= len(trailing) else None
+        ok = tail is not None and all(
+            s is None or s == "*" or s == d for s, d in zip(trailing, tail, strict=True)
+        )
+        if not ok:
+            raise ValueError(
+                f"{name}: expected shape (..., {_shape_str(trailing)[1:-1]}), got {tuple(x.shape)}"
+            )
+
+
+def check_same_dtype(**arrays: Any) -> None:
+    """All named arrays share one dtype (trace-time)."""
+    dtypes = {k: jnp.result_type(v) for k, v in arrays.items()}
+    if len(set(dtypes.values())) > 1:
+        got = ", ".join(f"{k}={v}" for k, v in dtypes.items())
+        raise TypeError(f"expected matching dtypes, got {got}")
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` carries a value now (not a tracer)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _value_check(x: T, bad: Any, name: str, msg: str) -> T:
+    if is_concrete(bad):
+        if bool(np.any(np.asarray(bad))):
+            raise ValueError(f"{name}: {msg}")
+        return x
+    return eqx.error_if(x, bad, f"{name}: {msg}")
+
+
+def check_positive(name: str, x: T) -> T:
+    """``x > 0`` everywhere; returns ``x`` (thread it through)."""
+    return _value_check(x, jnp.asarray(x) <= 0, name, "expected a value > 0")
+
+
+def check_nonnegative(name: str, x: T) -> T:
+    """``x >= 0`` everywhere; returns ``x`` (thread it through)."""
+    return _value_check(x, jnp.asarray(x) < 0, name, "expected a value >= 0")
+
+
+def check_finite(name: str, x: T) -> T:
+    """No NaN or Inf in ``x``; returns ``x`` (thread it through)."""
+    return _value_check(x, ~jnp.all(jnp.isfinite(jnp.asarray(x))), name, "contains NaN or Inf")

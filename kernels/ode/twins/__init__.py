@@ -1,0 +1,3 @@
+"""PyTorch twins of the ``ode`` kernels (imports torch)."""
+
+__all__: list[str] = []

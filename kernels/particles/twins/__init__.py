@@ -1,0 +1,3 @@
+"""PyTorch twins of the ``particles`` kernels (imports torch)."""
+
+__all__: list[str] = []

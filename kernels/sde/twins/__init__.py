@@ -1,0 +1,3 @@
+"""PyTorch twins of the ``sde`` kernels (imports torch)."""
+
+__all__: list[str] = []

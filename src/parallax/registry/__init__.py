@@ -1,0 +1,47 @@
+"""The kernel registry: the one place where a kernel meets its torch twin, its input cases,
+its tolerances, its physics checks and its benchmark peers.
+
+Adding a kernel: write the JAX function (``kernels/``), its twin (``kernels/<family>/twins``),
+and ``register(KernelSpec(...))`` in ``parallax/registry/<family>.py``. Parity, bench, the CLI
+and the generic pytest checks (jit, vmap, grad, parity, golden) all read from here.
+"""
+
+from parallax.registry._cases import normal as normal
+from parallax.registry._cases import scalar as scalar
+from parallax.registry._cases import uniform as uniform
+from parallax.registry._registry import UnknownKernelError as UnknownKernelError
+from parallax.registry._registry import get as get
+from parallax.registry._registry import names as names
+from parallax.registry._registry import register as register
+from parallax.registry._registry import specs as specs
+from parallax.registry._spec import DTYPES as DTYPES
+from parallax.registry._spec import FAMILIES as FAMILIES
+from parallax.registry._spec import Case as Case
+from parallax.registry._spec import CaseFactory as CaseFactory
+from parallax.registry._spec import KernelSpec as KernelSpec
+from parallax.registry._spec import Peer as Peer
+from parallax.registry._spec import PhysicsCheck as PhysicsCheck
+from parallax.registry._spec import Tolerance as Tolerance
+from parallax.registry._spec import numpy_dtype as numpy_dtype
+from parallax.registry._spec import resolve as resolve
+
+__all__ = [
+    "DTYPES",
+    "FAMILIES",
+    "Case",
+    "CaseFactory",
+    "KernelSpec",
+    "Peer",
+    "PhysicsCheck",
+    "Tolerance",
+    "UnknownKernelError",
+    "get",
+    "names",
+    "normal",
+    "numpy_dtype",
+    "register",
+    "resolve",
+    "scalar",
+    "specs",
+    "uniform",
+]

@@ -1,0 +1,153 @@
+"""KernelSpec: everything the workbench knows about one kernel."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Family = Literal["pde", "ode", "particles", "sde", "nn"]
+FAMILIES: tuple[str, ...] = ("pde", "ode", "particles", "sde", "nn")
+DTYPES: tuple[str, ...] = ("float32", "float64", "bfloat16")
+
+Tolerance = tuple[float, float]
+"""``(rtol, atol)``: an element passes when ``|got - want| <= atol + rtol * |want|``."""
+
+__all__ = [
+    "DTYPES",
+    "FAMILIES",
+    "Case",
+    "CaseFactory",
+    "Family",
+    "KernelSpec",
+    "Peer",
+    "PhysicsCheck",
+    "Tolerance",
+    "resolve",
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One concrete input set: named arrays plus static (hashable) keyword arguments.
+
+    The kernel is called as ``fn(**inputs, **static)``; so is its twin, with tensors. ``steps``
+    is how many time steps (or applications) one call performs, so the bench can report a
+    per-step time; ``flops`` and ``bytes`` (per call) let it report achieved GFLOP/s and GB/s.
+    """
+
+    inputs: Mapping[str, np.ndarray]
+    static: Mapping[str, Any] = field(default_factory=dict)
+    steps: int = 1
+    flops: float | None = None
+    bytes: float | None = None
+
+
+CaseFactory = Callable[[np.random.Generator, np.dtype], Case]
+"""``make(rng, dtype) -> Case``. ``dtype`` is the floating dtype under test (NumPy dtype, with
+``ml_dtypes.bfloat16`` for bfloat16); integer inputs keep their own dtype."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another implementation of the same computation, timed by ``parallax bench``.
+
+    ``make(case)`` returns a zero-argument callable that runs one call of the case (prepare,
+    jit and warm nothing inside the callable itself). ``module`` is imported first; when it
+    is missing the peer is reported as unavailable rather than failing the bench.
+    """
+
+    name: str
+    module: str
+    make: Callable[[Case], Callable[[], Any]]
+    cases: tuple[str, ...] = ("bench",)
+
+
+@dataclass(frozen=True)
+class PhysicsCheck:
+    """A validation against physics: ``run(dtype)`` raises ``AssertionError`` on failure and
+    returns the numbers it measured (for reports)."""
+
+    name: str
+    run: Callable[[str], Mapping[str, float]]
+    dtypes: tuple[str, ...] = ("float64",)
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """One registered kernel.
+
+    Attributes:
+      name: unique, dotted by family (``"pde.heat_1d"``).
+      family: one of ``pde``, ``ode``, ``particles``, ``sde``, ``nn``.
+      fn: the pure JAX function, called as ``fn(**case.inputs, **case.static)``; returns a
+        pytree of arrays.
+      twin: ``"module:attribute"`` of the torch function with the same signature and outputs
+        (resolved lazily, so the registry never imports torch).
+      cases: named input factories; at least ``test`` (small) and ``bench`` (realistic).
+      dtypes: dtypes compared by the parity harness.
+      fwd_tol / grad_tol: ``{dtype: (rtol, atol)}`` for forward values and for gradients.
+      grad_wrt: input names whose gradients are compared (JAX vjp vs torch autograd) and
+        checked against finite differences.
+      physics: validations against exact solutions, orders or conserved quantities.
+      peers: other implementations timed by the bench.
+      vmap_axes: inputs batched by the generic vmap test (default: every array input).
+    """
+
+    name: str
+    family: Family
+    fn: Callable[..., Any]
+    twin: str | None
+    cases: Mapping[str, CaseFactory]
+    fwd_tol: Mapping[str, Tolerance]
+    grad_tol: Mapping[str, Tolerance]
+    dtypes: tuple[str, ...] = ("float32", "float64")
+    grad_wrt: tuple[str, ...] = ()
+    physics: tuple[PhysicsCheck, ...] = ()
+    peers: tuple[Peer, ...] = ()
+    vmap_axes: tuple[str, ...] | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.name}: family must be one of {FAMILIES}, got {self.family!r}")
+        for required in ("test", "bench"):
+            if required not in self.cases:
+                raise ValueError(f"{self.name}: cases must include {required!r}")
+        for d in self.dtypes:
+            if d not in DTYPES:
+                raise ValueError(f"{self.name}: unknown dtype {d!r}; expected one of {DTYPES}")
+            if d not in self.fwd_tol or (self.grad_wrt and d not in self.grad_tol):
+                raise ValueError(f"{self.name}: missing tolerance for dtype {d!r}")
+
+    def make_case(self, case: str = "test", dtype: str = "float32", seed: int = 0) -> Case:
+        """Build the named case's inputs at ``dtype`` (deterministic for a given seed)."""
+        if case not in self.cases:
+            raise KeyError(f"{self.name}: unknown case {case!r}; have {sorted(self.cases)}")
+        return self.cases[case](np.random.default_rng(seed), numpy_dtype(dtype))
+
+    def load_twin(self) -> Callable[..., Any]:
+        """Import and return the torch twin (raises ``ImportError`` without torch)."""
+        if self.twin is None:
+            raise LookupError(f"{self.name} has no torch twin")
+        return resolve(self.twin)
+
+
+def resolve(ref: str) -> Any:
+    """Import ``"package.module:attr"``."""
+    module, _, attr = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def numpy_dtype(name: str) -> np.dtype:
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
