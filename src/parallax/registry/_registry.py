@@ -13,6 +13,7 @@ __all__ = ["UnknownKernelError", "get", "names", "register", "specs"]
 # Family modules that register the built-in kernels; imported on first lookup.
 _BUILTIN = (
     "parallax.registry.pde",
+    "parallax.registry.pde_fd",
     "parallax.registry.ode",
     "parallax.registry.sde",
     "parallax.registry.particles",

@@ -1,0 +1,1 @@
+"""Registered finite-difference PDE kernels (family ``pde``)."""
