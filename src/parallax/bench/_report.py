@@ -34,7 +34,8 @@ def format_table(records: Sequence[BenchRecord], ceilings: Ceilings | None = Non
         peak = max(fracs) if fracs else None  # the binding ceiling
         lines.append(
             f"{r.kernel:<28} {r.case:<8} {r.impl:<14} {_fmt(r.median_us, '9.1f')}us "
-            f"{_fmt(r.min_us, '9.1f')}us {_fmt(r.iqr_us, '7.1f')}us {_fmt(r.per_step_us, '8.2f')}us "
+            f"{_fmt(r.min_us, '9.1f')}us {_fmt(r.iqr_us, '7.1f')}us "
+            f"{_fmt(r.per_step_us, '8.2f')}us "
             f"{_fmt(r.ratio_to_jax, '7.2f')} {_fmt(r.compile_s, '7.2f')}s "
             f"{_fmt(r.gflops, '8.2f')} {_fmt(r.gbps, '7.2f')} "
             f"{_fmt(None if peak is None else 100 * peak, '5.1f')}"
