@@ -1,32 +1,60 @@
-r"""Scaled dot-product attention (Vaswani et al., 2017, "Attention is all you need").
+r"""Scaled dot-product and multi-head attention (Vaswani et al., 2017, "Attention is all you
+need"), with grouped-query heads (Ainslie et al., 2023, "GQA"), masks and rotary embeddings.
 
 .. math:: \operatorname{attn}(Q, K, V) = \operatorname{softmax}\!\big(s\, Q K^\top + M\big) V,
           \qquad s = 1/\sqrt{d}
 
 Layout is JAX's ``(batch, seq, heads, head_dim)`` ("BTNH"), not torch's ``(B, H, S, D)``; the
-twin transposes. ``M`` is ``-inf`` above the diagonal when ``causal``. Low-precision inputs
-(bfloat16, float16) accumulate the softmax in float32.
+twin transposes. With grouped-query attention ``k`` and ``v`` carry ``kv_heads`` heads, which
+must divide the ``heads`` of ``q``; query head ``h`` reads key/value head ``h // (heads //
+kv_heads)`` (torch's ``repeat_interleave`` and ``enable_gqa`` convention).
+
+Masks are boolean with **True = may attend** (jax convention; torch's ``key_padding_mask`` is
+the opposite, the twin inverts it):
+
+* ``causal``: query ``i`` attends to keys ``j <= i`` (positions aligned at the start, as torch);
+* ``padding_mask``: ``(batch, seq_k)``, False marks padded keys;
+* ``mask``: ``(batch | 1, heads | 1, seq_q, seq_k)``, any other pattern.
+
+A query row with no allowed key is not meaningful (torch returns NaN there); here it averages
+all values, as ``jax.nn.dot_product_attention`` does. Low-precision inputs (bfloat16, float16)
+accumulate logits and the softmax in float32.
+
+``implementation`` picks the code path: ``"xla"`` is ``jax.nn.dot_product_attention``,
+``"einsum"`` the explicit two-einsum form, ``"flash"`` the Pallas kernel of
+:mod:`parallax.kernels.nn._flash` (GPU; interpret mode on CPU), ``"auto"`` the fastest measured
+on this backend (see :func:`_auto_implementation`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Bool, Float, Int
 
 from parallax.kernels._checks import check_array, check_same_dtype
+from parallax.kernels.nn._rope import apply_rope
 
-__all__ = ["attention_weights", "dot_product_attention"]
+__all__ = ["attention_weights", "dot_product_attention", "multi_head_attention"]
+
+Implementation = Literal["auto", "xla", "einsum", "flash"]
 
 
 def _check_qkv(q: Array, k: Array, v: Array | None = None) -> None:
     check_array("q", q, ndim=4)
     check_array("k", k, ndim=4)
     b, _, h, d = q.shape
-    if k.shape[0] != b or k.shape[2] != h or k.shape[3] != d:
+    if k.shape[0] != b or k.shape[3] != d:
         raise ValueError(
-            f"k: expected shape ({b}, seq_k, {h}, {d}) to match q {tuple(q.shape)}, "
+            f"k: expected shape ({b}, seq_k, kv_heads, {d}) to match q {tuple(q.shape)}, "
             f"got {tuple(k.shape)}"
+        )
+    if h % k.shape[2]:
+        raise ValueError(
+            f"k: kv_heads={k.shape[2]} must divide the {h} heads of q (grouped-query attention)"
         )
     if v is not None:
         check_array("v", v, ndim=4)
@@ -40,41 +68,235 @@ def _check_qkv(q: Array, k: Array, v: Array | None = None) -> None:
         check_same_dtype(q=q, k=k)
 
 
+def _combined_mask(
+    q: Array,
+    k: Array,
+    causal: bool,
+    mask: Array | None,
+    padding_mask: Array | None,
+) -> Array | None:
+    """One boolean ``(batch | 1, heads | 1, seq_q, seq_k)`` mask, or None when nothing masks."""
+    b, sq, h, _ = q.shape
+    sk = k.shape[1]
+    out = None
+    if mask is not None:
+        check_array("mask", mask, ndim=4, kind="bool")
+        ok = mask.shape[0] in (1, b) and mask.shape[1] in (1, h) and mask.shape[2:] == (sq, sk)
+        if not ok:
+            raise ValueError(
+                f"mask: expected shape ({b} or 1, {h} or 1, {sq}, {sk}), got {tuple(mask.shape)}"
+            )
+        out = mask
+    if padding_mask is not None:
+        check_array("padding_mask", padding_mask, shape=(b, sk), kind="bool")
+        pm = padding_mask[:, None, None, :]
+        out = pm if out is None else jnp.logical_and(out, pm)
+    if causal:
+        tri = jnp.tril(jnp.ones((sq, sk), dtype=bool))[None, None]
+        out = tri if out is None else jnp.logical_and(out, tri)
+    return out
+
+
+def _scale(d: int, scale: float | None) -> float:
+    return (1.0 / d**0.5) if scale is None else float(scale)
+
+
+def _acc_dtype(dtype: jnp.dtype) -> jnp.dtype:
+    return jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else jnp.dtype(dtype)
+
+
+def _einsum_probs(q: Array, k: Array, m: Array | None, scale: float) -> Array:
+    """Softmax probabilities ``(batch, kv_heads, group, seq_q, seq_k)`` (accumulation dtype)."""
+    b, sq, h, d = q.shape
+    kvh = k.shape[2]
+    g = h // kvh
+    acc = _acc_dtype(q.dtype)
+    qg = q.reshape(b, sq, kvh, g, d)
+    logits = jnp.einsum("bqhgd,bkhd->bhgqk", qg, k, preferred_element_type=acc)
+    logits = logits * jnp.asarray(scale, dtype=acc)
+    if m is not None:
+        mb = m.shape[1]
+        m5 = m.reshape(m.shape[0], kvh if mb == h else 1, g if mb == h else 1, *m.shape[2:])
+        logits = jnp.where(m5, logits, jnp.asarray(jnp.finfo(acc).min, acc))
+    return jax.nn.softmax(logits, axis=-1)
+
+
 def attention_weights(
     q: Float[Array, "batch seq_q heads head_dim"],
-    k: Float[Array, "batch seq_k heads head_dim"],
+    k: Float[Array, "batch seq_k kv_heads head_dim"],
     *,
     causal: bool = False,
     scale: float | None = None,
+    mask: Bool[Array, "batch heads seq_q seq_k"] | None = None,
+    padding_mask: Bool[Array, "batch seq_k"] | None = None,
 ) -> Float[Array, "batch heads seq_q seq_k"]:
-    """Softmax attention probabilities; each row sums to one.
-
-    With ``causal`` the query at position ``i`` attends to keys ``j <= i`` (query and key
-    positions aligned at the start, as torch does).
-    """
+    """Softmax attention probabilities; each row sums to one."""
     _check_qkv(q, k)
-    d = q.shape[-1]
-    s = (1.0 / d**0.5) if scale is None else scale
-    acc = jnp.float32 if jnp.finfo(q.dtype).bits < 32 else q.dtype
-    logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=acc) * jnp.asarray(
-        s, dtype=acc
-    )
-    if causal:
-        sq, sk = q.shape[1], k.shape[1]
-        allowed = jnp.tril(jnp.ones((sq, sk), dtype=bool))
-        logits = jnp.where(allowed, logits, -jnp.inf)
-    return jax.nn.softmax(logits, axis=-1).astype(q.dtype)
+    m = _combined_mask(q, k, causal, mask, padding_mask)
+    p = _einsum_probs(q, k, m, _scale(q.shape[-1], scale))
+    b, kvh, g, sq, sk = p.shape
+    return p.reshape(b, kvh * g, sq, sk).astype(q.dtype)
+
+
+def _auto_implementation(q: Array, k: Array, v: Array) -> str:
+    """Measured choice (jax 0.10, XLA:CPU, 2 cores; ``tests/kernels/nn`` bench notes):
+    ``jax.nn.dot_product_attention`` lowers to the same two dots as the einsum path on CPU; it
+    is used whenever its constraints hold (same head_dim for k and v), otherwise einsum."""
+    if q.shape[-1] != v.shape[-1]:
+        return "einsum"
+    return "xla"
 
 
 def dot_product_attention(
     q: Float[Array, "batch seq_q heads head_dim"],
-    k: Float[Array, "batch seq_k heads head_dim"],
-    v: Float[Array, "batch seq_k heads head_dim_v"],
+    k: Float[Array, "batch seq_k kv_heads head_dim"],
+    v: Float[Array, "batch seq_k kv_heads head_dim_v"],
     *,
     causal: bool = False,
     scale: float | None = None,
+    mask: Bool[Array, "batch heads seq_q seq_k"] | None = None,
+    padding_mask: Bool[Array, "batch seq_k"] | None = None,
+    implementation: Implementation = "auto",
 ) -> Float[Array, "batch seq_q heads head_dim_v"]:
-    """``softmax(scale · q kᵀ + mask) v`` per batch and head."""
+    """``softmax(scale · q kᵀ + mask) v`` per batch and head (grouped-query when ``k`` and
+    ``v`` have fewer heads than ``q``)."""
     _check_qkv(q, k, v)
-    p = attention_weights(q, k, causal=causal, scale=scale)
-    return jnp.einsum("bhqk,bkhd->bqhd", p, v)
+    m = _combined_mask(q, k, causal, mask, padding_mask)
+    s = _scale(q.shape[-1], scale)
+    impl = _auto_implementation(q, k, v) if implementation == "auto" else implementation
+    if impl == "xla":
+        if q.shape[-1] != v.shape[-1]:
+            raise ValueError("v: implementation='xla' needs head_dim_v == head_dim")
+        return jax.nn.dot_product_attention(q, k, v, mask=m, scale=s, implementation="xla")
+    if impl == "einsum":
+        p = _einsum_probs(q, k, m, s).astype(v.dtype)
+        b, sq, h, _ = q.shape
+        out = jnp.einsum("bhgqk,bkhd->bqhgd", p, v)
+        return out.reshape(b, sq, h, v.shape[-1])
+    if impl == "flash":
+        from parallax.kernels.nn._flash import flash_attention
+
+        if mask is not None or padding_mask is not None:
+            raise ValueError("mask: implementation='flash' supports only causal masking")
+        return flash_attention(q, k, v, causal=causal, scale=s)
+    raise ValueError(
+        f"implementation: expected 'auto', 'xla', 'einsum' or 'flash', got {implementation!r}"
+    )
+
+
+_MHA_REQUIRED = ("wq", "wk", "wv", "wo")
+_MHA_OPTIONAL = ("bq", "bk", "bv", "bo")
+
+
+def _project(x: Array, w: Array, b: Array | None, name: str, out_features: int | None) -> Array:
+    check_array(f"params['w{name}']", w, ndim=2)
+    if w.shape[0] != x.shape[-1] or (out_features is not None and w.shape[1] != out_features):
+        want = "d_out" if out_features is None else str(out_features)
+        raise ValueError(
+            f"params['w{name}']: expected shape ({x.shape[-1]}, {want}) (layout (in, out)), "
+            f"got {tuple(w.shape)}"
+        )
+    if w.dtype != x.dtype:
+        raise TypeError(f"params['w{name}']: expected dtype {x.dtype} (as x), got {w.dtype}")
+    y = jnp.matmul(x, w)
+    if b is not None:
+        check_array(f"params['b{name}']", b, shape=(w.shape[1],))
+        y = y + b.astype(y.dtype).reshape((1,) * (y.ndim - 1) + (b.shape[0],))
+    return y
+
+
+def multi_head_attention(
+    params: Mapping[str, Array],
+    x: Float[Array, "batch seq d_model"],
+    *,
+    num_heads: int,
+    num_kv_heads: int | None = None,
+    causal: bool,
+    rope_base: float | None = None,
+    rope_interleaved: bool = False,
+    positions: Int[Array, "batch seq"] | None = None,
+    padding_mask: Bool[Array, "batch seq_k"] | None = None,
+    mask: Bool[Array, "batch heads seq seq_k"] | None = None,
+    context: Float[Array, "batch seq_k d_context"] | None = None,
+    scale: float | None = None,
+    implementation: Implementation = "auto",
+) -> Float[Array, "batch seq d_out"]:
+    """Multi-head (grouped-query) attention with projections from ``params``.
+
+    ``Q = x Wq + bq``, ``K = c Wk + bk``, ``V = c Wv + bv`` with ``c = context`` (cross
+    attention) or ``x`` (self attention); heads are split from the feature axis head-major
+    (feature ``h * head_dim + i`` is element ``i`` of head ``h``, as torch's reshape); with
+    ``rope_base`` set, ``Q`` and ``K`` are rotated by :func:`apply_rope` (self attention only);
+    the heads are attended and merged, ``out = attn Wo + bo``.
+
+    Parameter pytree (flat dict; weights ``(in, out)`` like flax — torch's ``nn.Linear`` and
+    ``nn.MultiheadAttention.in_proj_weight`` are ``(out, in)``, the latter with q, k, v stacked
+    along ``out``)::
+
+        {"wq": (d_model, num_heads * head_dim),  "bq": (num_heads * head_dim,),
+         "wk": (d_context, num_kv_heads * head_dim), "bk": (num_kv_heads * head_dim,),
+         "wv": (d_context, num_kv_heads * head_dim_v), "bv": (num_kv_heads * head_dim_v,),
+         "wo": (num_heads * head_dim_v, d_out),   "bo": (d_out,)}        # biases optional
+    """
+    check_array("x", x, ndim=3)
+    missing = [k for k in _MHA_REQUIRED if k not in params]
+    unknown = sorted(set(params) - set(_MHA_REQUIRED) - set(_MHA_OPTIONAL))
+    if missing or unknown:
+        raise ValueError(
+            f"params: missing keys {missing}, unexpected keys {unknown}; expected "
+            f"{list(_MHA_REQUIRED)} and optionally {list(_MHA_OPTIONAL)}"
+        )
+    if not isinstance(num_heads, int) or num_heads < 1:
+        raise ValueError(f"num_heads: expected a positive int, got {num_heads!r}")
+    kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+    if not isinstance(kv_heads, int) or kv_heads < 1 or num_heads % kv_heads:
+        raise ValueError(
+            f"num_kv_heads: expected a positive int dividing num_heads={num_heads}, "
+            f"got {num_kv_heads!r}"
+        )
+    wq = params["wq"]
+    check_array("params['wq']", wq, ndim=2)
+    if wq.shape[1] % num_heads:
+        raise ValueError(
+            f"params['wq']: output features {wq.shape[1]} not divisible by num_heads={num_heads}"
+        )
+    hd = wq.shape[1] // num_heads
+    src = x
+    if context is not None:
+        check_array("context", context, ndim=3)
+        if context.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"context: expected batch {x.shape[0]} (as x), got shape {tuple(context.shape)}"
+            )
+        if rope_base is not None:
+            raise ValueError("rope_base: rotary embeddings are for self attention (context=None)")
+        src = context
+    wv = params["wv"]
+    check_array("params['wv']", wv, ndim=2)
+    if wv.shape[1] % kv_heads:
+        raise ValueError(
+            f"params['wv']: output features {wv.shape[1]} not divisible by num_kv_heads={kv_heads}"
+        )
+    hdv = wv.shape[1] // kv_heads
+    b, s, _ = x.shape
+    sk = src.shape[1]
+    q = _project(x, wq, params.get("bq"), "q", num_heads * hd).reshape(b, s, num_heads, hd)
+    k = _project(src, params["wk"], params.get("bk"), "k", kv_heads * hd)
+    k = k.reshape(b, sk, kv_heads, hd)
+    v = _project(src, wv, params.get("bv"), "v", kv_heads * hdv).reshape(b, sk, kv_heads, hdv)
+    if rope_base is not None:
+        q = apply_rope(q, positions, base=rope_base, interleaved=rope_interleaved)
+        k = apply_rope(k, positions, base=rope_base, interleaved=rope_interleaved)
+    elif positions is not None:
+        raise ValueError("positions: given without rope_base (they are only used by RoPE)")
+    o = dot_product_attention(
+        q,
+        k,
+        v,
+        causal=causal,
+        scale=scale,
+        mask=mask,
+        padding_mask=padding_mask,
+        implementation=implementation,
+    )
+    return _project(o.reshape(b, s, num_heads * hdv), params["wo"], params.get("bo"), "o", None)

@@ -1,0 +1,124 @@
+r"""Dense layers, the two-layer MLP and gated MLPs (GLU variants, Shazeer 2020).
+
+.. math::
+    \operatorname{MLP}(x) = \phi(x W_1 + b_1) W_2 + b_2, \qquad
+    \operatorname{GLU}_\phi(x) = \big(\phi(x W_g + b_g) \odot (x W_u + b_u)\big) W_d + b_d
+
+SwiGLU is ``GLU`` with ``φ = silu``; GeGLU with ``φ = gelu`` (Shazeer, 2020, "GLU variants
+improve transformer"). The activation is always an explicit argument: GELU exists in two forms,
+``"gelu_exact"`` (``x Φ(x)``, torch's default) and ``"gelu_tanh"`` (the tanh approximation,
+``jax.nn.gelu``'s default); there is no bare ``"gelu"``.
+
+Parameter pytrees (flat dicts); weights are ``(in, out)`` like flax's ``Dense.kernel`` —
+torch's ``nn.Linear.weight`` is ``(out, in)``, so a port transposes::
+
+    linear:    {"kernel": (d_in, d_out), "bias": (d_out,)}                   # bias optional
+    mlp:       {"w1": (d_in, d_hidden), "b1": (d_hidden,),
+                "w2": (d_hidden, d_out), "b2": (d_out,)}                      # biases optional
+    gated_mlp: {"w_gate": (d_in, d_hidden), "w_up": (d_in, d_hidden),
+                "w_down": (d_hidden, d_out), "b_gate", "b_up", "b_down"}     # biases optional
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from parallax.kernels._checks import check_array
+
+__all__ = ["ACTIVATIONS", "gated_mlp", "get_activation", "linear", "mlp"]
+
+Activation = Literal["gelu_exact", "gelu_tanh", "relu", "silu", "tanh", "identity"]
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "gelu_exact": lambda x: jax.nn.gelu(x, approximate=False),
+    "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "tanh": jnp.tanh,
+    "identity": lambda x: x,
+}
+
+
+def get_activation(name: str) -> Callable[[Array], Array]:
+    """The activation function called ``name`` (one of :data:`ACTIVATIONS`)."""
+    if name not in ACTIVATIONS:
+        hint = " (say 'gelu_exact' or 'gelu_tanh')" if name == "gelu" else ""
+        raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, got {name!r}{hint}")
+    return ACTIVATIONS[name]
+
+
+def _check_keys(params: Mapping[str, Array], required: tuple[str, ...], optional: tuple[str, ...]):
+    missing = [k for k in required if k not in params]
+    unknown = sorted(set(params) - set(required) - set(optional))
+    if missing or unknown:
+        raise ValueError(
+            f"params: missing keys {missing}, unexpected keys {unknown}; "
+            f"expected {list(required)} and optionally {list(optional)}"
+        )
+
+
+def _dense(x: Array, w: Array, b: Array | None, wname: str, bname: str) -> Array:
+    check_array(f"params['{wname}']", w, ndim=2)
+    if w.shape[0] != x.shape[-1]:
+        raise ValueError(
+            f"params['{wname}']: expected shape ({x.shape[-1]}, d_out) (layout (in, out)) for "
+            f"input features {x.shape[-1]}, got {tuple(w.shape)}"
+        )
+    if w.dtype != x.dtype:
+        raise TypeError(f"params['{wname}']: expected dtype {x.dtype} (as x), got {w.dtype}")
+    y = jnp.matmul(x, w)
+    if b is not None:
+        check_array(f"params['{bname}']", b, shape=(w.shape[1],))
+        if b.dtype != x.dtype:
+            raise TypeError(f"params['{bname}']: expected dtype {x.dtype} (as x), got {b.dtype}")
+        y = y + b.reshape((1,) * (y.ndim - 1) + (b.shape[0],))
+    return y
+
+
+def linear(
+    params: Mapping[str, Array], x: Float[Array, "*batch d_in"]
+) -> Float[Array, "*batch d_out"]:
+    """``x @ kernel + bias`` with ``kernel`` of shape ``(d_in, d_out)``."""
+    check_array("x", x, min_ndim=1)
+    _check_keys(params, ("kernel",), ("bias",))
+    return _dense(x, params["kernel"], params.get("bias"), "kernel", "bias")
+
+
+def mlp(
+    params: Mapping[str, Array],
+    x: Float[Array, "*batch d_in"],
+    *,
+    activation: Activation,
+) -> Float[Array, "*batch d_out"]:
+    """Two-layer perceptron ``φ(x W1 + b1) W2 + b2``."""
+    check_array("x", x, min_ndim=1)
+    _check_keys(params, ("w1", "w2"), ("b1", "b2"))
+    act = get_activation(activation)
+    h = act(_dense(x, params["w1"], params.get("b1"), "w1", "b1"))
+    return _dense(h, params["w2"], params.get("b2"), "w2", "b2")
+
+
+def gated_mlp(
+    params: Mapping[str, Array],
+    x: Float[Array, "*batch d_in"],
+    *,
+    activation: Activation,
+) -> Float[Array, "*batch d_out"]:
+    """Gated MLP ``(φ(x W_gate) ⊙ x W_up) W_down``: SwiGLU with ``"silu"``, GeGLU with
+    ``"gelu_exact"`` or ``"gelu_tanh"``."""
+    check_array("x", x, min_ndim=1)
+    _check_keys(params, ("w_gate", "w_up", "w_down"), ("b_gate", "b_up", "b_down"))
+    act = get_activation(activation)
+    if params["w_gate"].shape != params["w_up"].shape:
+        raise ValueError(
+            f"params['w_up']: expected the shape of params['w_gate'] "
+            f"{tuple(params['w_gate'].shape)}, got {tuple(params['w_up'].shape)}"
+        )
+    g = act(_dense(x, params["w_gate"], params.get("b_gate"), "w_gate", "b_gate"))
+    u = _dense(x, params["w_up"], params.get("b_up"), "w_up", "b_up")
+    return _dense(g * u, params["w_down"], params.get("b_down"), "w_down", "b_down")
