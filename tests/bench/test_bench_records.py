@@ -1,0 +1,48 @@
+"""The bench's bookkeeping (never its timings): records, ratios, errors per implementation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from parallax.bench import bench_spec, format_table
+from parallax.bench._timing import Stats
+from parallax.cli import main
+from parallax.registry import get
+
+
+def test_stats_median_min_iqr():
+    s = Stats.of([4.0, 1.0, 3.0, 2.0, 5.0, 6.0, 7.0], inner=3)
+    assert (s.median, s.min, s.iqr, s.samples, s.inner) == (4.0, 1.0, 3.0, 7, 3)
+
+
+def test_too_few_samples_rejected():
+    with pytest.raises(ValueError, match="samples"):
+        bench_spec(get("pde.heat_1d"), "test", samples=3)
+
+
+def test_records_on_a_small_case():
+    recs = bench_spec(
+        get("pde.heat_1d"), "test", impls=["jax", "torch-eager", "nope"], min_sample_s=0.001
+    )
+    by = {r.impl: r for r in recs}
+    assert by["jax"].ratio_to_jax == 1.0 and by["jax"].compile_s is not None
+    assert by["jax"].samples == 7 and by["jax"].median_us > 0
+    assert by["jax"].per_step_us == pytest.approx(by["jax"].median_us / 10)
+    assert "no implementation 'nope'" in (by["nope"].error or "")
+    if by["torch-eager"].error is None:
+        assert by["torch-eager"].ratio_to_jax > 0
+    assert "unavailable" in format_table(recs)
+
+
+def test_cli_json_schema(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    rc = main(["bench", "pde.heat_1d", "--case", "test", "--impl", "jax", "--no-ceilings",
+               "--json", str(out)])  # fmt: skip
+    assert rc == 0
+    (rec,) = json.loads(out.read_text())
+    for key in ("kernel", "case", "impl", "median_us", "min_us", "iqr_us", "compile_s", "bytes",
+                "flops"):  # fmt: skip
+        assert key in rec
+    assert rec["impl"] == "jax" and rec["kernel"] == "pde.heat_1d"

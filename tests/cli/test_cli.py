@@ -1,0 +1,62 @@
+"""The `parallax` command as a user calls it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from parallax.cli import main
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "parallax.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_kernels_json(capsys):
+    assert main(["kernels", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = {r["name"] for r in rows}
+    assert {"pde.heat_1d", "nn.dot_product_attention"} <= names
+    for r in rows:
+        assert r["family"] in {"pde", "ode", "particles", "sde", "nn"}
+        assert {"test", "bench"} <= set(r["cases"])
+        assert r["dtypes"]
+
+
+def test_unknown_kernel_exits_2_with_close_matches():
+    p = _run("parity", "pde.heat1d")
+    assert p.returncode == 2
+    assert "unknown kernel 'pde.heat1d'" in p.stderr and "pde.heat_1d" in p.stderr
+
+
+@pytest.mark.parametrize("sub", ["kernels", "parity", "bench", "run"])
+def test_every_subcommand_has_help(sub, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([sub, "--help"])
+    assert e.value.code == 0
+    assert "usage: parallax " + sub in capsys.readouterr().out
+
+
+def test_parity_json_fields(capsys):
+    pytest.importorskip("torch", reason="parity compares against torch twins")
+    assert main(["parity", "pde.heat_1d", "--dtype", "float64", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 1
+    keys = {"kernel", "case", "dtype", "fwd_max_abs", "fwd_max_rel", "grad_max_abs",
+            "grad_max_rel", "passed"}  # fmt: skip
+    assert keys <= set(rows[0]) and rows[0]["passed"] is True
+
+
+def test_parity_golden_mode_needs_no_torch(capsys):
+    assert main(["parity", "pde.heat_1d", "--golden"]) == 0
+    assert "2 passed, 0 failed" in capsys.readouterr().out
+
+
+def test_run_unknown_experiment_exits_2(capsys):
+    assert main(["run", "no_such_experiment"]) == 2
+    assert "no experiment 'no_such_experiment'" in capsys.readouterr().err
