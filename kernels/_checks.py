@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 T = TypeVar("T")
 
@@ -96,7 +96,7 @@ def check_same_dtype(**arrays: Any) -> None:
 
 def is_concrete(x: Any) -> bool:
     """True when ``x`` carries a value now (not a tracer)."""
-    return not isinstance(x, jax.core.Tracer)
+    return not isinstance(x, Tracer)
 
 
 def _value_check(x: T, bad: Any, name: str, msg: str) -> T:

@@ -21,15 +21,15 @@ from parallax.kernels.pde._grid import complex_dtype, rfft_wavenumbers
 __all__ = ["heat_1d_rollout", "heat_1d_step"]
 
 
-def _check(u: Array, dt: Array, nu: Array) -> tuple[Array, Array, Array]:
+def _check(u: Array, dt: Array | float, nu: Array | float) -> tuple[Array, Array, Array]:
     check_array("u", u, min_ndim=1)
     if u.shape[-1] < 2:
         raise ValueError(f"u: expected at least 2 grid points on the last axis, got {u.shape}")
-    dt = jnp.asarray(dt, dtype=u.dtype)
-    nu = jnp.asarray(nu, dtype=u.dtype)
-    check_array("dt", dt, ndim=0)
-    check_array("nu", nu, ndim=0)
-    return check_finite("u", u), check_positive("dt", dt), check_nonnegative("nu", nu)
+    dt_ = jnp.asarray(dt, dtype=u.dtype)
+    nu_ = jnp.asarray(nu, dtype=u.dtype)
+    check_array("dt", dt_, ndim=0)
+    check_array("nu", nu_, ndim=0)
+    return check_finite("u", u), check_positive("dt", dt_), check_nonnegative("nu", nu_)
 
 
 def _decay(n: int, length: float, dt: Array, nu: Array, ndim: int) -> Array:

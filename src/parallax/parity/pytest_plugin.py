@@ -68,5 +68,5 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("parity_case", _params(None))
     if "golden_case" in metafunc.fixturenames:
         root = Path(str(metafunc.config.rootpath))
-        golden = root / metafunc.config.getoption("--golden-dir")
+        golden = root / str(metafunc.config.getoption("--golden-dir"))
         metafunc.parametrize("golden_case", _params(golden))
