@@ -1,13 +1,108 @@
 """Periodic spectral and finite-difference PDE kernels (family ``pde``).
 
 Each stepper is a pure function ``state -> state`` (or a constructor returning one); rollouts run
-on ``lax.scan``. Torch twins live in :mod:`parallax.kernels.pde.twins` (imports torch).
-"""
+on ``lax.scan``. Torch twins live in :mod:`parallax.kernels.pde.twins` (imports torch)."""
 
+from parallax.kernels.pde._equations import advection_diffusion as advection_diffusion
+from parallax.kernels.pde._equations import allen_cahn as allen_cahn
+from parallax.kernels.pde._equations import burgers as burgers
+from parallax.kernels.pde._equations import heat as heat
+from parallax.kernels.pde._equations import korteweg_de_vries as korteweg_de_vries
+from parallax.kernels.pde._equations import kuramoto_sivashinsky as kuramoto_sivashinsky
+from parallax.kernels.pde._equations import navier_stokes_2d as navier_stokes_2d
+from parallax.kernels.pde._etdrk import ETD1Coefficients as ETD1Coefficients
+from parallax.kernels.pde._etdrk import ETDRK4Coefficients as ETDRK4Coefficients
+from parallax.kernels.pde._etdrk import etd1 as etd1
+from parallax.kernels.pde._etdrk import etd1_coefficients as etd1_coefficients
+from parallax.kernels.pde._etdrk import etdrk4 as etdrk4
+from parallax.kernels.pde._etdrk import etdrk4_coefficients as etdrk4_coefficients
+from parallax.kernels.pde._fd_advection import advection_1d_rollout as advection_1d_rollout
+from parallax.kernels.pde._fd_advection import advection_1d_step as advection_1d_step
+from parallax.kernels.pde._fd_advection import advection_2d_rollout as advection_2d_rollout
+from parallax.kernels.pde._fd_advection import advection_2d_step as advection_2d_step
+from parallax.kernels.pde._fd_advection import upwind_rate as upwind_rate
+from parallax.kernels.pde._fd_advection import upwind_rate_padded as upwind_rate_padded
+from parallax.kernels.pde._fd_stencil import D2_WEIGHTS as D2_WEIGHTS
+from parallax.kernels.pde._fd_stencil import laplacian as laplacian
+from parallax.kernels.pde._fd_stencil import laplacian_2d as laplacian_2d
+from parallax.kernels.pde._fd_stencil import laplacian_3d as laplacian_3d
+from parallax.kernels.pde._fd_stencil import laplacian_dirichlet as laplacian_dirichlet
+from parallax.kernels.pde._fd_stencil import laplacian_padded as laplacian_padded
+from parallax.kernels.pde._fd_stencil import laplacian_periodic as laplacian_periodic
+from parallax.kernels.pde._fd_stencil import periodic_shift as periodic_shift
+from parallax.kernels.pde._fd_wave import wave_2d_energy as wave_2d_energy
+from parallax.kernels.pde._fd_wave import wave_2d_rollout as wave_2d_rollout
+from parallax.kernels.pde._fd_wave import wave_2d_start as wave_2d_start
+from parallax.kernels.pde._fd_wave import wave_2d_step as wave_2d_step
 from parallax.kernels.pde._grid import complex_dtype as complex_dtype
 from parallax.kernels.pde._grid import grid_points as grid_points
 from parallax.kernels.pde._grid import rfft_wavenumbers as rfft_wavenumbers
 from parallax.kernels.pde._heat import heat_1d_rollout as heat_1d_rollout
 from parallax.kernels.pde._heat import heat_1d_step as heat_1d_step
+from parallax.kernels.pde._spectral import Grid as Grid
+from parallax.kernels.pde._spectral import make_grid as make_grid
+from parallax.kernels.pde._spectral_rollouts import (
+    advection_diffusion_rollout as advection_diffusion_rollout,
+)
+from parallax.kernels.pde._spectral_rollouts import allen_cahn_rollout as allen_cahn_rollout
+from parallax.kernels.pde._spectral_rollouts import burgers_1d_rollout as burgers_1d_rollout
+from parallax.kernels.pde._spectral_rollouts import burgers_2d_rollout as burgers_2d_rollout
+from parallax.kernels.pde._spectral_rollouts import heat_rollout as heat_rollout
+from parallax.kernels.pde._spectral_rollouts import kdv_rollout as kdv_rollout
+from parallax.kernels.pde._spectral_rollouts import ks_1d_rollout as ks_1d_rollout
+from parallax.kernels.pde._spectral_rollouts import ks_2d_rollout as ks_2d_rollout
+from parallax.kernels.pde._spectral_rollouts import (
+    navier_stokes_2d_rollout as navier_stokes_2d_rollout,
+)
+from parallax.kernels.pde._stepper import SpectralStepper as SpectralStepper
 
-__all__ = ["complex_dtype", "grid_points", "heat_1d_rollout", "heat_1d_step", "rfft_wavenumbers"]
+__all__ = [
+    "D2_WEIGHTS",
+    "ETD1Coefficients",
+    "ETDRK4Coefficients",
+    "Grid",
+    "SpectralStepper",
+    "advection_1d_rollout",
+    "advection_1d_step",
+    "advection_2d_rollout",
+    "advection_2d_step",
+    "advection_diffusion",
+    "advection_diffusion_rollout",
+    "allen_cahn",
+    "allen_cahn_rollout",
+    "burgers",
+    "burgers_1d_rollout",
+    "burgers_2d_rollout",
+    "complex_dtype",
+    "etd1",
+    "etd1_coefficients",
+    "etdrk4",
+    "etdrk4_coefficients",
+    "grid_points",
+    "heat",
+    "heat_1d_rollout",
+    "heat_1d_step",
+    "heat_rollout",
+    "kdv_rollout",
+    "korteweg_de_vries",
+    "ks_1d_rollout",
+    "ks_2d_rollout",
+    "kuramoto_sivashinsky",
+    "laplacian",
+    "laplacian_2d",
+    "laplacian_3d",
+    "laplacian_dirichlet",
+    "laplacian_padded",
+    "laplacian_periodic",
+    "make_grid",
+    "navier_stokes_2d",
+    "navier_stokes_2d_rollout",
+    "periodic_shift",
+    "rfft_wavenumbers",
+    "upwind_rate",
+    "upwind_rate_padded",
+    "wave_2d_energy",
+    "wave_2d_rollout",
+    "wave_2d_start",
+    "wave_2d_step",
+]

@@ -1,0 +1,199 @@
+"""Rollouts of the spectral PDEs: ``fn(u0, dt, params..., *, num_steps, save_every, ...)``.
+
+Each builds its stepper from the initial state's grid (the trailing axes of ``u0``) and the
+parameter arrays, then runs ``num_steps`` steps on ``lax.scan`` with the state in Fourier space,
+returning ``(final, trajectory)`` in real space; ``trajectory`` holds every ``save_every``-th
+state (``num_steps // save_every`` frames). These are the registered kernels (``pde.ks_1d`` ...);
+``dt`` and the physical parameters are arrays, so changing them does not recompile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from jaxtyping import Array, Float
+
+from parallax.kernels._checks import check_array
+from parallax.kernels.pde._equations import (
+    advection_diffusion,
+    allen_cahn,
+    burgers,
+    heat,
+    korteweg_de_vries,
+    kuramoto_sivashinsky,
+    navier_stokes_2d,
+)
+from parallax.kernels.pde._spectral import make_grid
+from parallax.kernels.pde._stepper import SpectralStepper
+
+__all__ = [
+    "advection_diffusion_rollout",
+    "allen_cahn_rollout",
+    "burgers_1d_rollout",
+    "burgers_2d_rollout",
+    "heat_rollout",
+    "kdv_rollout",
+    "ks_1d_rollout",
+    "ks_2d_rollout",
+    "navier_stokes_2d_rollout",
+]
+
+Traj = tuple[Float[Array, "*shape"], Float[Array, "t ..."]]
+
+
+def _run(
+    make: Callable[..., SpectralStepper],
+    u0: Array,
+    ndim: int,
+    channels: int,
+    length: Any,
+    num_steps: int,
+    save_every: int,
+    *args: Any,
+    **kwargs: Any,
+) -> tuple[Array, Array]:
+    check_array("u0", u0, min_ndim=ndim + channels)
+    if ndim not in (1, 2, 3):
+        raise ValueError(f"ndim: expected 1, 2 or 3, got {ndim}")
+    grid = make_grid(tuple(u0.shape[u0.ndim - ndim :]), length)
+    stepper = make(grid, *args, dtype=u0.dtype, **kwargs)
+    return stepper.rollout(u0, num_steps, save_every=save_every)
+
+
+def heat_rollout(
+    u0: Float[Array, "*shape"],
+    dt: Float[Array, ""],
+    nu: Float[Array, ""],
+    *,
+    ndim: int = 1,
+    num_steps: int,
+    save_every: int = 1,
+    length: float | tuple[float, ...] = 2 * math.pi,
+) -> Traj:
+    """Heat ``u_t = ν Δu`` on the trailing ``ndim`` axes of ``u0`` (exact ETD step)."""
+    return _run(heat, u0, ndim, 0, length, num_steps, save_every, dt, nu)
+
+
+def advection_diffusion_rollout(
+    u0: Float[Array, "*shape"],
+    dt: Float[Array, ""],
+    velocity: Float[Array, " ndim"],
+    nu: Float[Array, ""],
+    *,
+    ndim: int = 1,
+    num_steps: int,
+    save_every: int = 1,
+    length: float | tuple[float, ...] = 2 * math.pi,
+) -> Traj:
+    """``u_t + c·∇u = ν Δu`` on the trailing ``ndim`` axes (exact ETD step)."""
+    return _run(advection_diffusion, u0, ndim, 0, length, num_steps, save_every, dt, velocity, nu)
+
+
+def burgers_1d_rollout(
+    u0: Float[Array, "*batch n"],
+    dt: Float[Array, ""],
+    nu: Float[Array, ""],
+    *,
+    num_steps: int,
+    save_every: int = 1,
+    length: float = 2 * math.pi,
+    method: str = "etdrk4",
+) -> Traj:
+    """1D viscous Burgers ``u_t + ½(u²)_x = ν u_xx`` (ETDRK4, 2/3 dealiasing)."""
+    return _run(burgers, u0, 1, 0, length, num_steps, save_every, dt, nu, method=method)
+
+
+def burgers_2d_rollout(
+    u0: Float[Array, "*batch 2 ny nx"],
+    dt: Float[Array, ""],
+    nu: Float[Array, ""],
+    *,
+    num_steps: int,
+    save_every: int = 1,
+    length: float | tuple[float, float] = 2 * math.pi,
+) -> Traj:
+    """2D viscous Burgers ``u_t + (u·∇)u = ν Δu`` for the velocity ``(u, v)`` on axis -3."""
+    return _run(burgers, u0, 2, 1, length, num_steps, save_every, dt, nu)
+
+
+def kdv_rollout(
+    u0: Float[Array, "*batch n"],
+    dt: Float[Array, ""],
+    *,
+    num_steps: int,
+    save_every: int = 1,
+    length: float = 2 * math.pi,
+) -> Traj:
+    """KdV ``u_t + 6 u u_x + u_xxx = 0`` (ETDRK4, 2/3 dealiasing)."""
+    return _run(korteweg_de_vries, u0, 1, 0, length, num_steps, save_every, dt)
+
+
+def ks_1d_rollout(
+    u0: Float[Array, "*batch n"],
+    dt: Float[Array, ""],
+    *,
+    num_steps: int,
+    save_every: int = 1,
+    length: float = 32 * math.pi,
+    method: str = "etdrk4",
+) -> Traj:
+    """1D Kuramoto–Sivashinsky ``u_t + ½(u²)_x + u_xx + u_xxxx = 0`` (Kassam & Trefethen
+    2005's benchmark on ``[0, 32π)``)."""
+    return _run(kuramoto_sivashinsky, u0, 1, 0, length, num_steps, save_every, dt, method=method)
+
+
+def ks_2d_rollout(
+    u0: Float[Array, "*batch ny nx"],
+    dt: Float[Array, ""],
+    *,
+    num_steps: int,
+    save_every: int = 1,
+    length: float | tuple[float, float] = 10 * math.pi,
+) -> Traj:
+    """2D Kuramoto–Sivashinsky ``u_t + ½|∇u|² + Δu + Δ²u = 0``."""
+    return _run(kuramoto_sivashinsky, u0, 2, 0, length, num_steps, save_every, dt)
+
+
+def allen_cahn_rollout(
+    u0: Float[Array, "*shape"],
+    dt: Float[Array, ""],
+    eps: Float[Array, ""],
+    *,
+    ndim: int = 1,
+    num_steps: int,
+    save_every: int = 1,
+    length: float | tuple[float, ...] = 2 * math.pi,
+) -> Traj:
+    """Allen–Cahn ``u_t = ε² Δu + u - u³`` on the trailing ``ndim`` axes."""
+    return _run(allen_cahn, u0, ndim, 0, length, num_steps, save_every, dt, eps)
+
+
+def navier_stokes_2d_rollout(
+    w0: Float[Array, "*batch ny nx"],
+    dt: Float[Array, ""],
+    nu: Float[Array, ""],
+    drag: Float[Array, ""],
+    forcing: Float[Array, ""],
+    *,
+    forcing_wavenumber: int = 4,
+    num_steps: int,
+    save_every: int = 1,
+    length: float | tuple[float, float] = 2 * math.pi,
+) -> Traj:
+    """2D Navier–Stokes (vorticity ``ω``) with linear drag and Kolmogorov forcing."""
+    return _run(
+        navier_stokes_2d,
+        w0,
+        2,
+        0,
+        length,
+        num_steps,
+        save_every,
+        dt,
+        nu,
+        drag,
+        forcing,
+        forcing_wavenumber=forcing_wavenumber,
+    )
