@@ -1,6 +1,86 @@
-"""parallax.sharding: meshes, logical-axis rules, halo exchange, distributed FFT, comms report.
+"""parallax.sharding: one small vocabulary for many devices, for models and simulations alike.
 
-See the sharding issue; this package knows nothing of runs, configs or the CLI.
+* Meshes: :func:`make_mesh` from ``{"data": -1, "model": 2}`` or ``"data=4,model=2"``
+  (multi-slice aware), with explicit axis types.
+* Logical axis rules: :func:`rules` presets (``dp``, ``fsdp``, ``tp``, ``fsdp_tp``),
+  :func:`logical_shardings` / :func:`shard` for any parameter pytree, :func:`opt_state_shardings`.
+* Training: :func:`shard_train_state`, :func:`make_train_step`.
+* Simulations: :func:`halo_exchange` / :func:`sharded_stencil` (domain decomposition),
+  :func:`distributed_fft` (slab / pencil), spectral steppers on it, :func:`ring_accelerations`
+  (N-body particle decomposition), :func:`ensemble_map` (an ensemble axis).
+* Communication: :func:`comms_report` (collectives of a compiled step from its HLO).
+* Multi-host: :func:`initialize_distributed`; checkpoints across meshes: :func:`save_sharded`,
+  :func:`restore_sharded`.
+
+This package knows nothing of runs, configs or the CLI.
 """
 
-__all__: list[str] = []
+from parallax.sharding._comms import Collective as Collective
+from parallax.sharding._comms import CommsReport as CommsReport
+from parallax.sharding._comms import comms_report as comms_report
+from parallax.sharding._comms import parse_collectives as parse_collectives
+from parallax.sharding._ensemble import ensemble_map as ensemble_map
+from parallax.sharding._fft import DistributedFFT as DistributedFFT
+from parallax.sharding._fft import LocalFFT as LocalFFT
+from parallax.sharding._fft import distributed_fft as distributed_fft
+from parallax.sharding._halo import check_decomposition as check_decomposition
+from parallax.sharding._halo import halo_exchange as halo_exchange
+from parallax.sharding._halo import sharded_stencil as sharded_stencil
+from parallax.sharding._halo import spec_axes as spec_axes
+from parallax.sharding._mesh import make_mesh as make_mesh
+from parallax.sharding._mesh import parse_mesh_spec as parse_mesh_spec
+from parallax.sharding._mesh import resolve_mesh_shape as resolve_mesh_shape
+from parallax.sharding._mesh import split_ici_dcn as split_ici_dcn
+from parallax.sharding._particles import block_accelerations as block_accelerations
+from parallax.sharding._particles import ring_accelerations as ring_accelerations
+from parallax.sharding._particles import sharded_nbody_rollout as sharded_nbody_rollout
+from parallax.sharding._rules import LOGICAL_NAMES as LOGICAL_NAMES
+from parallax.sharding._rules import PRESETS as PRESETS
+from parallax.sharding._rules import logical_shardings as logical_shardings
+from parallax.sharding._rules import logical_to_spec as logical_to_spec
+from parallax.sharding._rules import opt_state_shardings as opt_state_shardings
+from parallax.sharding._rules import rules as rules
+from parallax.sharding._rules import shard as shard
+from parallax.sharding._rules import tree_specs as tree_specs
+from parallax.sharding._spectral import heat3d_stepper as heat3d_stepper
+from parallax.sharding._spectral import ks2d_stepper as ks2d_stepper
+from parallax.sharding._spectral import ns2d_stepper as ns2d_stepper
+from parallax.sharding._train import TrainState as TrainState
+from parallax.sharding._train import make_train_step as make_train_step
+from parallax.sharding._train import shard_train_state as shard_train_state
+
+__all__ = [
+    "LOGICAL_NAMES",
+    "PRESETS",
+    "Collective",
+    "CommsReport",
+    "DistributedFFT",
+    "LocalFFT",
+    "TrainState",
+    "block_accelerations",
+    "check_decomposition",
+    "comms_report",
+    "distributed_fft",
+    "ensemble_map",
+    "halo_exchange",
+    "heat3d_stepper",
+    "ks2d_stepper",
+    "logical_shardings",
+    "logical_to_spec",
+    "make_mesh",
+    "make_train_step",
+    "ns2d_stepper",
+    "opt_state_shardings",
+    "parse_collectives",
+    "parse_mesh_spec",
+    "resolve_mesh_shape",
+    "ring_accelerations",
+    "rules",
+    "shard",
+    "shard_train_state",
+    "sharded_nbody_rollout",
+    "sharded_stencil",
+    "spec_axes",
+    "split_ici_dcn",
+    "tree_specs",
+]
