@@ -1,0 +1,266 @@
+r"""A small pre-norm transformer (Xiong et al., 2020, "On layer normalization in the transformer
+architecture") as pure ``init`` / ``apply`` over the :mod:`parallax.kernels.nn` kernels.
+
+.. math::
+    h \leftarrow h + \operatorname{MHA}(\operatorname{Norm}_1 h), \qquad
+    h \leftarrow h + \operatorname{MLP}(\operatorname{Norm}_2 h)
+
+per block, then an optional final norm. With ``vocab_size`` set, inputs are token ids embedded
+by a table and the output is logits through an (untied) head; with ``vocab_size=None`` inputs
+and outputs are ``(batch, seq, embed)`` features (the layout of ``torch.nn.TransformerEncoder``
+with ``batch_first=True, norm_first=True``). Attention may be grouped-query (``kv_heads``),
+causal, with rotary embeddings (``rope_base``, rotate-half pairing) and a key padding mask.
+Nothing relies on a library default: norm kind and eps, the activation (``gelu_exact`` vs
+``gelu_tanh``), gating, biases are all config fields.
+
+Parameter pytree (nested dict; weights ``(in, out)``)::
+
+    embed:  {embedding: (vocab, embed)}                                  # vocab models only
+    blocks: [{norm1: {scale, bias?}, attn: {wq, wk, wv, wo, bq?, bk?, bv?, bo?},
+              norm2: {scale, bias?}, mlp: {w1, b1?, w2, b2?} | {w_gate, w_up, w_down, b_*?}}]
+    norm_f: {scale, bias?}                                               # final_norm only
+    head:   {kernel: (embed, vocab), bias?: (vocab,)}                    # vocab models only
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int
+
+from parallax.bridge import _rules as R
+from parallax.kernels import nn
+
+__all__ = [
+    "TRANSFORMER_AXES",
+    "TransformerConfig",
+    "encoder_layer_torch_rules",
+    "transformer_apply",
+    "transformer_init",
+    "transformer_torch_rules",
+]
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    embed: int = 32
+    depth: int = 2
+    heads: int = 4
+    kv_heads: int | None = None
+    mlp_hidden: int = 64
+    activation: str = "gelu_exact"
+    gated: bool = False
+    norm: Literal["layer", "rms"] = "layer"
+    norm_eps: float = 1e-5
+    bias: bool = True
+    causal: bool = True
+    rope_base: float | None = 10000.0
+    final_norm: bool = True
+    vocab_size: int | None = None
+
+    def __post_init__(self) -> None:
+        nn.get_activation(self.activation)
+        if self.embed % self.heads:
+            raise ValueError(f"heads: {self.heads} does not divide embed={self.embed}")
+        if self.heads % self.num_kv_heads:
+            raise ValueError(f"kv_heads: {self.kv_heads} does not divide heads={self.heads}")
+        if self.norm not in ("layer", "rms"):
+            raise ValueError(f"norm: expected 'layer' or 'rms', got {self.norm!r}")
+        if self.norm == "rms" and self.bias:
+            raise ValueError("bias: RMSNorm has no bias; use bias=False with norm='rms'")
+
+    @property
+    def num_kv_heads(self) -> int:
+        return self.heads if self.kv_heads is None else self.kv_heads
+
+    @property
+    def head_dim(self) -> int:
+        return self.embed // self.heads
+
+
+TRANSFORMER_AXES: Sequence[tuple[str, tuple[str | None, ...]]] = (
+    ("embed.embedding", ("vocab", "embed")),
+    ("head.kernel", ("embed", "vocab")),
+    ("head.bias", ("vocab",)),
+    ("{*p}.attn.wq", ("embed", "heads")),
+    ("{*p}.attn.wk", ("embed", "kv")),
+    ("{*p}.attn.wv", ("embed", "kv")),
+    ("{*p}.attn.wo", ("heads", "embed")),
+    ("{*p}.attn.bq", ("heads",)),
+    ("{*p}.attn.bk", ("kv",)),
+    ("{*p}.attn.bv", ("kv",)),
+    ("{*p}.attn.bo", ("embed",)),
+    ("{*p}.mlp.w1", ("embed", "mlp")),
+    ("{*p}.mlp.w_gate", ("embed", "mlp")),
+    ("{*p}.mlp.w_up", ("embed", "mlp")),
+    ("{*p}.mlp.b1", ("mlp",)),
+    ("{*p}.mlp.b_gate", ("mlp",)),
+    ("{*p}.mlp.b_up", ("mlp",)),
+    ("{*p}.mlp.w2", ("mlp", "embed")),
+    ("{*p}.mlp.w_down", ("mlp", "embed")),
+    ("{*p}.mlp.b2", ("embed",)),
+    ("{*p}.mlp.b_down", ("embed",)),
+    ("{*p}.norm{n}.scale", ("embed",)),
+    ("{*p}.norm{n}.bias", ("embed",)),
+    ("norm_f.scale", ("embed",)),
+    ("norm_f.bias", ("embed",)),
+)
+
+
+def _dense(key: Array, fan_in: int, fan_out: int, dtype: Any) -> Array:
+    bound = 1.0 / math.sqrt(fan_in)
+    return jax.random.uniform(key, (fan_in, fan_out), dtype, -bound, bound)
+
+
+def _norm_params(c: TransformerConfig, dtype: Any) -> dict[str, Array]:
+    p = {"scale": jnp.ones((c.embed,), dtype)}
+    if c.norm == "layer" and c.bias:
+        p["bias"] = jnp.zeros((c.embed,), dtype)
+    return p
+
+
+def transformer_init(config: TransformerConfig, key: Array, dtype: Any = jnp.float32) -> dict:
+    """Random parameters (uniform ``±1/sqrt(fan_in)`` like torch's Linear; biases zero plus a
+    small random offset so gradients of every bias are exercised)."""
+    c = config
+    d, hd, h, hkv = c.embed, c.head_dim, c.heads, c.num_kv_heads
+    keys = iter(jax.random.split(key, 3 + 16 * c.depth))
+
+    def bias(n: int) -> Array:
+        return 0.02 * jax.random.normal(next(keys), (n,), dtype)
+
+    blocks = []
+    for _ in range(c.depth):
+        attn = {
+            "wq": _dense(next(keys), d, h * hd, dtype),
+            "wk": _dense(next(keys), d, hkv * hd, dtype),
+            "wv": _dense(next(keys), d, hkv * hd, dtype),
+            "wo": _dense(next(keys), h * hd, d, dtype),
+        }
+        if c.gated:
+            mlp = {
+                "w_gate": _dense(next(keys), d, c.mlp_hidden, dtype),
+                "w_up": _dense(next(keys), d, c.mlp_hidden, dtype),
+                "w_down": _dense(next(keys), c.mlp_hidden, d, dtype),
+            }
+        else:
+            mlp = {
+                "w1": _dense(next(keys), d, c.mlp_hidden, dtype),
+                "w2": _dense(next(keys), c.mlp_hidden, d, dtype),
+            }
+        if c.bias:
+            attn |= {"bq": bias(h * hd), "bk": bias(hkv * hd), "bv": bias(hkv * hd)}
+            attn["bo"] = bias(d)
+            if c.gated:
+                mlp |= {"b_gate": bias(c.mlp_hidden), "b_up": bias(c.mlp_hidden)}
+                mlp["b_down"] = bias(d)
+            else:
+                mlp |= {"b1": bias(c.mlp_hidden), "b2": bias(d)}
+        blocks.append(
+            {"norm1": _norm_params(c, dtype), "attn": attn, "norm2": _norm_params(c, dtype)}
+            | {"mlp": mlp}
+        )
+    params: dict[str, Any] = {"blocks": blocks}
+    if c.final_norm:
+        params["norm_f"] = _norm_params(c, dtype)
+    if c.vocab_size is not None:
+        params["embed"] = {"embedding": jax.random.normal(next(keys), (c.vocab_size, d), dtype)}
+        params["head"] = {"kernel": _dense(next(keys), d, c.vocab_size, dtype)}
+        if c.bias:
+            params["head"]["bias"] = bias(c.vocab_size)
+    return params
+
+
+def _norm(c: TransformerConfig, p: dict[str, Array], x: Array) -> Array:
+    if c.norm == "layer":
+        return nn.layer_norm(p, x, eps=c.norm_eps)
+    return nn.rms_norm(p, x, eps=c.norm_eps)
+
+
+def transformer_apply(
+    config: TransformerConfig,
+    params: dict[str, Any],
+    x: Int[Array, "batch seq"] | Float[Array, "batch seq embed"],
+    *,
+    padding_mask: Bool[Array, "batch seq"] | None = None,
+) -> Float[Array, "batch seq out"]:
+    """Logits ``(batch, seq, vocab)`` for token ids, or features ``(batch, seq, embed)``.
+
+    ``padding_mask``: True for real tokens, False for padding (keys that must not be attended).
+    """
+    c = config
+    if c.vocab_size is not None:
+        if x.ndim != 2 or not jnp.issubdtype(x.dtype, jnp.integer):
+            raise ValueError(f"x: expected integer token ids (batch, seq), got {x.shape} {x.dtype}")
+        h = jnp.take(params["embed"]["embedding"], x, axis=0)
+    else:
+        if x.ndim != 3 or x.shape[-1] != c.embed:
+            raise ValueError(f"x: expected shape (batch, seq, {c.embed}), got {tuple(x.shape)}")
+        h = x
+    mlp = nn.gated_mlp if c.gated else nn.mlp
+    for blk in params["blocks"]:
+        h = h + nn.multi_head_attention(
+            blk["attn"],
+            _norm(c, blk["norm1"], h),
+            num_heads=c.heads,
+            num_kv_heads=c.num_kv_heads,
+            causal=c.causal,
+            rope_base=c.rope_base,
+            padding_mask=padding_mask,
+        )
+        h = h + mlp(blk["mlp"], _norm(c, blk["norm2"], h), activation=c.activation)  # type: ignore[arg-type]
+    if c.final_norm:
+        h = _norm(c, params["norm_f"], h)
+    if c.vocab_size is not None:
+        h = nn.linear(params["head"], h)
+    return h
+
+
+def transformer_torch_rules(config: TransformerConfig) -> R.Rules:
+    """Rules to :class:`parallax.models.twins.TorchTransformer`: a fused ``qkv`` Linear whose
+    rows are ``[q; k; v]`` (unequal parts under grouped-query attention), torch norm ``weight``."""
+    del config
+    blk = "blocks.{i}"
+    tb = "layers.{i}"
+    return R.Rules.of(
+        R.same("embed.embedding", "tok_emb.weight"),
+        R.linear("head.kernel", "lm_head.weight"),
+        R.same("head.bias", "lm_head.bias"),
+        R.fused([f"{blk}.attn.wq", f"{blk}.attn.wk", f"{blk}.attn.wv"], f"{tb}.attn.qkv.weight"),
+        R.fused(
+            [f"{blk}.attn.bq", f"{blk}.attn.bk", f"{blk}.attn.bv"],
+            f"{tb}.attn.qkv.bias",
+            kind="same",
+        ),
+        R.linear(f"{blk}.attn.wo", f"{tb}.attn.proj.weight"),
+        R.same(f"{blk}.attn.bo", f"{tb}.attn.proj.bias"),
+        R.norm(f"{blk}.norm{{n}}.scale", f"{tb}.ln{{n}}.weight"),
+        R.same(f"{blk}.norm{{n}}.bias", f"{tb}.ln{{n}}.bias"),
+        R.linear(f"{blk}.mlp.w_{{g}}", f"{tb}.mlp.{{g}}.weight"),  # before w{n}: first wins
+        R.same(f"{blk}.mlp.b_{{g}}", f"{tb}.mlp.{{g}}.bias"),
+        R.linear(f"{blk}.mlp.w{{n}}", f"{tb}.mlp.fc{{n}}.weight"),
+        R.same(f"{blk}.mlp.b{{n}}", f"{tb}.mlp.fc{{n}}.bias"),
+        R.norm("norm_f.scale", "ln_f.weight"),
+        R.same("norm_f.bias", "ln_f.bias"),
+    )
+
+
+def encoder_layer_torch_rules(jax_prefix: str = "", torch_prefix: str = "") -> R.Rules:
+    """Rules for ``torch.nn.TransformerEncoderLayer`` (``norm_first=True``, ``batch_first``)
+    onto one block: ``self_attn.in_proj_weight`` is the fused ``[q; k; v]`` (out, in) matrix,
+    ``linear1/2`` the MLP, ``norm1/2`` LayerNorms. Prefixes select the block / layer."""
+    return R.Rules.of(
+        R.fused(["attn.wq", "attn.wk", "attn.wv"], "self_attn.in_proj_weight"),
+        R.fused(["attn.bq", "attn.bk", "attn.bv"], "self_attn.in_proj_bias", kind="same"),
+        R.linear("attn.wo", "self_attn.out_proj.weight"),
+        R.same("attn.bo", "self_attn.out_proj.bias"),
+        R.linear("mlp.w{n}", "linear{n}.weight"),
+        R.same("mlp.b{n}", "linear{n}.bias"),
+        R.norm("norm{n}.scale", "norm{n}.weight"),
+        R.same("norm{n}.bias", "norm{n}.bias"),
+    ).prefixed(jax_prefix, torch_prefix)
