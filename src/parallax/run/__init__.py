@@ -1,0 +1,85 @@
+"""Run machinery for experiment scripts: typed configs, run directories, metrics, plots,
+orbax checkpoints with resume, preemption, a NaN/Inf guard, progress and multi-host set-up.
+
+An experiment (``experiments/NAME.py``) is a dataclass ``Config(RunConfig)`` and a
+``main(cfg, run) -> results``; ``run.cli(main, Config)`` parses the command line
+(``--help``, ``--mesh data=4,model=2``, ``--workdir DIR``) and runs it. See :mod:`._runner`.
+"""
+
+from parallax.run._checkpoint import Checkpointer as Checkpointer
+from parallax.run._checkpoint import CheckpointError as CheckpointError
+from parallax.run._checkpoint import find_checkpoint_dir as find_checkpoint_dir
+from parallax.run._checkpoint import tree_digest as tree_digest
+from parallax.run._config import ConfigError as ConfigError
+from parallax.run._config import Range as Range
+from parallax.run._config import RunConfig as RunConfig
+from parallax.run._config import config_diff as config_diff
+from parallax.run._config import config_to_dict as config_to_dict
+from parallax.run._config import parse_config as parse_config
+from parallax.run._config import validate_config as validate_config
+from parallax.run._distributed_env import MeshError as MeshError
+from parallax.run._distributed_env import distributed_requested as distributed_requested
+from parallax.run._distributed_env import is_main_process as is_main_process
+from parallax.run._distributed_env import make_run_mesh as make_run_mesh
+from parallax.run._distributed_env import (
+    maybe_initialize_distributed as maybe_initialize_distributed,
+)
+from parallax.run._distributed_env import parse_mesh_spec as parse_mesh_spec
+from parallax.run._guard import NonFiniteError as NonFiniteError
+from parallax.run._guard import nonfinite_leaves as nonfinite_leaves
+from parallax.run._metrics import MetricsWriter as MetricsWriter
+from parallax.run._metrics import read_metrics as read_metrics
+from parallax.run._plots import new_figure as new_figure
+from parallax.run._plots import plot_metrics as plot_metrics
+from parallax.run._plots import save_figure as save_figure
+from parallax.run._preempt import Preempted as Preempted
+from parallax.run._preempt import PreemptionGuard as PreemptionGuard
+from parallax.run._progress import Progress as Progress
+from parallax.run._rundir import IncompatibleRunError as IncompatibleRunError
+from parallax.run._rundir import RunDir as RunDir
+from parallax.run._rundir import environment_info as environment_info
+from parallax.run._runner import EXIT_CODES as EXIT_CODES
+from parallax.run._runner import Run as Run
+from parallax.run._runner import cli as cli
+from parallax.run._runner import execute as execute
+from parallax.run._runner import load_experiment as load_experiment
+from parallax.run._runner import run_file as run_file
+
+__all__ = [
+    "EXIT_CODES",
+    "CheckpointError",
+    "Checkpointer",
+    "ConfigError",
+    "IncompatibleRunError",
+    "MeshError",
+    "MetricsWriter",
+    "NonFiniteError",
+    "Preempted",
+    "PreemptionGuard",
+    "Progress",
+    "Range",
+    "Run",
+    "RunConfig",
+    "RunDir",
+    "cli",
+    "config_diff",
+    "config_to_dict",
+    "distributed_requested",
+    "environment_info",
+    "execute",
+    "find_checkpoint_dir",
+    "is_main_process",
+    "load_experiment",
+    "make_run_mesh",
+    "maybe_initialize_distributed",
+    "new_figure",
+    "nonfinite_leaves",
+    "parse_config",
+    "parse_mesh_spec",
+    "plot_metrics",
+    "read_metrics",
+    "run_file",
+    "save_figure",
+    "tree_digest",
+    "validate_config",
+]

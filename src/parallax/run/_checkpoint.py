@@ -1,0 +1,267 @@
+"""Checkpoints of the whole run state with orbax: async, keep-N, best-by-metric, verified restore.
+
+Each checkpoint ``checkpoints/<step>/`` holds two orbax items:
+
+* ``state`` — ``{"step": int32, "state": <the experiment's pytree>}`` (parameters, optimizer
+  state, PRNG keys, simulation state); typed PRNG keys are stored as their key data;
+* ``meta`` — JSON: the step, the metrics at that step and a SHA-256 digest of every leaf.
+
+Orbax writes a step into a temporary directory and renames it when complete, so a process
+killed mid-save (``kill -9``) leaves no step that ``all_steps()`` lists. The digest guards
+against what atomic renames cannot: files damaged or truncated afterwards. A step that fails to
+restore, or restores to different bytes than were saved, is skipped with a warning and the next
+older one is used; the skipped steps are moved to ``corrupt/`` so new saves can reuse their
+numbers. (The digest needs every array on this host; on multi-host runs only orbax's own
+checks apply.)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import logging
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+__all__ = ["CheckpointError", "Checkpointer", "find_checkpoint_dir", "tree_digest"]
+
+log = logging.getLogger("parallax.run")
+
+
+class CheckpointError(RuntimeError):
+    """No usable checkpoint where one was required (missing, corrupt or not matching the run)."""
+
+
+def _is_key(x: Any) -> bool:
+    return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _to_savable(tree: Any) -> Any:
+    def leaf(x: Any) -> Any:
+        if _is_key(x):
+            return jax.random.key_data(x)
+        if isinstance(x, jax.Array | np.ndarray):
+            return x
+        return np.asarray(x)
+
+    return jax.tree.map(leaf, tree)
+
+
+def _from_savable(restored: Any, target: Any) -> Any:
+    def leaf(r: Any, t: Any) -> Any:
+        if _is_key(t):
+            return jax.random.wrap_key_data(r, impl=jax.random.key_impl(t))
+        return r
+
+    return jax.tree.map(leaf, restored, target)
+
+
+def tree_digest(tree: Any) -> str | None:
+    """SHA-256 over dtype, shape and bytes of every leaf; None if some leaf is not on this host."""
+    h = hashlib.sha256()
+    leaves, treedef = jax.tree.flatten(_to_savable(tree))
+    h.update(str(treedef).encode())
+    for x in leaves:
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return None
+        a = np.ascontiguousarray(jax.device_get(x))
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _abstract(tree: Any) -> Any:
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_savable(tree))
+
+
+def find_checkpoint_dir(path: str | Path) -> tuple[Path, int | None]:
+    """Resolve ``--init-from``: a run dir, its ``checkpoints/`` dir, or one step dir.
+
+    Returns ``(checkpoints_dir, step or None for the latest)``.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise CheckpointError(f"checkpoint path {p} does not exist")
+    if not p.is_dir():
+        raise CheckpointError(f"checkpoint path {p} is not a directory")
+    if (p / "checkpoints").is_dir():
+        return p / "checkpoints", None
+    if p.name.isdigit() and (p / "state").exists():
+        return p.parent, int(p.name)
+    return p, None
+
+
+class Checkpointer:
+    """Latest-``keep`` checkpoints in ``directory`` and the best one (by ``best_metric``) in
+    ``best_directory``."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        keep: int = 3,
+        async_save: bool = True,
+        best_directory: Path | None = None,
+        best_metric: str | None = None,
+        best_mode: Literal["min", "max"] = "min",
+        quarantine: Path | None = None,
+        read_only: bool = False,
+    ):
+        self.directory = Path(directory)
+        self.quarantine = quarantine
+        self.best_metric = best_metric
+        self.best_mode = best_mode
+        self.best_value: float | None = None
+        self._last_saved: int | None = None
+        opts = ocp.CheckpointManagerOptions(
+            max_to_keep=keep,
+            enable_async_checkpointing=async_save,
+            create=not read_only,
+            read_only=read_only,
+        )
+        self.manager = ocp.CheckpointManager(self.directory, options=opts)
+        self.best_manager = None
+        if best_metric and best_directory is not None and not read_only:
+            bopts = ocp.CheckpointManagerOptions(
+                max_to_keep=1, enable_async_checkpointing=async_save, create=True
+            )
+            self.best_manager = ocp.CheckpointManager(best_directory, options=bopts)
+            self._load_best_value()
+
+    # -- saving -------------------------------------------------------------------------------
+    def _args(self, step: int, state: Any, metrics: Mapping[str, float] | None) -> Any:
+        payload = {"step": np.asarray(step, np.int32), "state": _to_savable(state)}
+        meta = {
+            "step": int(step),
+            "digest": tree_digest(payload),
+            "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+            "time_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        }
+        return ocp.args.Composite(
+            state=ocp.args.StandardSave(payload), meta=ocp.args.JsonSave(meta)
+        )
+
+    def save(self, step: int, state: Any, metrics: Mapping[str, float] | None = None) -> bool:
+        """Save ``state`` at ``step`` (a no-op if that step is already saved). Async: returns
+        once the arrays are copied off the device; :meth:`wait` blocks until written."""
+        if self._last_saved == step or step in self.manager.all_steps():
+            return False
+        self.manager.save(step, args=self._args(step, state, metrics), force=True)
+        self._last_saved = step
+        key = self.best_metric
+        if self.best_manager is not None and metrics and key is not None and key in metrics:
+            value = float(metrics[key])
+            better = self.best_value is None or (
+                value < self.best_value if self.best_mode == "min" else value > self.best_value
+            )
+            if better and np.isfinite(value):
+                self.best_manager.save(step, args=self._args(step, state, metrics), force=True)
+                self.best_value = value
+        return True
+
+    def _load_best_value(self) -> None:
+        assert self.best_manager is not None
+        step = self.best_manager.latest_step()
+        if step is None:
+            return
+        try:
+            meta = self.best_manager.restore(
+                step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+            )["meta"]
+            self.best_value = float(meta["metrics"][self.best_metric])
+        except Exception as e:  # a damaged best checkpoint only loses the "best so far" value
+            log.warning("could not read the best checkpoint's metric (%s); starting afresh", e)
+
+    # -- restoring ----------------------------------------------------------------------------
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def _restore_step(self, step: int, target: Any) -> Any:
+        abstract = {"step": jax.ShapeDtypeStruct((), np.int32), "state": _abstract(target)}
+        out = self.manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
+            ),
+        )
+        payload, meta = out["state"], out["meta"]
+        if int(payload["step"]) != step or int(meta["step"]) != step:
+            raise CheckpointError(f"step {step} holds step {int(payload['step'])}")
+        want = meta.get("digest")
+        if want is not None:
+            got = tree_digest(payload)
+            if got is not None and got != want:
+                raise CheckpointError("contents differ from what was saved (digest mismatch)")
+        return _from_savable(payload["state"], target)
+
+    def restore(self, target: Any, step: int | None = None) -> tuple[int, Any] | None:
+        """Restore onto ``target`` (a state with the wanted shapes, dtypes and shardings).
+
+        ``step=None`` takes the newest step that restores and verifies, warning about and
+        quarantining newer ones that do not. Returns None when there are no checkpoints;
+        raises :class:`CheckpointError` when there are some but none is usable.
+        """
+        self.wait()
+        self.manager.reload()
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        if step is not None:
+            if step not in steps:
+                raise CheckpointError(
+                    f"{self.directory}: no checkpoint for step {step} (have {steps})"
+                )
+            steps = [step]
+        if not steps:
+            return None
+        failures: list[str] = []
+        for s in steps:
+            try:
+                state = self._restore_step(s, target)
+            except Exception as e:  # orbax/tensorstore raise many types for damaged files
+                reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+                failures.append(f"step {s}: {reason}")
+                log.warning(
+                    "checkpoint %s/%d cannot be restored (%s); trying an older one",
+                    self.directory,
+                    s,
+                    reason,
+                )
+                continue
+            bad = [int(f.split()[1].rstrip(":")) for f in failures]
+            if bad:
+                log.warning("restored step %d after skipping damaged step(s) %s", s, bad)
+                self._quarantine(bad)
+            return s, state
+        raise CheckpointError(
+            f"no usable checkpoint in {self.directory}:\n  " + "\n  ".join(failures)
+        )
+
+    def _quarantine(self, steps: list[int]) -> None:
+        if self.quarantine is None or jax.process_index() != 0:
+            return
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
+        for s in steps:
+            src = self.directory / str(s)
+            if src.exists():
+                dst = self.quarantine / f"{s}-{stamp}"
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(src), str(dst))
+                log.warning("moved damaged checkpoint %s to %s", src, dst)
+        self.manager.reload()
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+        if self.best_manager is not None:
+            self.best_manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.wait()
+        self.manager.close()
+        if self.best_manager is not None:
+            self.best_manager.close()

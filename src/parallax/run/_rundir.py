@@ -1,0 +1,202 @@
+"""The run directory: one folder per run holding everything needed to understand and resume it.
+
+::
+
+    runs/NAME/<UTC timestamp>/      (or --workdir DIR)
+      config.json        the resolved config (and the experiment name)
+      environment.json   versions, devices, git commit, XLA flags, host, argv
+      log.txt            the log (process 0)
+      metrics.jsonl      one JSON object per logged step: {"step": .., "time": .., name: value}
+      tb/                TensorBoard event files
+      plots/             PNG figures
+      checkpoints/<step> orbax checkpoints (latest ``keep``)
+      best/<step>        the best checkpoint by the experiment's chosen metric
+      summary.json       status, final metrics and the experiment's results
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from parallax.run._config import RunConfig, config_diff, config_to_dict
+
+__all__ = ["IncompatibleRunError", "RunDir", "environment_info", "resolve_workdir"]
+
+_PACKAGES = (
+    "parallax",
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "orbax-checkpoint",
+    "equinox",
+    "numpy",
+    "scipy",
+    "torch",
+    "tyro",
+    "tensorboardX",
+    "matplotlib",
+)
+
+
+class IncompatibleRunError(RuntimeError):
+    """The workdir holds a run whose config cannot be resumed by this command."""
+
+
+def _timestamp() -> str:
+    """A UTC timestamp shared by every process (process 0's clock)."""
+    now = _dt.datetime.now(_dt.UTC)
+    if jax.process_count() > 1:
+        import numpy as np
+        from jax.experimental import multihost_utils
+
+        secs = multihost_utils.broadcast_one_to_all(np.int64(int(now.timestamp())))
+        now = _dt.datetime.fromtimestamp(int(secs), _dt.UTC)
+    return now.strftime("%Y%m%d-%H%M%S")
+
+
+def resolve_workdir(workdir: str | None, name: str, root: str | os.PathLike = "runs") -> Path:
+    """``workdir`` if given, else ``root/name/<UTC timestamp>`` (unique within a second)."""
+    if workdir:
+        return Path(workdir).expanduser().resolve()
+    base = Path(root) / name / _timestamp()
+    path, i = base, 1
+    while path.exists() and jax.process_count() == 1:
+        path, i = base.with_name(f"{base.name}-{i}"), i + 1
+    return path.resolve()
+
+
+def _git_info(start: Path) -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=start, capture_output=True, text=True, timeout=5, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def environment_info(code_dir: Path | None = None) -> dict[str, Any]:
+    """Versions, devices, git commit, XLA/JAX environment, host and command line."""
+    versions = {}
+    for pkg in _PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    devices = jax.devices()
+    return {
+        "time_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "argv": list(sys.argv),
+        "cwd": os.getcwd(),
+        "versions": versions,
+        "backend": jax.default_backend(),
+        "devices": {
+            "count": len(devices),
+            "local_count": jax.local_device_count(),
+            "kinds": sorted({d.device_kind for d in devices}),
+            "process_count": jax.process_count(),
+            "process_index": jax.process_index(),
+        },
+        "git": _git_info(code_dir or Path.cwd()),
+        "env": {
+            k: v
+            for k, v in sorted(os.environ.items())
+            if k.startswith(("XLA_", "JAX_", "TPU_", "LIBTPU", "CUDA_VISIBLE", "OMP_NUM"))
+        },
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+@dataclasses.dataclass
+class RunDir:
+    """Paths of one run directory; ``write`` is False on processes other than 0."""
+
+    root: Path
+    write: bool = True
+
+    config = property(lambda self: self.root / "config.json")
+    environment = property(lambda self: self.root / "environment.json")
+    log = property(lambda self: self.root / "log.txt")
+    metrics = property(lambda self: self.root / "metrics.jsonl")
+    tensorboard = property(lambda self: self.root / "tb")
+    plots = property(lambda self: self.root / "plots")
+    checkpoints = property(lambda self: self.root / "checkpoints")
+    best = property(lambda self: self.root / "best")
+    summary = property(lambda self: self.root / "summary.json")
+
+    def check_compatible(self, cfg: RunConfig, name: str) -> bool:
+        """Raise :class:`IncompatibleRunError` if the workdir holds a different run.
+
+        Returns True when the workdir already holds this run (so it will be resumed). Fields in
+        ``cfg.RESUMABLE`` (steps, cadence, mesh ...) may change between invocations.
+        """
+        if not self.root.exists():
+            return False
+        if not self.root.is_dir():
+            raise IncompatibleRunError(f"workdir {self.root} exists and is not a directory")
+        if not self.config.exists():
+            extra = sorted(p.name for p in self.root.iterdir())
+            if extra:
+                raise IncompatibleRunError(
+                    f"workdir {self.root} is not empty and holds no config.json "
+                    f"(found {', '.join(extra[:5])}); pick a new or empty --workdir"
+                )
+            return False
+        try:
+            saved = json.loads(self.config.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise IncompatibleRunError(f"workdir {self.root}: unreadable config.json ({e})") from e
+        if saved.get("experiment") != name:
+            raise IncompatibleRunError(
+                f"workdir {self.root} holds a run of experiment {saved.get('experiment')!r}, "
+                f"not {name!r}; pick a new --workdir"
+            )
+        diffs = config_diff(saved.get("config", {}), config_to_dict(cfg), cfg.RESUMABLE)
+        if diffs:
+            raise IncompatibleRunError(
+                f"workdir {self.root} holds a run with a different config, so it cannot be "
+                "resumed:\n  " + "\n  ".join(diffs) + "\nPick a new --workdir, or re-run with "
+                "the run's values (only " + ", ".join(sorted(cfg.RESUMABLE)) + " may change)."
+            )
+        return True
+
+    def create(self, cfg: RunConfig, name: str, env: dict[str, Any]) -> None:
+        if not self.write:
+            return
+        for d in (self.root, self.plots):
+            d.mkdir(parents=True, exist_ok=True)
+        _write_json(self.config, {"experiment": name, "config": config_to_dict(cfg)})
+        _write_json(self.environment, env)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        if self.write:
+            _write_json(self.summary, summary)

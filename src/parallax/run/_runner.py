@@ -1,0 +1,458 @@
+"""The runner: one :class:`Run` per invocation ties config, run directory, mesh, metrics,
+checkpoints, preemption, the NaN guard and progress together.
+
+An experiment script is a config and a ``main``::
+
+    @dataclasses.dataclass
+    class Config(run.RunConfig):
+        lr: Annotated[float, run.Range(gt=0)] = 1e-3
+
+    def main(cfg: Config, r: run.Run) -> dict:
+        state = r.restore_or_init(lambda: init(cfg), best_metric="loss")
+        state = r.loop(state, train_step)          # checkpoints, resume, SIGTERM, NaN guard
+        return {"final_loss": ...}                 # -> summary.json "results"
+
+    if __name__ == "__main__":
+        run.cli(main, Config)
+
+``step_fn(state, step) -> (state, metrics)`` advances one step; ``step`` is a Python int for
+Python-level control (phases), so do not pass it to ``jit`` as a static argument. For a resumed
+run to end bitwise equal to an uninterrupted one, everything random must come from the state's
+PRNG key (or be a pure function of the seed and the step), never from a host-side stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import inspect
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import jax
+import numpy as np
+
+from parallax.run._checkpoint import Checkpointer, CheckpointError, find_checkpoint_dir
+from parallax.run._config import ConfigError, RunConfig, parse_config, validate_config
+from parallax.run._distributed_env import (
+    MeshError,
+    is_main_process,
+    make_run_mesh,
+    maybe_initialize_distributed,
+    set_cpu_devices,
+)
+from parallax.run._guard import NonFiniteError, check_metrics, nonfinite_leaves
+from parallax.run._metrics import MetricsWriter, read_metrics, to_scalars
+from parallax.run._plots import plot_metrics, save_figure
+from parallax.run._preempt import Preempted, PreemptionGuard
+from parallax.run._progress import Progress
+from parallax.run._rundir import IncompatibleRunError, RunDir, environment_info, resolve_workdir
+
+__all__ = ["EXIT_CODES", "Run", "cli", "execute", "load_experiment", "run_file"]
+
+S = TypeVar("S")
+C = TypeVar("C", bound=RunConfig)
+
+log = logging.getLogger("parallax.run")
+
+EXIT_CODES = {"completed": 0, "preempted": 0, "usage": 2, "nonfinite": 3, "checkpoint": 4}
+"""Process exit status by outcome. A preempted run exits 0 after saving (summary.json says
+"preempted"; re-run the same command to resume)."""
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, jax.Array | np.ndarray | np.generic):
+        a = np.asarray(jax.device_get(x))
+        if a.dtype.kind not in "biufc?":
+            return str(a)
+        return _jsonable(a.tolist()) if a.ndim else _jsonable(a.item())
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, str | int | float | bool) or x is None:
+        return x
+    return str(x)
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, process: int):
+        prefix = "" if process == 0 else f"[p{process}] "
+        super().__init__(f"%(asctime)s {prefix}%(levelname).1s %(message)s", "%H:%M:%S")
+
+
+class Run:
+    """Everything one run needs; use as a context manager (or through :func:`execute`)."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        name: str,
+        *,
+        runs_root: str | Path = "runs",
+        code_dir: Path | None = None,
+    ):
+        validate_config(cfg)
+        self.cfg = cfg
+        self.name = name
+        self.is_main = is_main_process()
+        self.mesh = make_run_mesh(cfg.mesh)
+        self.dir = RunDir(resolve_workdir(cfg.workdir, name, runs_root), write=self.is_main)
+        self.existing = self.dir.check_compatible(cfg, name)
+        self.code_dir = code_dir
+        self.step = 0
+        self.resumed_from: int | None = None
+        self.last_metrics: dict[str, float] = {}
+        self.results: dict[str, Any] = {}
+        self.status = "running"
+        self.error: str | None = None
+        self.checkpointer: Checkpointer | None = None
+        self.summary: dict[str, Any] = {}
+        self._handlers: list[logging.Handler] = []
+        self._t0 = time.perf_counter()
+        self.metrics: MetricsWriter | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def __enter__(self) -> Run:
+        self.dir.create(self.cfg, self.name, environment_info(self.code_dir))
+        self._setup_logging()
+        self.metrics = MetricsWriter(self.dir.metrics, self.dir.tensorboard, enabled=self.is_main)
+        log.info(
+            "%s %s in %s (%d %s device(s), mesh %s, process %d/%d)",
+            "resuming" if self.existing else "starting",
+            self.name,
+            self.dir.root,
+            jax.device_count(),
+            jax.default_backend(),
+            dict(self.mesh.shape),
+            jax.process_index(),
+            jax.process_count(),
+        )
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        suppress = False
+        if exc is None:
+            self.status = "completed" if self.status == "running" else self.status
+        elif isinstance(exc, Preempted):
+            self.status, suppress = "preempted", True
+            log.warning("%s; re-run the same command to resume from step %d", exc, exc.step)
+        elif isinstance(exc, NonFiniteError):
+            self.status, self.error, suppress = "nonfinite", str(exc), True
+            log.error("%s", exc)
+        else:
+            self.status = "failed"
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("run failed: %s", self.error)
+        try:
+            if self.checkpointer is not None:
+                self.checkpointer.close()
+        finally:
+            self._write_summary()
+            if self.metrics is not None:
+                self.metrics.close()
+            log.info("%s: %s (summary in %s)", self.name, self.status, self.dir.summary)
+            self._teardown_logging()
+        return suppress
+
+    def _setup_logging(self) -> None:
+        log.setLevel(logging.INFO)
+        log.propagate = False
+        fmt = _Formatter(jax.process_index())
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(fmt)
+        stream.setLevel(logging.INFO if self.is_main else logging.WARNING)
+        self._handlers.append(stream)
+        if self.is_main:
+            fh = logging.FileHandler(self.dir.log)
+            fh.setFormatter(fmt)
+            self._handlers.append(fh)
+        for h in self._handlers:
+            log.addHandler(h)
+
+    def _teardown_logging(self) -> None:
+        for h in self._handlers:
+            log.removeHandler(h)
+            h.close()
+        self._handlers.clear()
+
+    def _write_summary(self) -> None:
+        best = None
+        if self.checkpointer is not None and self.checkpointer.best_metric:
+            best = {"metric": self.checkpointer.best_metric, "value": self.checkpointer.best_value}
+        self.summary = _jsonable(
+            {
+                "experiment": self.name,
+                "status": self.status,
+                "error": self.error,
+                "step": self.step,
+                "steps": self.cfg.steps,
+                "resumed_from": self.resumed_from,
+                "wall_time_s": round(time.perf_counter() - self._t0, 3),
+                "final_metrics": self.last_metrics,
+                "best": best,
+                "results": self.results,
+                "workdir": str(self.dir.root),
+            }
+        )
+        self.dir.write_summary(self.summary)
+
+    # -- state --------------------------------------------------------------------------------
+    def restore_or_init(
+        self,
+        init: Callable[[], S],
+        *,
+        best_metric: str | None = None,
+        best_mode: Literal["min", "max"] = "min",
+    ) -> S:
+        """The state to start from: the latest good checkpoint of this workdir (resume), else
+        ``--init-from``'s checkpoint, else ``init()``.
+
+        ``init()`` is always called: its result is the restore target (shapes, dtypes,
+        shardings), so a checkpoint is restored onto the current mesh. ``best_metric`` names
+        a metric (from the step or eval function) whose best value is kept in ``best/``.
+        """
+        target = init()
+        self.checkpointer = Checkpointer(
+            self.dir.checkpoints,
+            keep=self.cfg.keep,
+            async_save=self.cfg.async_checkpoint,
+            best_directory=self.dir.best,
+            best_metric=best_metric,
+            best_mode=best_mode,
+            quarantine=self.dir.root / "corrupt",
+        )
+        restored = self.checkpointer.restore(target)
+        if restored is not None:
+            step, state = restored
+            self.step = self.resumed_from = step
+            log.info(
+                "resumed from checkpoint %s/%d (step %d of %d)",
+                self.dir.checkpoints,
+                step,
+                step,
+                self.cfg.steps,
+            )
+            if self.metrics is not None:
+                self.metrics.truncate_after(step)
+            return state
+        if self.existing:
+            log.info("no checkpoint in %s yet; starting from step 0", self.dir.checkpoints)
+        if self.cfg.init_from:
+            where, want = find_checkpoint_dir(self.cfg.init_from)
+            src = Checkpointer(where, read_only=True, async_save=False)
+            try:
+                got = src.restore(target, step=want)
+            finally:
+                src.close()
+            if got is None:
+                raise CheckpointError(
+                    f"--init-from {self.cfg.init_from}: no checkpoints in {where}"
+                )
+            self.step, state = got
+            log.info("initialised from checkpoint %s/%d", where, self.step)
+            return state
+        return target
+
+    def save(self, state: Any, metrics: Mapping[str, float] | None = None) -> None:
+        """Checkpoint ``state`` at the current step (refusing a non-finite state)."""
+        if self.checkpointer is None:
+            raise RuntimeError("call restore_or_init before saving")
+        bad = nonfinite_leaves(state)
+        if bad:
+            raise NonFiniteError(self.step, bad[:8], where="state")
+        if self.checkpointer.save(self.step, state, metrics):
+            log.debug("checkpoint saved at step %d", self.step)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def loop(
+        self,
+        state: S,
+        step_fn: Callable[[S, int], tuple[S, Mapping[str, Any]]],
+        *,
+        steps: int | None = None,
+        eval_fn: Callable[[S], Mapping[str, Any]] | None = None,
+        eval_every: int | None = None,
+        description: str | None = None,
+    ) -> S:
+        """Run ``step_fn`` from the current step to ``steps`` (default ``cfg.steps``).
+
+        Every step: metrics are fetched and checked for NaN/Inf. Every ``log_every`` steps they
+        are written (JSON lines + TensorBoard); every ``checkpoint_every`` steps and at the end
+        the state is checkpointed. ``eval_fn(state)`` adds metrics every ``eval_every`` steps
+        (default ``log_every``). On SIGTERM the state is checkpointed and :class:`Preempted`
+        ends the run (``Run`` turns it into a clean exit).
+        """
+        if self.checkpointer is None:
+            raise RuntimeError("call restore_or_init before loop")
+        cfg = self.cfg
+        total = cfg.steps if steps is None else steps
+        eval_every = eval_every or cfg.log_every
+        progress = Progress(
+            total,
+            self.step,
+            mode=cfg.progress,
+            log_every=cfg.log_every,
+            enabled=self.is_main,
+            description=description or self.name,
+        )
+        metrics: dict[str, float] = dict(self.last_metrics)
+        try:
+            with PreemptionGuard() as guard:
+                while self.step < total:
+                    if guard.should_stop(self.step):
+                        self.save(state, metrics)
+                        self.checkpointer.wait()
+                        raise Preempted(self.step, guard.requested or "signal")
+                    new_state, raw = step_fn(state, self.step)
+                    metrics = to_scalars(raw)
+                    check_metrics(self.step + 1, metrics)
+                    state = new_state
+                    self.step += 1
+                    if eval_fn is not None and (self.step % eval_every == 0 or self.step == total):
+                        extra = to_scalars(eval_fn(state))
+                        check_metrics(self.step, extra)
+                        metrics.update(extra)
+                    self.last_metrics = metrics
+                    if self.step % cfg.log_every == 0 or self.step == total:
+                        assert self.metrics is not None
+                        self.metrics.write(self.step, metrics)
+                    progress.update(self.step, metrics)
+                    if self.step % cfg.checkpoint_every == 0 or self.step == total:
+                        self.save(state, metrics)
+        finally:
+            progress.close()
+        if self.checkpointer is not None:
+            self.checkpointer.wait()
+        return state
+
+    # -- outputs ------------------------------------------------------------------------------
+    def log_metrics(self, step: int, metrics: Mapping[str, Any], *, prefix: str = "") -> None:
+        """Write extra metrics (e.g. evaluation curves) at ``step``."""
+        if self.metrics is not None:
+            self.metrics.write(step, to_scalars(metrics), prefix=prefix)
+
+    def save_figure(self, fig: Any, name: str) -> Path | None:
+        """Save a matplotlib figure as ``plots/NAME.png`` (process 0; closed either way)."""
+        path = self.dir.plots / f"{name}.png"
+        if not self.is_main:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+            return None
+        save_figure(fig, path)
+        log.info("plot %s", path)
+        return path
+
+    def plot_metrics(
+        self, keys: Sequence[str], name: str = "metrics", *, logy: bool = False
+    ) -> Path | None:
+        """Plot logged metrics against step into ``plots/NAME.png``."""
+        if not self.is_main:
+            return None
+        return plot_metrics(
+            read_metrics(self.dir.metrics), keys, self.dir.plots / f"{name}.png", logy=logy
+        )
+
+
+def _name_of(main: Callable[..., Any]) -> str:
+    try:
+        return Path(inspect.getfile(main)).stem
+    except (TypeError, OSError):
+        return getattr(main, "__module__", "experiment").rsplit(".", 1)[-1]
+
+
+def execute(
+    main: Callable[[C, Run], Mapping[str, Any] | None],
+    cfg: C,
+    *,
+    name: str | None = None,
+    runs_root: str | Path = "runs",
+) -> dict[str, Any]:
+    """Run ``main(cfg, run)`` inside a :class:`Run`; returns the summary (also summary.json).
+
+    Config, mesh, workdir and checkpoint problems raise before anything runs (ConfigError,
+    MeshError, IncompatibleRunError, CheckpointError); a preempted or non-finite run returns
+    its summary with that ``status``; other errors propagate after the summary is written.
+    """
+    validate_config(cfg)
+    set_cpu_devices(cfg.cpu_devices)
+    maybe_initialize_distributed()
+    name = name or _name_of(main)
+    try:
+        code_dir = Path(inspect.getfile(main)).parent
+    except (TypeError, OSError):
+        code_dir = None
+    r = Run(cfg, name, runs_root=runs_root, code_dir=code_dir)
+    with r:
+        results = main(cfg, r)
+        r.results = dict(results or {})
+    return r.summary
+
+
+def cli(
+    main: Callable[[C, Run], Mapping[str, Any] | None],
+    config_cls: type[C],
+    argv: Sequence[str] | None = None,
+    *,
+    name: str | None = None,
+    exit: bool = True,
+) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) into ``config_cls``, run, exit with a status.
+
+    Bad input is reported in one line naming the key (status 2); a non-finite run exits 3, an
+    unusable checkpoint 4; a preempted run 0 after saving (see :data:`EXIT_CODES`).
+    """
+    name = name or _name_of(main)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    code = 0
+    try:
+        cfg = parse_config(config_cls, argv, prog=f"{name}.py")
+        summary = execute(main, cfg, name=name)
+        code = EXIT_CODES.get(summary["status"], 1)
+    except (ConfigError, MeshError, IncompatibleRunError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = EXIT_CODES["usage"]
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = EXIT_CODES["checkpoint"]
+    if exit:
+        sys.exit(code)
+    return code
+
+
+def load_experiment(path: str | Path) -> Any:
+    """Import an experiment script as a module (it must define ``Config`` and ``main``)."""
+    p = Path(path).resolve()
+    if not p.is_file():
+        raise FileNotFoundError(f"no experiment script at {path}")
+    modname = f"parallax_experiment_{p.stem}"
+    spec = importlib.util.spec_from_file_location(modname, p)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {p}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod
+    spec.loader.exec_module(mod)
+    for attr in ("Config", "main"):
+        if not hasattr(mod, attr):
+            raise AttributeError(f"{p} defines no {attr!r} (an experiment needs Config and main)")
+    if not (
+        isinstance(mod.Config, type)
+        and issubclass(mod.Config, RunConfig)
+        and dataclasses.is_dataclass(mod.Config)
+    ):
+        raise TypeError(f"{p}: Config must be a dataclass subclassing parallax.run.RunConfig")
+    return mod
+
+
+def run_file(path: str | Path, argv: Sequence[str] = ()) -> int:
+    """``parallax run PATH [overrides]`` / ``scripts/run PATH``: load and run; the exit status."""
+    mod = load_experiment(path)
+    return cli(mod.main, mod.Config, list(argv), name=Path(path).stem, exit=False)
