@@ -74,7 +74,7 @@ def test_cli_reports_bad_input_in_one_line(toy, tmp_path, capsys):
     argv = ["--workdir", str(tmp_path / "a"), "--mesh", "data=3"]
     assert run.cli(toy.main, toy.Config, argv, exit=False) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --mesh 'data=3' needs 3 devices but this job sees 8")
+    assert err.startswith("error: --mesh 'data=3' does not fit: mesh (data=3) needs 3 devices")
     assert not (tmp_path / "a").exists()  # nothing was written
     argv = ["--workdir", str(tmp_path / "b"), "--init-from", str(tmp_path / "missing")]
     assert run.cli(toy.main, toy.Config, argv, exit=False) == 4

@@ -94,56 +94,36 @@ def is_main_process() -> bool:
     return jax.process_index() == 0
 
 
-def parse_mesh_spec(spec: str) -> tuple[tuple[str, int], ...]:
-    """``"data=4,model=2"`` -> ``(("data", 4), ("model", 2))``; one size may be ``-1`` (fill)."""
-    axes: list[tuple[str, int]] = []
-    for part in [p.strip() for p in spec.split(",") if p.strip()]:
-        name, eq, size = part.partition("=")
-        name = name.strip()
-        if not eq or not name.isidentifier():
-            raise ValueError(f"expected axis=size pairs like 'data=4,model=2', got {spec!r}")
-        try:
-            n = int(size)
-        except ValueError:
-            raise ValueError(f"axis {name!r}: size {size.strip()!r} is not an integer") from None
-        if n == 0 or n < -1:
-            raise ValueError(f"axis {name!r}: size must be positive or -1, got {n}")
-        if name in dict(axes):
-            raise ValueError(f"axis {name!r} appears twice in {spec!r}")
-        axes.append((name, n))
-    if not axes:
-        raise ValueError(f"expected axis=size pairs like 'data=4,model=2', got {spec!r}")
-    if sum(n == -1 for _, n in axes) > 1:
-        raise ValueError(f"at most one axis may have size -1, got {spec!r}")
-    return tuple(axes)
+def parse_mesh_spec(spec: str) -> dict[str, int]:
+    """``"data=4,model=2"`` -> ``{"data": 4, "model": 2}`` (``parallax.sharding``'s parser)."""
+    from parallax.sharding import parse_mesh_spec as _parse
+
+    return _parse(spec)
 
 
-def make_run_mesh(spec: str, devices: Sequence[Any] | None = None) -> jax.sharding.Mesh:
-    """The run's mesh from ``--mesh`` (Explicit axes); ``""`` puts every device on ``data``."""
+def make_run_mesh(
+    spec: str, devices: Sequence[Any] | None = None, *, axis_types: str = "auto"
+) -> jax.sharding.Mesh:
+    """The run's mesh from ``--mesh`` via :func:`parallax.sharding.make_mesh` (``"auto"`` axes:
+    shardings propagate from jit in/out shardings); ``""`` puts every device on ``data``.
+
+    Raises :class:`MeshError` saying how many devices the mesh needs and this job has.
+    """
+    from parallax.sharding import make_mesh
+
     devices = list(jax.devices()) if devices is None else list(devices)
-    axes = parse_mesh_spec(spec) if spec else (("data", -1),)
-    known = int(np.prod([n for _, n in axes if n != -1]))
-    total = len(devices)
-    if any(n == -1 for _, n in axes):
-        if total % known:
-            raise MeshError(
-                f"--mesh {spec!r}: {total} devices do not split into axes of sizes {known}x(-1)"
-            )
-        axes = tuple((a, total // known if n == -1 else n) for a, n in axes)
-    need = int(np.prod([n for _, n in axes]))
-    if need != total:
+    try:
+        return make_mesh(spec or "data=-1", axis_types=axis_types, devices=devices)
+    except ValueError as e:
         hint = ""
         if jax.default_backend() == "cpu":
-            hint = f"; on CPU add --cpu-devices {need} to fake {need} devices"
+            try:
+                need = int(np.prod([n for n in parse_mesh_spec(spec).values() if n > 0]))
+            except ValueError:
+                need = 0
+            if need > len(devices):
+                hint = f"; on CPU add --cpu-devices {need} to fake {need} devices"
         raise MeshError(
-            f"--mesh {spec!r} needs {need} devices but this job sees {total} "
-            f"({jax.default_backend()}, {jax.process_count()} process(es)){hint}"
-        )
-    names = tuple(a for a, _ in axes)
-    shape = tuple(n for _, n in axes)
-    return jax.make_mesh(
-        shape,
-        names,
-        axis_types=(jax.sharding.AxisType.Explicit,) * len(names),
-        devices=devices,
-    )
+            f"--mesh {spec!r} does not fit: {e} (this job sees {len(devices)} "
+            f"{jax.default_backend()} device(s) in {jax.process_count()} process(es)){hint}"
+        ) from None
