@@ -201,10 +201,10 @@ def torch_outputs(
             cots = cotangents([tuple(t.shape) for _, t in out])
             total = torch.zeros((), dtype=cdt, device=device)
             for (_, leaf), c in zip(out, cots, strict=True):
-                cr = torch.from_numpy(c[0]).to(device=device, dtype=cdt)
+                cr = torch.from_numpy(np.asarray(c[0])).to(device=device, dtype=cdt)
                 total = total + (torch.real(leaf).to(cdt) * cr).sum()
                 if torch.is_complex(leaf):
-                    ci = torch.from_numpy(c[1]).to(device=device, dtype=cdt)
+                    ci = torch.from_numpy(np.asarray(c[1])).to(device=device, dtype=cdt)
                     total = total + (torch.imag(leaf).to(cdt) * ci).sum()
             gs = torch.autograd.grad(total, [tensors[k] for k in wrt], allow_unused=True)
             for k, g in zip(wrt, gs, strict=True):
