@@ -139,10 +139,16 @@ def attention_weights(
 
 
 def _auto_implementation(q: Array, k: Array, v: Array) -> str:
-    """Measured choice (jax 0.10, XLA:CPU, 2 cores; ``tests/kernels/nn`` bench notes):
-    ``jax.nn.dot_product_attention`` lowers to the same two dots as the einsum path on CPU; it
-    is used whenever its constraints hold (same head_dim for k and v), otherwise einsum."""
-    if q.shape[-1] != v.shape[-1]:
+    """The code path for ``implementation="auto"``.
+
+    ``jax.nn.dot_product_attention`` (jax 0.10) computes the softmax in float32 even for
+    float64 inputs (it converts the logits to float32: relative error ~1e-7 instead of ~1e-16)
+    and its bfloat16 path mixes dtypes in a way strict promotion rejects; so float64 and
+    low-precision inputs take the einsum path, which accumulates in float64 / float32. For
+    float32 the choice is by measured speed on the backend (see the bench notes in
+    ``tests/kernels/nn/test_attention.py``).
+    """
+    if q.shape[-1] != v.shape[-1] or q.dtype != jnp.float32:
         return "einsum"
     return "xla"
 
@@ -167,7 +173,10 @@ def dot_product_attention(
     if impl == "xla":
         if q.shape[-1] != v.shape[-1]:
             raise ValueError("v: implementation='xla' needs head_dim_v == head_dim")
-        return jax.nn.dot_product_attention(q, k, v, mask=m, scale=s, implementation="xla")
+        # jax.nn promotes the logits dtype with float32 internally, which strict dtype promotion
+        # rejects for float64 inputs; the promotion is the intended one, so allow it here.
+        with jax.numpy_dtype_promotion("standard"):
+            return jax.nn.dot_product_attention(q, k, v, mask=m, scale=s, implementation="xla")
     if impl == "einsum":
         p = _einsum_probs(q, k, m, s).astype(v.dtype)
         b, sq, h, _ = q.shape

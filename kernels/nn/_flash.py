@@ -3,8 +3,8 @@ memory-efficient exact attention with IO-awareness", arXiv:2205.14135).
 
 The forward pass tiles queries into blocks of ``block_q`` rows; each program streams the keys
 and values of its (batch, head) in blocks of ``block_k`` and keeps the online-softmax statistics
-(running max ``m``, normaliser ``l`` and the unnormalised output) in float32, so the
-``seq_q x seq_k`` score matrix is never materialised:
+(running max ``m``, normaliser ``l`` and the unnormalised output) in float32 (float64 for
+float64 inputs), so the ``seq_q x seq_k`` score matrix is never materialised:
 
 .. math:: m' = \max(m, \max_j s_j),\quad l' = e^{m - m'} l + \sum_j e^{s_j - m'},\quad
           o' = e^{m - m'} o + \sum_j e^{s_j - m'} v_j
@@ -31,18 +31,19 @@ __all__ = ["flash_attention"]
 
 
 def _kernel(q_ref, k_ref, v_ref, o_ref, *, scale, causal, block_q, block_k, seq_k):
-    q = q_ref[...].astype(jnp.float32) * scale  # (block_q, d)
+    acc_t = jnp.float64 if q_ref.dtype == jnp.float64 else jnp.float32
+    q = q_ref[...].astype(acc_t) * jnp.asarray(scale, acc_t)  # (block_q, d)
     qi = pl.program_id(2)
     dv = v_ref.shape[-1]
-    m0 = jnp.full((block_q,), -jnp.inf, jnp.float32)
-    s0 = jnp.zeros((block_q,), jnp.float32)
-    a0 = jnp.zeros((block_q, dv), jnp.float32)
+    m0 = jnp.full((block_q,), -jnp.inf, acc_t)
+    s0 = jnp.zeros((block_q,), acc_t)
+    a0 = jnp.zeros((block_q, dv), acc_t)
 
     def body(j, carry):
         m, denom, acc = carry
-        k = k_ref[pl.ds(j * block_k, block_k), :].astype(jnp.float32)
-        v = v_ref[pl.ds(j * block_k, block_k), :].astype(jnp.float32)
-        s = jnp.dot(q, k.T, preferred_element_type=jnp.float32)  # (block_q, block_k)
+        k = k_ref[pl.ds(j * block_k, block_k), :].astype(acc_t)
+        v = v_ref[pl.ds(j * block_k, block_k), :].astype(acc_t)
+        s = jnp.dot(q, k.T, preferred_element_type=acc_t)  # (block_q, block_k)
         if causal:
             rows = qi * block_q + jax.lax.broadcasted_iota(jnp.int32, s.shape, 0)
             cols = j * block_k + jax.lax.broadcasted_iota(jnp.int32, s.shape, 1)
@@ -51,7 +52,7 @@ def _kernel(q_ref, k_ref, v_ref, o_ref, *, scale, causal, block_q, block_k, seq_
         p = jnp.exp(s - m_new[:, None])
         alpha = jnp.exp(m - m_new)
         l_new = alpha * denom + jnp.sum(p, axis=1)
-        acc_new = alpha[:, None] * acc + jnp.dot(p, v, preferred_element_type=jnp.float32)
+        acc_new = alpha[:, None] * acc + jnp.dot(p, v, preferred_element_type=acc_t)
         return m_new, l_new, acc_new
 
     n_blocks = seq_k // block_k

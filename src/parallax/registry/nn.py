@@ -1,22 +1,71 @@
-"""Registered model kernels (family ``nn``)."""
+"""Registered model kernels (family ``nn``).
+
+The kernels take a parameter dict; cases hold flat named arrays, so each spec registers a flat
+adapter (:func:`parallax.registry._nn_flat.flat`) and its twin the matching adapter in
+:mod:`parallax.registry._nn_twins`. Tolerances: float32 forward/gradient tolerances allow for
+different summation orders of length-``d`` reductions (``~ sqrt(d) eps32``, with margin);
+bfloat16 ones for one bfloat16 rounding of inputs/outputs on both sides (eps = 7.8e-3) plus
+float32-accumulated reductions that round differently.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from parallax.kernels import nn
 from parallax.registry._cases import normal
+from parallax.registry._nn_flat import flat
 from parallax.registry._registry import register
 from parallax.registry._spec import Case, KernelSpec
 
+_TWINS = "parallax.registry._nn_twins"
 
-def _attention_case(b: int, s: int, h: int, d: int, causal: bool) -> Callable[..., Case]:
+F32_64 = ("float32", "float64")
+ALL = ("float32", "float64", "bfloat16")
+# float32 parity: reductions over <= a few hundred terms in different orders
+TOL = {"float32": (1e-5, 1e-5), "float64": (1e-12, 1e-12), "bfloat16": (2e-2, 2e-2)}
+GTOL = {"float32": (1e-4, 1e-5), "float64": (1e-11, 1e-11), "bfloat16": (5e-2, 5e-2)}
+
+
+def _complex(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype, scale: float = 1.0
+) -> np.ndarray:
+    """Complex normal samples (complex64 for float32, complex128 for float64)."""
+    cdt = np.complex128 if np.dtype(dtype) == np.float64 else np.complex64
+    z = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    return (scale * z).astype(cdt)
+
+
+def _w(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Weights scaled by 1/sqrt(fan_in) (fan_in = product of all but the last axis)."""
+    fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(dtype)
+
+
+# --- scaled dot-product attention ---------------------------------------------------------------
+
+
+def _attention_case(
+    b: int, s: int, h: int, d: int, causal: bool, kv_heads: int | None = None, padded: bool = False
+) -> Callable[..., Case]:
+    kvh = h if kv_heads is None else kv_heads
+
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
-        shape = (b, s, h, d)
+        inputs = {
+            "q": normal(rng, (b, s, h, d), dtype),
+            "k": normal(rng, (b, s, kvh, d), dtype),
+            "v": normal(rng, (b, s, kvh, d), dtype),
+        }
+        if padded:  # last quarter of each row's keys padded, at least one key kept
+            keep = np.arange(s)[None, :] < np.maximum(1, s - (np.arange(b)[:, None] + 1) * s // 4)
+            inputs["padding_mask"] = keep
         return Case(
-            inputs={k: normal(rng, shape, dtype) for k in ("q", "k", "v")},
+            inputs=inputs,
             static={"causal": causal},
             flops=4.0 * b * h * s * s * d,
             bytes=4.0 * b * s * h * d * np.dtype(dtype).itemsize,
@@ -33,13 +82,435 @@ register(
         twin="parallax.kernels.nn.twins:dot_product_attention",
         cases={
             "test": _attention_case(2, 16, 2, 8, causal=True),
-            "test_full": _attention_case(2, 12, 3, 4, causal=False),
+            "test_gqa_padded": _attention_case(2, 8, 4, 4, causal=False, kv_heads=2, padded=True),
             "bench": _attention_case(4, 1024, 8, 64, causal=False),
         },
-        dtypes=("float32", "float64", "bfloat16"),
+        dtypes=ALL,
         fwd_tol={"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-13), "bfloat16": (2e-2, 2e-2)},
         grad_tol={"float32": (1e-4, 1e-5), "float64": (1e-11, 1e-12), "bfloat16": (5e-2, 5e-2)},
         grad_wrt=("q", "k", "v"),
-        description="scaled dot-product attention, BTNH layout, optional causal mask",
+        description="scaled dot-product attention, BTNH layout, GQA, causal/padding masks",
+    )
+)
+
+
+def _attention_fwd_bwd(q, k, v, cot, *, causal: bool, implementation: Any = "auto"):
+    """``(L, dL/d(q, k, v))`` for ``L = Σ cot ⊙ attn(q, k, v)``: the forward+backward bench."""
+
+    def loss(q, k, v):
+        out = nn.dot_product_attention(q, k, v, causal=causal, implementation=implementation)
+        return jnp.sum(out.astype(cot.dtype) * cot)
+
+    val, grads = jax.value_and_grad(loss, argnums=(0, 1, 2))(q, k, v)
+    return val, {"q": grads[0], "k": grads[1], "v": grads[2]}
+
+
+def _attention_fwd_bwd_case(b: int, s: int, h: int, d: int, causal: bool) -> Callable[..., Case]:
+    base = _attention_case(b, s, h, d, causal)
+
+    def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
+        c = base(rng, dtype)
+        cot = rng.standard_normal((b, s, h, d)).astype(
+            np.float64 if dtype == np.float64 else np.float32
+        )
+        return Case(
+            inputs={**c.inputs, "cot": cot},
+            static=c.static,
+            flops=3.0 * (c.flops or 0.0),  # backward ~ 2x forward
+            bytes=(c.bytes or 0.0) * 2,
+        )
+
+    return make
+
+
+register(
+    KernelSpec(
+        name="nn.dot_product_attention_fwd_bwd",
+        family="nn",
+        fn=_attention_fwd_bwd,
+        twin=f"{_TWINS}:dot_product_attention_fwd_bwd",
+        cases={
+            "test": _attention_fwd_bwd_case(2, 16, 2, 8, causal=True),
+            "bench": _attention_fwd_bwd_case(4, 1024, 8, 64, causal=False),
+        },
+        dtypes=F32_64,
+        fwd_tol={"float32": (1e-4, 1e-5), "float64": (1e-11, 1e-12)},
+        grad_tol={},
+        description="value_and_grad of Σ c·attention(q, k, v): the forward+backward timing",
+    )
+)
+
+
+# --- Pallas flash attention (interpret mode on CPU) ---------------------------------------------
+
+
+register(
+    KernelSpec(
+        name="nn.flash_attention",
+        family="nn",
+        fn=nn.flash_attention,
+        twin="parallax.kernels.nn.twins:flash_attention",
+        cases={
+            "test": _attention_case(1, 16, 2, 8, causal=True, kv_heads=1),
+            # interpret mode on CPU: the bench times the interpreter, not the GPU kernel
+            "bench": _attention_case(1, 256, 2, 64, causal=True),
+        },
+        dtypes=F32_64,
+        fwd_tol={"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-13)},
+        grad_tol={"float32": (1e-4, 1e-5), "float64": (1e-11, 1e-12)},
+        grad_wrt=("q", "k", "v"),
+        description="Pallas flash attention (online softmax, GQA, causal); CPU: interpret mode",
+    )
+)
+
+
+# --- multi-head attention with projections ------------------------------------------------------
+
+
+def _mha_case(
+    b: int,
+    s: int,
+    d_model: int,
+    h: int,
+    kvh: int,
+    *,
+    causal: bool,
+    rope: bool,
+    padded: bool,
+    bias: bool,
+) -> Callable[..., Case]:
+    hd = d_model // h
+
+    def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
+        inputs = {
+            "x": normal(rng, (b, s, d_model), dtype),
+            "wq": _w(rng, (d_model, h * hd), dtype),
+            "wk": _w(rng, (d_model, kvh * hd), dtype),
+            "wv": _w(rng, (d_model, kvh * hd), dtype),
+            "wo": _w(rng, (h * hd, d_model), dtype),
+        }
+        if bias:
+            for n, size in (("bq", h * hd), ("bk", kvh * hd), ("bv", kvh * hd), ("bo", d_model)):
+                inputs[n] = normal(rng, (size,), dtype)
+        if padded:
+            inputs["padding_mask"] = np.arange(s)[None, :] < (s - np.arange(b)[:, None] - 1)
+        static = {"num_heads": h, "num_kv_heads": kvh, "causal": causal}
+        if rope:
+            static["rope_base"] = 10000.0
+        proj = 2.0 * b * s * d_model * (2 * h + 2 * kvh) * hd
+        return Case(
+            inputs=inputs,
+            static=static,
+            flops=proj + 4.0 * b * h * s * s * hd,
+            bytes=float(sum(v.nbytes for v in inputs.values())),
+        )
+
+    return make
+
+
+register(
+    KernelSpec(
+        name="nn.multi_head_attention",
+        family="nn",
+        fn=flat(nn.multi_head_attention, ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")),
+        twin=f"{_TWINS}:multi_head_attention",
+        cases={
+            "test": _mha_case(2, 8, 16, 4, 2, causal=True, rope=True, padded=True, bias=True),
+            "bench": _mha_case(
+                4, 1024, 512, 8, 8, causal=True, rope=True, padded=False, bias=False
+            ),
+        },
+        dtypes=ALL,
+        fwd_tol=TOL,
+        grad_tol=GTOL,
+        grad_wrt=("x", "wq", "wk", "wv", "wo"),
+        description="multi-head attention with projections, GQA, RoPE, causal/padding masks",
+    )
+)
+
+
+# --- MLPs ---------------------------------------------------------------------------------------
+
+
+def _mlp_case(
+    shape: tuple[int, ...], d_hidden: int, d_out: int, activation: str, gated: bool
+) -> Callable[..., Case]:
+    d_in = shape[-1]
+    tokens = int(np.prod(shape[:-1]))
+
+    def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
+        x = normal(rng, shape, dtype)
+        if gated:
+            inputs = {
+                "x": x,
+                "w_gate": _w(rng, (d_in, d_hidden), dtype),
+                "w_up": _w(rng, (d_in, d_hidden), dtype),
+                "w_down": _w(rng, (d_hidden, d_out), dtype),
+            }
+            mats = 2 * d_in * d_hidden + d_hidden * d_out
+        else:
+            inputs = {
+                "x": x,
+                "w1": _w(rng, (d_in, d_hidden), dtype),
+                "b1": normal(rng, (d_hidden,), dtype),
+                "w2": _w(rng, (d_hidden, d_out), dtype),
+                "b2": normal(rng, (d_out,), dtype),
+            }
+            mats = d_in * d_hidden + d_hidden * d_out
+        return Case(
+            inputs=inputs,
+            static={"activation": activation},
+            flops=2.0 * tokens * mats,
+            bytes=float(sum(v.nbytes for v in inputs.values())),
+        )
+
+    return make
+
+
+register(
+    KernelSpec(
+        name="nn.mlp",
+        family="nn",
+        fn=flat(nn.mlp, ("w1", "b1", "w2", "b2")),
+        twin=f"{_TWINS}:mlp",
+        cases={
+            "test": _mlp_case((2, 5, 8), 16, 6, "gelu_exact", gated=False),
+            "test_tanh": _mlp_case((3, 8), 12, 8, "gelu_tanh", gated=False),
+            "bench": _mlp_case((4, 1024, 512), 2048, 512, "gelu_exact", gated=False),
+        },
+        dtypes=ALL,
+        fwd_tol=TOL,
+        grad_tol=GTOL,
+        grad_wrt=("x", "w1", "b1", "w2", "b2"),
+        description="two-layer MLP, explicit activation (gelu_exact / gelu_tanh / relu / silu)",
+    )
+)
+
+register(
+    KernelSpec(
+        name="nn.gated_mlp",
+        family="nn",
+        fn=flat(nn.gated_mlp, ("w_gate", "w_up", "w_down", "b_gate", "b_up", "b_down")),
+        twin=f"{_TWINS}:gated_mlp",
+        cases={
+            "test": _mlp_case((2, 5, 8), 16, 8, "silu", gated=True),
+            "test_geglu_tanh": _mlp_case((3, 8), 12, 6, "gelu_tanh", gated=True),
+            "bench": _mlp_case((4, 1024, 512), 1408, 512, "silu", gated=True),
+        },
+        dtypes=ALL,
+        fwd_tol=TOL,
+        grad_tol=GTOL,
+        grad_wrt=("x", "w_gate", "w_up", "w_down"),
+        description="gated MLP: SwiGLU (silu) and GeGLU (gelu_exact / gelu_tanh)",
+    )
+)
+
+
+# --- norms --------------------------------------------------------------------------------------
+
+
+def _norm_case(shape: tuple[int, ...], eps: float, bias: bool) -> Callable[..., Case]:
+    d = shape[-1]
+
+    def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
+        inputs = {
+            "x": (3.0 * normal(rng, shape, np.dtype(np.float64)) + 1.5).astype(dtype),
+            "scale": (1.0 + 0.3 * normal(rng, (d,), np.dtype(np.float64))).astype(dtype),
+        }
+        if bias:
+            inputs["bias"] = normal(rng, (d,), dtype)
+        n = int(np.prod(shape))
+        return Case(
+            inputs=inputs,
+            static={"eps": eps},
+            flops=8.0 * n,
+            bytes=2.0 * n * np.dtype(dtype).itemsize,
+        )
+
+    return make
+
+
+register(
+    KernelSpec(
+        name="nn.layer_norm",
+        family="nn",
+        fn=flat(nn.layer_norm, ("scale", "bias")),
+        twin=f"{_TWINS}:layer_norm",
+        cases={
+            "test": _norm_case((2, 5, 16), 1e-5, bias=True),
+            "test_flax_eps": _norm_case((4, 7), 1e-6, bias=True),
+            "bench": _norm_case((4, 1024, 1024), 1e-5, bias=True),
+        },
+        dtypes=ALL,
+        fwd_tol=TOL,
+        grad_tol=GTOL,
+        grad_wrt=("x", "scale", "bias"),
+        description="LayerNorm over the last axis with explicit eps",
+    )
+)
+
+register(
+    KernelSpec(
+        name="nn.rms_norm",
+        family="nn",
+        fn=flat(nn.rms_norm, ("scale",)),
+        twin=f"{_TWINS}:rms_norm",
+        cases={
+            "test": _norm_case((2, 5, 16), 1e-6, bias=False),
+            "bench": _norm_case((4, 1024, 1024), 1e-6, bias=False),
+        },
+        dtypes=ALL,
+        fwd_tol=TOL,
+        grad_tol=GTOL,
+        grad_wrt=("x", "scale"),
+        description="RMSNorm over the last axis with explicit eps",
+    )
+)
+
+
+# --- FNO spectral convolution -------------------------------------------------------------------
+
+
+def _fno1_case(b: int, n: int, ci: int, co: int, modes: int) -> Callable[..., Case]:
+    def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
+        inputs = {
+            "x": normal(rng, (b, n, ci), dtype),
+            "weight": _complex(rng, (modes, ci, co), dtype, 1 / np.sqrt(2 * ci)),
+        }
+        fft = 2.5 * b * n * np.log2(n) * (ci + co)
+        return Case(
+            inputs=inputs,
+            flops=fft + 8.0 * b * modes * ci * co,
+            bytes=float(sum(v.nbytes for v in inputs.values())) + b * n * co * inputs["x"].itemsize,
+        )
+
+    return make
+
+
+def _fno2_case(b: int, n1: int, n2: int, ci: int, co: int, m1: int, m2: int) -> Callable[..., Case]:
+    def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
+        inputs = {
+            "x": normal(rng, (b, n1, n2, ci), dtype),
+            "w_pos": _complex(rng, (m1, m2, ci, co), dtype, 1 / np.sqrt(2 * ci)),
+            "w_neg": _complex(rng, (m1, m2, ci, co), dtype, 1 / np.sqrt(2 * ci)),
+        }
+        fft = 2.5 * b * n1 * n2 * np.log2(n1 * n2) * (ci + co)
+        return Case(
+            inputs=inputs,
+            flops=fft + 16.0 * b * m1 * m2 * ci * co,
+            bytes=float(sum(v.nbytes for v in inputs.values()))
+            + b * n1 * n2 * co * inputs["x"].itemsize,
+        )
+
+    return make
+
+
+register(
+    KernelSpec(
+        name="nn.spectral_conv_1d",
+        family="nn",
+        fn=flat(nn.spectral_conv_1d, ("weight",)),
+        twin=f"{_TWINS}:spectral_conv_1d",
+        cases={
+            "test": _fno1_case(2, 32, 3, 4, 6),
+            "test_all_modes": _fno1_case(1, 10, 2, 2, 6),  # modes = n//2+1 (Nyquist kept)
+            "bench": _fno1_case(32, 1024, 64, 64, 16),
+        },
+        dtypes=F32_64,
+        fwd_tol=TOL,
+        grad_tol=GTOL,
+        grad_wrt=("x", "weight"),
+        description="FNO spectral convolution 1D (Li et al. 2021), complex mode weights",
+    )
+)
+
+register(
+    KernelSpec(
+        name="nn.spectral_conv_2d",
+        family="nn",
+        fn=flat(nn.spectral_conv_2d, ("w_pos", "w_neg")),
+        twin=f"{_TWINS}:spectral_conv_2d",
+        cases={
+            "test": _fno2_case(2, 12, 10, 3, 2, 3, 4),
+            "bench": _fno2_case(16, 64, 64, 32, 32, 12, 12),
+        },
+        dtypes=F32_64,
+        fwd_tol=TOL,
+        grad_tol=GTOL,
+        grad_wrt=("x", "w_pos", "w_neg"),
+        description="FNO spectral convolution 2D (Li et al. 2021), ± frequency blocks on axis 1",
+    )
+)
+
+
+# --- convolution --------------------------------------------------------------------------------
+
+
+def _conv_case(
+    x_shape: tuple[int, ...],
+    window: tuple[int, ...],
+    co: int,
+    *,
+    groups: int = 1,
+    bias: bool = True,
+    **static,
+) -> Callable[..., Case]:
+    ci = x_shape[-1]
+
+    def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
+        inputs = {
+            "x": normal(rng, x_shape, dtype),
+            "kernel": _w(rng, (*window, ci // groups, co), dtype),
+        }
+        if bias:
+            inputs["bias"] = normal(rng, (co,), dtype)
+        out_pts = int(np.prod(x_shape[:-1]))  # ~ stride 1, SAME
+        return Case(
+            inputs=inputs,
+            static={"groups": groups, **static},
+            flops=2.0 * out_pts * int(np.prod(window)) * (ci // groups) * co,
+            bytes=float(sum(v.nbytes for v in inputs.values()))
+            + out_pts * co * np.dtype(dtype).itemsize,
+        )
+
+    return make
+
+
+register(
+    KernelSpec(
+        name="nn.conv_1d",
+        family="nn",
+        fn=flat(nn.conv_1d, ("kernel", "bias")),
+        twin=f"{_TWINS}:conv_1d",
+        cases={
+            "test": _conv_case((2, 11, 4), (3,), 6, padding="SAME", stride=2, dilation=2, groups=2),
+            "bench": _conv_case((32, 1024, 64), (5,), 64, padding="SAME"),
+        },
+        dtypes=ALL,
+        fwd_tol=TOL,
+        grad_tol=GTOL,
+        grad_wrt=("x", "kernel", "bias"),
+        description="1D convolution, NWC input, WIO kernel (stride, padding, dilation, groups)",
+    )
+)
+
+register(
+    KernelSpec(
+        name="nn.conv_2d",
+        family="nn",
+        fn=flat(nn.conv_2d, ("kernel", "bias")),
+        twin=f"{_TWINS}:conv_2d",
+        cases={
+            "test": _conv_case((2, 7, 6, 3), (3, 2), 4, padding="SAME", stride=(2, 1)),
+            "test_valid_groups": _conv_case(
+                (1, 6, 6, 4), (3, 3), 6, padding="VALID", groups=2, bias=False
+            ),
+            "bench": _conv_case((16, 64, 64, 32), (3, 3), 64, padding="SAME"),
+        },
+        dtypes=ALL,
+        fwd_tol=TOL,
+        grad_tol=GTOL,
+        grad_wrt=("x", "kernel"),
+        description="2D convolution, NHWC input, HWIO kernel (stride, padding, dilation, groups)",
     )
 )
