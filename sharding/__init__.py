@@ -15,10 +15,17 @@
 This package knows nothing of runs, configs or the CLI.
 """
 
+from parallax.sharding._checkpoint import abstract_like as abstract_like
+from parallax.sharding._checkpoint import restore_sharded as restore_sharded
+from parallax.sharding._checkpoint import save_sharded as save_sharded
 from parallax.sharding._comms import Collective as Collective
 from parallax.sharding._comms import CommsReport as CommsReport
 from parallax.sharding._comms import comms_report as comms_report
 from parallax.sharding._comms import parse_collectives as parse_collectives
+from parallax.sharding._distributed import ClusterSpec as ClusterSpec
+from parallax.sharding._distributed import deadline as deadline
+from parallax.sharding._distributed import detect_cluster as detect_cluster
+from parallax.sharding._distributed import initialize_distributed as initialize_distributed
 from parallax.sharding._ensemble import ensemble_map as ensemble_map
 from parallax.sharding._fft import DistributedFFT as DistributedFFT
 from parallax.sharding._fft import LocalFFT as LocalFFT
@@ -52,18 +59,23 @@ from parallax.sharding._train import shard_train_state as shard_train_state
 __all__ = [
     "LOGICAL_NAMES",
     "PRESETS",
+    "ClusterSpec",
     "Collective",
     "CommsReport",
     "DistributedFFT",
     "LocalFFT",
     "TrainState",
+    "abstract_like",
     "block_accelerations",
     "check_decomposition",
     "comms_report",
+    "deadline",
+    "detect_cluster",
     "distributed_fft",
     "ensemble_map",
     "halo_exchange",
     "heat3d_stepper",
+    "initialize_distributed",
     "ks2d_stepper",
     "logical_shardings",
     "logical_to_spec",
@@ -74,8 +86,10 @@ __all__ = [
     "parse_collectives",
     "parse_mesh_spec",
     "resolve_mesh_shape",
+    "restore_sharded",
     "ring_accelerations",
     "rules",
+    "save_sharded",
     "shard",
     "shard_train_state",
     "sharded_nbody_rollout",

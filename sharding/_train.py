@@ -45,6 +45,17 @@ def shard_train_state(
     return TrainState(params, opt_state, ps, os_)
 
 
+def _drop_axes(spec: PartitionSpec, axes: tuple[str, ...]) -> PartitionSpec:
+    out = []
+    for e in spec:
+        if e is None:
+            out.append(None)
+            continue
+        kept = tuple(a for a in ((e,) if isinstance(e, str) else e) if a not in axes)
+        out.append(None if not kept else kept[0] if len(kept) == 1 else kept)
+    return PartitionSpec(*out)
+
+
 def make_train_step(
     loss_fn: Callable[[Any, Any], jax.Array],
     optimizer: Any,
@@ -54,6 +65,7 @@ def make_train_step(
     batch_shardings: Any,
     *,
     donate: bool = False,
+    gather_axes: tuple[str, ...] = (),
 ) -> Callable[[Any, Any, Any], tuple[Any, Any, jax.Array]]:
     """``step(params, opt_state, batch)``: value-and-grad of ``loss_fn(params, batch)``, one
     optax update, jitted with the given in/out shardings and run under ``jax.set_mesh``.
@@ -61,11 +73,28 @@ def make_train_step(
     ``batch_shardings``: a sharding (tree) for the batch, e.g. from
     :func:`~parallax.sharding.logical_shardings` with ``("batch", ...)`` names.
     The returned callable exposes ``.jitted`` (for :func:`comms_report`) and ``.mesh``.
+
+    ``gather_axes`` (FSDP / ZeRO-3): the parameters are all-gathered over these mesh axes once at
+    the start of the step (a sharding constraint to their layout without those axes); forward
+    and backward share the gathered copy and the gradient leaves reduced and re-sharded. Without
+    it the compiler decides where to gather and may gather a parameter twice (forward and
+    backward), which :func:`comms_report` shows.
     """
     import optax
 
+    compute = None
+    if gather_axes:
+        compute = jax.tree.map(
+            lambda s: NamedSharding(mesh, _drop_axes(s.spec, gather_axes)), param_shardings
+        )
+
+    def _loss(params: Any, batch: Any) -> jax.Array:
+        if compute is not None:
+            params = jax.lax.with_sharding_constraint(params, compute)
+        return loss_fn(params, batch)
+
     def _step(params: Any, opt_state: Any, batch: Any) -> tuple[Any, Any, jax.Array]:
-        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        loss, grads = jax.value_and_grad(_loss)(params, batch)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
