@@ -36,7 +36,6 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from jaxtyping import Array, Complex, Float
 
 from parallax.kernels.pde._spectral import broadcast_to_rank
@@ -107,24 +106,20 @@ def etdrk4_coefficients(
     radius: float = 1.0,
 ) -> ETDRK4Coefficients:
     """ETDRK4 coefficients for the diagonal operator ``lin`` and step ``dt`` (Kassam–Trefethen
-    contour mean over ``contour_points`` points of radius ``radius``; a ``lax.scan`` over the
-    points, so memory stays at a few arrays the size of ``lin``)."""
+    contour mean over ``contour_points`` points of radius ``radius``; the points
+    form a trailing axis, so temporaries are ``contour_points`` times the size of ``lin``)."""
     hl, dt, real = _prepare(lin, dt)
     cdt = hl.dtype
-
-    def body(acc: tuple[Array, ...], r: Array) -> tuple[tuple[Array, ...], None]:
-        z = hl + r
-        ez = jnp.exp(z)
-        z3 = z * z * z
-        q = (jnp.exp(z / 2) - 1) / z
-        f1 = (-4 - z + ez * (4 - 3 * z + z * z)) / z3
-        f2 = (2 + z + ez * (z - 2)) / z3
-        f3 = (-4 - 3 * z - z * z + ez * (4 - z)) / z3
-        return tuple(a + b for a, b in zip(acc, (q, f1, f2, f3), strict=True)), None
-
-    zero = jnp.zeros_like(hl)
-    sums, _ = lax.scan(body, (zero,) * 4, _roots(contour_points, radius, cdt))
-    q, f1, f2, f3 = (_finish(s / contour_points, dt, real, cdt) for s in sums)
+    z = hl[..., None] + broadcast_to_rank(_roots(contour_points, radius, cdt), hl.ndim + 1)
+    ez = jnp.exp(z)
+    z3 = z * z * z
+    terms = (
+        (jnp.exp(z / 2) - 1) / z,
+        (-4 - z + ez * (4 - 3 * z + z * z)) / z3,
+        (2 + z + ez * (z - 2)) / z3,
+        (-4 - 3 * z - z * z + ez * (4 - z)) / z3,
+    )
+    q, f1, f2, f3 = (_finish(jnp.mean(t, axis=-1), dt, real, cdt) for t in terms)
     return ETDRK4Coefficients(jnp.exp(hl), jnp.exp(hl / 2), q, f1, f2, f3)
 
 
@@ -138,13 +133,9 @@ def etd1_coefficients(
     """ETD1 coefficients ``e^{hL}`` and ``h φ1(hL)`` (contour mean as in ETDRK4)."""
     hl, dt, real = _prepare(lin, dt)
     cdt = hl.dtype
-
-    def body(acc: Array, r: Array) -> tuple[Array, None]:
-        z = hl + r
-        return acc + (jnp.exp(z) - 1) / z, None
-
-    total, _ = lax.scan(body, jnp.zeros_like(hl), _roots(contour_points, radius, cdt))
-    return ETD1Coefficients(jnp.exp(hl), _finish(total / contour_points, dt, real, cdt))
+    z = hl[..., None] + broadcast_to_rank(_roots(contour_points, radius, cdt), hl.ndim + 1)
+    phi = _finish(jnp.mean((jnp.exp(z) - 1) / z, axis=-1), dt, real, cdt)
+    return ETD1Coefficients(jnp.exp(hl), phi)
 
 
 def _fit(coef: tuple[Array, ...], ndim: int) -> list[Array]:
