@@ -1,0 +1,33 @@
+"""Experiment smoke tests: load each script as a module and run a tiny config in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from parallax import run
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+@pytest.fixture(scope="session")
+def load():
+    cache: dict[str, object] = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = run.load_experiment(EXPERIMENTS / f"{name}.py")
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(autouse=True)
+def _standard_promotion():
+    """optax's Adam bias correction computes ``b1 ** count`` (Python float ** int32), which
+    strict dtype promotion rejects; experiments run with JAX's default promotion, so do these."""
+    import jax
+
+    with jax.numpy_dtype_promotion("standard"):
+        yield
