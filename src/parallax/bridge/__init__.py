@@ -15,6 +15,7 @@ from parallax.bridge._dlpack import jax_to_torch as jax_to_torch
 from parallax.bridge._dlpack import torch_to_jax as torch_to_jax
 from parallax.bridge._optim import conj_complex_grads as conj_complex_grads
 from parallax.bridge._optim import matched_optimizer as matched_optimizer
+from parallax.bridge._optim import standard_promotion as standard_promotion
 from parallax.bridge._rules import Rule as Rule
 from parallax.bridge._rules import Rules as Rules
 from parallax.bridge._rules import conv as conv
@@ -57,6 +58,7 @@ __all__ = [
     "same",
     "save_exported",
     "spectral",
+    "standard_promotion",
     "tensor_to_numpy",
     "to_state_dict",
     "torch_to_jax",

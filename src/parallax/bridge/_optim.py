@@ -40,7 +40,25 @@ import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["conj_complex_grads", "matched_optimizer"]
+__all__ = ["conj_complex_grads", "matched_optimizer", "standard_promotion"]
+
+
+def standard_promotion(tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    """``tx`` with its ``init``/``update`` traced under standard dtype promotion.
+
+    optax 0.2.8's Adam bias correction computes ``decay ** count`` (a Python float to an int32
+    power), which raises under ``jax_numpy_dtype_promotion="strict"`` (parallax's test setting).
+    """
+
+    def init(params: Any) -> Any:
+        with jax.numpy_dtype_promotion("standard"):
+            return tx.init(params)
+
+    def update(updates: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
+        with jax.numpy_dtype_promotion("standard"):
+            return tx.update(updates, state, params)
+
+    return optax.GradientTransformation(init, update)
 
 
 def conj_complex_grads() -> optax.GradientTransformation:
@@ -117,4 +135,4 @@ def matched_optimizer(
             )
 
     tx = optax.chain(conj_complex_grads(), optax.contrib.split_real_and_imaginary(inner))
-    return tx, make
+    return standard_promotion(tx), make

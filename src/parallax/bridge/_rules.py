@@ -66,8 +66,8 @@ def _fill(pattern: str, groups: dict[str, str]) -> str:
 class Rule:
     """One JAX pattern <-> one torch pattern, with the layout transform between them.
 
-    ``perm``: torch array = ``jax_array.transpose(perm)``; ``reshape``: then reshaped to the
-    torch tensor's shape (needs the torch module's shapes on export); ``part``: this leaf is
+    ``perm``: torch array = ``jax_array.transpose(perm)``; ``expand``: then ``expand`` trailing
+    axes of size 1 are appended (a Dense kernel as a kernel-size-1 conv); ``part``: this leaf is
     part number ``part`` of a torch tensor fused along ``axis``; ``complex_as_real``: torch holds
     a complex leaf as ``torch.view_as_real`` (a trailing axis of 2).
     """
@@ -75,7 +75,7 @@ class Rule:
     jax: str
     torch: str
     perm: tuple[int, ...] | None = None
-    reshape: bool = False
+    expand: int = 0
     part: int | None = None
     axis: int = 0
     complex_as_real: bool = False
@@ -90,8 +90,8 @@ class Rule:
                 f"rule {self.jax!r} <-> {self.torch!r}: placeholders differ "
                 f"({sorted(jnames)} vs {sorted(tnames)})"
             )
-        if self.reshape and self.part is not None:
-            raise ValueError(f"rule {self.jax!r}: a fused part cannot also be reshaped")
+        if self.expand and self.part is not None:
+            raise ValueError(f"rule {self.jax!r}: a fused part cannot also be expanded")
         object.__setattr__(self, "_jax_re", jre)
         object.__setattr__(self, "_torch_re", tre)
 
@@ -101,31 +101,28 @@ class Rule:
 
     # -- layout -------------------------------------------------------------------------------
     def torch_layout_shape(self, jax_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Shape of this leaf in torch layout before any reshape (the part, if fused)."""
+        """Shape of this leaf in torch layout (the part, if fused)."""
         shape = jax_shape if self.perm is None else tuple(jax_shape[p] for p in self.perm)
-        return (*shape, 2) if self.complex_as_real else shape
+        shape = (*shape, 2) if self.complex_as_real else shape
+        return (*shape, *(1,) * self.expand)
 
-    def to_torch(self, x: np.ndarray, torch_shape: tuple[int, ...] | None) -> np.ndarray:
-        if self.complex_as_real:
-            x = np.stack([np.real(x), np.imag(x)], axis=-1)
+    def to_torch(self, x: np.ndarray) -> np.ndarray:
         if self.perm is not None:
             x = np.transpose(x, self.perm)
-        if self.reshape:
-            if torch_shape is None:
-                raise ValueError(
-                    f"rule {self.jax!r} -> {self.torch!r} reshapes: pass the torch module so "
-                    "its shapes are known"
-                )
-            x = x.reshape(torch_shape)
+        if self.complex_as_real:
+            x = np.stack([np.real(x), np.imag(x)], axis=-1)
+        if self.expand:
+            x = x.reshape((*x.shape, *(1,) * self.expand))
         return np.ascontiguousarray(x)
 
     def from_torch(self, t: np.ndarray, jax_shape: tuple[int, ...]) -> np.ndarray:
-        if self.reshape:
-            t = t.reshape(self.torch_layout_shape(jax_shape))
-        if self.perm is not None:
-            t = np.transpose(t, np.argsort(self.perm))
+        del jax_shape  # the layout alone determines the inverse
+        if self.expand:
+            t = t.reshape(t.shape[: t.ndim - self.expand])
         if self.complex_as_real:
             t = t[..., 0] + 1j * t[..., 1]
+        if self.perm is not None:
+            t = np.transpose(t, np.argsort(self.perm))
         return np.ascontiguousarray(t)
 
 
@@ -162,7 +159,7 @@ class Rules:
                     jax_prefix + r.jax,
                     torch_prefix + r.torch,
                     r.perm,
-                    r.reshape,
+                    r.expand,
                     r.part,
                     r.axis,
                     r.complex_as_real,
@@ -197,9 +194,10 @@ def conv(jax: str, torch: str, ndim: int) -> Rule:
     return Rule(jax, torch, perm=(ndim + 1, ndim, *range(ndim)))
 
 
-def pointwise_conv(jax: str, torch: str) -> Rule:
-    """Dense kernel ``(in, out)`` <-> a kernel-size-1 torch conv weight ``(out, in, 1, ...)``."""
-    return Rule(jax, torch, perm=(1, 0), reshape=True)
+def pointwise_conv(jax: str, torch: str, ndim: int) -> Rule:
+    """Dense kernel ``(in, out)`` <-> a kernel-size-1 torch ConvNd weight ``(out, in, 1, ...)``
+    with ``ndim`` trailing ones."""
+    return Rule(jax, torch, perm=(1, 0), expand=ndim)
 
 
 def fused(

@@ -114,12 +114,7 @@ def _group(
     return groups
 
 
-def to_state_dict(
-    model: Any,
-    rules: Rules | None = None,
-    *,
-    torch_shapes: Mapping[str, tuple[int, ...]] | None = None,
-) -> dict[str, np.ndarray]:
+def to_state_dict(model: Any, rules: Rules | None = None) -> dict[str, np.ndarray]:
     """The model's parameters as torch-named, torch-laid-out NumPy arrays (copies)."""
     rules = _rules_for(model, rules)
     leaves, _ = named_params(model)
@@ -129,8 +124,7 @@ def to_state_dict(
         raise err
     out: dict[str, np.ndarray] = {}
     for tkey, items in groups.items():
-        shape = None if torch_shapes is None else torch_shapes.get(tkey)
-        arrays = [r.to_torch(np.asarray(leaves[n]), shape) for r, n in items]
+        arrays = [r.to_torch(np.asarray(leaves[n])) for r, n in items]
         out[tkey] = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=items[0][0].axis)
     return out
 
@@ -158,7 +152,7 @@ def export_to_torch(
 
     current = torch_module.state_dict()
     shapes = {k: tuple(v.shape) for k, v in current.items()}
-    sd = to_state_dict(model, rules, torch_shapes=shapes)
+    sd = to_state_dict(model, rules)
     err = StateDictMismatchError()
     err.missing = [k for k in current if k not in sd and not rules.ignored(k)]
     err.unexpected = [k for k in sd if k not in current]
@@ -204,11 +198,7 @@ def import_from_torch(
         shapes = [r.torch_layout_shape(tuple(leaves[n].shape)) for r, n in items]
         rule0 = items[0][0]
         if len(items) == 1:
-            ok = (
-                int(np.prod(shapes[0])) == arr.size
-                if rule0.reshape
-                else tuple(arr.shape) == shapes[0]
-            )
+            ok = tuple(arr.shape) == shapes[0]
             pieces = [arr]
         else:
             ax = rule0.axis

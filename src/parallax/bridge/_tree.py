@@ -58,7 +58,7 @@ def named_params(
         from flax import nnx
 
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-        pure = params.to_pure_dict()
+        pure = nnx.to_pure_dict(params)
         flat, treedef = jax.tree_util.tree_flatten_with_path(pure)
         names = [path_name(p) for p, _ in flat]
         leaves = dict(zip(names, (v for _, v in flat), strict=True))

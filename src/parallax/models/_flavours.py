@@ -26,13 +26,22 @@ __all__ = ["EqxModel", "ModelDef", "NnxModel"]
 
 @dataclass(frozen=True)
 class ModelDef:
-    """Everything one model kind is: pure init/apply, axis table, torch rules and twin."""
+    """Everything one model kind is: pure init/apply, axis table, torch rules and twin.
+
+    ``init(config, key, dtype)`` and ``apply(config, params, x, **kw)`` are jitted here (config
+    and dtype static): eager calls then compile once instead of dispatching op by op, and
+    inside an outer ``jit`` / ``grad`` / ``vmap`` the inner jit is simply inlined.
+    """
 
     init: Callable[..., Any]
     apply: Callable[..., Any]
     axes: AxisTable
     torch_rules: Callable[[Any], Rules]
     twin: str  # "module:Class" of the torch twin, imported lazily (torch is optional)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "init", jax.jit(self.init, static_argnums=(0, 2)))
+        object.__setattr__(self, "apply", jax.jit(self.apply, static_argnums=(0,)))
 
 
 def _make_twin(mdef: ModelDef, config: Any, params: Any, dtype: Any) -> Any:

@@ -25,7 +25,6 @@ Parameter pytree (nested dict; weights ``(in, out)``)::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ from jaxtyping import Array, Float
 
 from parallax.bridge import _rules as R
 from parallax.kernels import nn
+from parallax.models._init import Draw, draw_init
 
 __all__ = ["FNO_AXES", "FNOConfig", "fno_apply", "fno_init", "fno_torch_rules"]
 
@@ -76,11 +76,6 @@ FNO_AXES: Sequence[tuple[str, tuple[str | None, ...]]] = (
 )
 
 
-def _uniform(key: Array, shape: tuple[int, ...], fan_in: int, dtype: Any) -> Array:
-    bound = 1.0 / math.sqrt(fan_in)
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-
 def _complex_dtype(dtype: Any) -> Any:
     return jnp.complex128 if jnp.dtype(dtype) == jnp.float64 else jnp.complex64
 
@@ -89,45 +84,35 @@ def fno_init(config: FNOConfig, key: Array, dtype: Any = jnp.float32) -> dict[st
     """Random parameters: torch-default uniform fans for the linear maps, and the reference's
     ``scale * U[0,1)`` (real and imaginary parts) with ``scale = 1/(width^2)`` for the modes."""
     c, w, h = config, config.width, config.proj_hidden
-    keys = iter(jax.random.split(key, 4 + 4 * c.depth))
     cdt = _complex_dtype(dtype)
-    layers = []
-    for _ in range(c.depth):
-        shape = (*c.modes, w, w)
-        scale = 1.0 / (w * w)
 
-        def spec(k: Array, shape: tuple[int, ...] = shape, scale: float = scale) -> Array:
-            kr, ki = jax.random.split(k)
-            re = jax.random.uniform(kr, shape, dtype)
-            im = jax.random.uniform(ki, shape, dtype)
-            return (jax.lax.complex(re, im) * jnp.asarray(scale, dtype)).astype(cdt)
+    def build(d: Draw) -> dict[str, Any]:
+        layers = []
+        for _ in range(c.depth):
+            shape = (*c.modes, w, w)
+            scale = 1.0 / (w * w)
 
-        if c.ndim == 1:
-            spectral = {"weight": spec(next(keys))}
-        else:
-            spectral = {"w_pos": spec(next(keys)), "w_neg": spec(next(keys))}
-        layers.append(
-            {
-                "spectral": spectral,
-                "pointwise": {
-                    "kernel": _uniform(next(keys), (w, w), w, dtype),
-                    "bias": _uniform(next(keys), (w,), w, dtype),
-                },
-            }
-        )
-    return {
-        "lift": {
-            "kernel": _uniform(next(keys), (c.in_channels, w), c.in_channels, dtype),
-            "bias": _uniform(next(keys), (w,), c.in_channels, dtype),
-        },
-        "layers": layers,
-        "proj": {
-            "w1": _uniform(next(keys), (w, h), w, dtype),
-            "b1": _uniform(next(keys), (h,), w, dtype),
-            "w2": _uniform(next(keys), (h, c.out_channels), h, dtype),
-            "b2": _uniform(next(keys), (c.out_channels,), h, dtype),
-        },
-    }
+            def spec(shape: tuple[int, ...] = shape, scale: float = scale) -> Array:
+                re = d.uniform(shape, 0.0, scale, dtype)
+                im = d.uniform(shape, 0.0, scale, dtype)
+                return jax.lax.complex(re, im).astype(cdt)
+
+            spectral = {"weight": spec()} if c.ndim == 1 else {"w_pos": spec(), "w_neg": spec()}
+            pointwise = {"kernel": d.fan_in((w, w), w, dtype), "bias": d.fan_in((w,), w, dtype)}
+            layers.append({"spectral": spectral, "pointwise": pointwise})
+        ci = c.in_channels
+        return {
+            "lift": {"kernel": d.fan_in((ci, w), ci, dtype), "bias": d.fan_in((w,), ci, dtype)},
+            "layers": layers,
+            "proj": {
+                "w1": d.fan_in((w, h), w, dtype),
+                "b1": d.fan_in((h,), w, dtype),
+                "w2": d.fan_in((h, c.out_channels), h, dtype),
+                "b2": d.fan_in((c.out_channels,), h, dtype),
+            },
+        }
+
+    return draw_init(build, key, dtype)
 
 
 def fno_apply(
@@ -171,7 +156,7 @@ def fno_torch_rules(config: FNOConfig, *, spectral_as_real: bool = False) -> R.R
         R.linear("lift.kernel", "fc0.weight"),
         R.same("lift.bias", "fc0.bias"),
         spectral_rules,
-        R.pointwise_conv("layers.{i}.pointwise.kernel", "ws.{i}.weight"),
+        R.pointwise_conv("layers.{i}.pointwise.kernel", "ws.{i}.weight", nd),
         R.same("layers.{i}.pointwise.bias", "ws.{i}.bias"),
         R.linear("proj.w1", "fc1.weight"),
         R.same("proj.b1", "fc1.bias"),

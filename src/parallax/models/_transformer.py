@@ -24,17 +24,16 @@ Parameter pytree (nested dict; weights ``(in, out)``)::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from parallax.bridge import _rules as R
 from parallax.kernels import nn
+from parallax.models._init import Draw, draw_init
 
 __all__ = [
     "TRANSFORMER_AXES",
@@ -112,11 +111,6 @@ TRANSFORMER_AXES: Sequence[tuple[str, tuple[str | None, ...]]] = (
 )
 
 
-def _dense(key: Array, fan_in: int, fan_out: int, dtype: Any) -> Array:
-    bound = 1.0 / math.sqrt(fan_in)
-    return jax.random.uniform(key, (fan_in, fan_out), dtype, -bound, bound)
-
-
 def _norm_params(c: TransformerConfig, dtype: Any) -> dict[str, Array]:
     p = {"scale": jnp.ones((c.embed,), dtype)}
     if c.norm == "layer" and c.bias:
@@ -125,55 +119,52 @@ def _norm_params(c: TransformerConfig, dtype: Any) -> dict[str, Array]:
 
 
 def transformer_init(config: TransformerConfig, key: Array, dtype: Any = jnp.float32) -> dict:
-    """Random parameters (uniform ``±1/sqrt(fan_in)`` like torch's Linear; biases zero plus a
-    small random offset so gradients of every bias are exercised)."""
+    """Random parameters: weights uniform ``±1/sqrt(fan_in)`` like torch's Linear, biases
+    ``U[-0.05, 0.05)`` (not zero, so every bias gradient is exercised), norms at identity,
+    embeddings ``U[-√3, √3)`` (unit variance)."""
     c = config
-    d, hd, h, hkv = c.embed, c.head_dim, c.heads, c.num_kv_heads
-    keys = iter(jax.random.split(key, 3 + 16 * c.depth))
+    d, hd, h, hkv, f = c.embed, c.head_dim, c.heads, c.num_kv_heads, c.mlp_hidden
 
-    def bias(n: int) -> Array:
-        return 0.02 * jax.random.normal(next(keys), (n,), dtype)
+    def build(dr: Draw) -> dict[str, Any]:
+        def dense(fan_in: int, fan_out: int) -> Array:
+            return dr.fan_in((fan_in, fan_out), fan_in, dtype)
 
-    blocks = []
-    for _ in range(c.depth):
-        attn = {
-            "wq": _dense(next(keys), d, h * hd, dtype),
-            "wk": _dense(next(keys), d, hkv * hd, dtype),
-            "wv": _dense(next(keys), d, hkv * hd, dtype),
-            "wo": _dense(next(keys), h * hd, d, dtype),
-        }
-        if c.gated:
-            mlp = {
-                "w_gate": _dense(next(keys), d, c.mlp_hidden, dtype),
-                "w_up": _dense(next(keys), d, c.mlp_hidden, dtype),
-                "w_down": _dense(next(keys), c.mlp_hidden, d, dtype),
+        def bias(n: int) -> Array:
+            return dr.uniform((n,), -0.05, 0.05, dtype)
+
+        blocks = []
+        for _ in range(c.depth):
+            attn = {
+                "wq": dense(d, h * hd),
+                "wk": dense(d, hkv * hd),
+                "wv": dense(d, hkv * hd),
+                "wo": dense(h * hd, d),
             }
-        else:
-            mlp = {
-                "w1": _dense(next(keys), d, c.mlp_hidden, dtype),
-                "w2": _dense(next(keys), c.mlp_hidden, d, dtype),
-            }
-        if c.bias:
-            attn |= {"bq": bias(h * hd), "bk": bias(hkv * hd), "bv": bias(hkv * hd)}
-            attn["bo"] = bias(d)
             if c.gated:
-                mlp |= {"b_gate": bias(c.mlp_hidden), "b_up": bias(c.mlp_hidden)}
-                mlp["b_down"] = bias(d)
+                mlp = {"w_gate": dense(d, f), "w_up": dense(d, f), "w_down": dense(f, d)}
             else:
-                mlp |= {"b1": bias(c.mlp_hidden), "b2": bias(d)}
-        blocks.append(
-            {"norm1": _norm_params(c, dtype), "attn": attn, "norm2": _norm_params(c, dtype)}
-            | {"mlp": mlp}
-        )
-    params: dict[str, Any] = {"blocks": blocks}
-    if c.final_norm:
-        params["norm_f"] = _norm_params(c, dtype)
-    if c.vocab_size is not None:
-        params["embed"] = {"embedding": jax.random.normal(next(keys), (c.vocab_size, d), dtype)}
-        params["head"] = {"kernel": _dense(next(keys), d, c.vocab_size, dtype)}
-        if c.bias:
-            params["head"]["bias"] = bias(c.vocab_size)
-    return params
+                mlp = {"w1": dense(d, f), "w2": dense(f, d)}
+            if c.bias:
+                attn |= {"bq": bias(h * hd), "bk": bias(hkv * hd), "bv": bias(hkv * hd)}
+                attn["bo"] = bias(d)
+                if c.gated:
+                    mlp |= {"b_gate": bias(f), "b_up": bias(f), "b_down": bias(d)}
+                else:
+                    mlp |= {"b1": bias(f), "b2": bias(d)}
+            norm1, norm2 = _norm_params(c, dtype), _norm_params(c, dtype)
+            blocks.append({"norm1": norm1, "attn": attn, "norm2": norm2, "mlp": mlp})
+        params: dict[str, Any] = {"blocks": blocks}
+        if c.final_norm:
+            params["norm_f"] = _norm_params(c, dtype)
+        if c.vocab_size is not None:
+            r3 = 3.0**0.5
+            params["embed"] = {"embedding": dr.uniform((c.vocab_size, d), -r3, r3, dtype)}
+            params["head"] = {"kernel": dense(d, c.vocab_size)}
+            if c.bias:
+                params["head"]["bias"] = bias(c.vocab_size)
+        return params
+
+    return draw_init(build, key, dtype)
 
 
 def _norm(c: TransformerConfig, p: dict[str, Array], x: Array) -> Array:
