@@ -136,7 +136,7 @@ def logical_to_spec(
             entries.append(None)
             continue
         if name not in rule_set:
-            raise KeyError(
+            raise ValueError(
                 f"{where}: logical axis {name!r} (dimension {dim}) has no rule; rules exist for "
                 f"{sorted(rule_set)}. Add one, e.g. rules(preset, {name}=None) to replicate it"
             )
@@ -166,6 +166,18 @@ def _is_names(x: Any) -> bool:
     )
 
 
+def _norm_path(path: tuple[Any, ...]) -> tuple[str, ...]:
+    """Path entries as strings, without the ``.value`` hop of Flax NNX ``Variable`` s (so an
+    ``nnx.State`` matches its pure-dict names tree)."""
+    out = []
+    for k in path:
+        if isinstance(k, jax.tree_util.GetAttrKey) and k.name in ("value", "raw_value"):
+            continue
+        key = getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))
+        out.append(str(key))
+    return tuple(out)
+
+
 def _path_str(path: tuple[Any, ...]) -> str:
     return jax.tree_util.keystr(path) or "<root>"
 
@@ -187,13 +199,19 @@ def logical_shardings(
     if inspect.isfunction(logical) or inspect.ismethod(logical):
         names_list = [logical(p, x) for p, x in leaves]
     else:
-        names_leaves, names_def = jax.tree_util.tree_flatten(logical, is_leaf=_is_names)
-        if len(names_leaves) != len(leaves):
+        named, names_def = jax.tree_util.tree_flatten_with_path(logical, is_leaf=_is_names)
+        if len(named) != len(leaves):
             raise ValueError(
-                f"logical names tree has {len(names_leaves)} leaves but the array tree has "
+                f"logical names tree has {len(named)} leaves but the array tree has "
                 f"{len(leaves)}; they must have the same structure ({names_def} vs {treedef})"
             )
-        names_list = names_leaves
+        for (pa, _), (pn, _) in zip(leaves, named, strict=True):
+            if _norm_path(pa) != _norm_path(pn):
+                raise ValueError(
+                    f"logical names tree does not mirror the array tree: array leaf "
+                    f"{_path_str(pa)} meets names leaf {_path_str(pn)}"
+                )
+        names_list = [n for _, n in named]
     out = []
     for (path, x), names in zip(leaves, names_list, strict=True):
         where = _path_str(path)

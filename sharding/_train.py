@@ -56,6 +56,57 @@ def _drop_axes(spec: PartitionSpec, axes: tuple[str, ...]) -> PartitionSpec:
     return PartitionSpec(*out)
 
 
+def _dim_of(spec: PartitionSpec, axis: str) -> int | None:
+    for d, e in enumerate(spec):
+        if e is not None and axis in ((e,) if isinstance(e, str) else e):
+            return d
+    return None
+
+
+def _only(spec: PartitionSpec, axis: str) -> PartitionSpec:
+    return PartitionSpec(*(axis if d == _dim_of(spec, axis) else None for d in range(len(spec))))
+
+
+def _explicit_fsdp(
+    loss_fn: Callable[[Any, Any], jax.Array],
+    mesh: Mesh,
+    param_shardings: Any,
+    batch_shardings: Any,
+    axis: str,
+) -> Callable[[Any, Any], tuple[jax.Array, Any]]:
+    p_specs = jax.tree.map(lambda s: _only(s.spec, axis), param_shardings)
+    b_specs = jax.tree.map(lambda s: _only(s.spec, axis), batch_shardings)
+    dims = jax.tree.map(lambda s: _dim_of(s.spec, axis), param_shardings)
+    for spec in jax.tree.leaves(b_specs):
+        if _dim_of(spec, axis) != 0:
+            raise ValueError(f"fsdp_axis {axis!r}: the batch must be sharded over it on dim 0")
+    size = mesh.shape[axis]
+
+    def local(p: Any, b: Any) -> tuple[jax.Array, Any]:
+        def gathered_loss(p_local: Any) -> jax.Array:
+            full = jax.tree.map(
+                lambda x, d: x if d is None else jax.lax.all_gather(x, axis, axis=d, tiled=True),
+                p_local,
+                dims,
+                is_leaf=lambda x: x is None,
+            )
+            return loss_fn(full, b)
+
+        loss, g = jax.value_and_grad(gathered_loss)(p)
+        # each shard's loss is the mean over its part of the batch: the global mean divides by
+        # the number of shards, so do the summed gradients
+        g = jax.tree.map(lambda x: x / size, g)
+        return jax.lax.pmean(loss, axis), g
+
+    return jax.shard_map(
+        local,
+        mesh=mesh,
+        in_specs=(p_specs, b_specs),
+        out_specs=(PartitionSpec(), p_specs),
+        axis_names={axis},
+    )
+
+
 def make_train_step(
     loss_fn: Callable[[Any, Any], jax.Array],
     optimizer: Any,
@@ -66,6 +117,7 @@ def make_train_step(
     *,
     donate: bool = False,
     gather_axes: tuple[str, ...] = (),
+    fsdp_axis: str | None = None,
 ) -> Callable[[Any, Any, Any], tuple[Any, Any, jax.Array]]:
     """``step(params, opt_state, batch)``: value-and-grad of ``loss_fn(params, batch)``, one
     optax update, jitted with the given in/out shardings and run under ``jax.set_mesh``.
@@ -79,8 +131,23 @@ def make_train_step(
     and backward share the gathered copy and the gradient leaves reduced and re-sharded. Without
     it the compiler decides where to gather and may gather a parameter twice (forward and
     backward), which :func:`comms_report` shows.
+
+    ``fsdp_axis`` (explicit ZeRO-3): the loss and gradient run in a ``shard_map`` that is manual
+    over this mesh axis only (other axes, e.g. ``model``, stay with the compiler). Each
+    parameter sharded over the axis is ``all_gather``-ed once; automatic differentiation turns
+    that gather into a ``psum_scatter`` of its gradient (a reduce-scatter, half the bytes of
+    the all-reduce + slice XLA:CPU emits in the automatic path); replicated parameters'
+    gradients are ``psum``-ed. Requires ``loss_fn`` to be a *mean over the batch* (the global
+    loss is then the mean of the per-shard losses) and the batch sharded over ``fsdp_axis``.
     """
     import optax
+
+    if fsdp_axis is not None:
+        if gather_axes:
+            raise ValueError("use either gather_axes (automatic) or fsdp_axis (explicit), not both")
+        loss_and_grad = _explicit_fsdp(loss_fn, mesh, param_shardings, batch_shardings, fsdp_axis)
+    else:
+        loss_and_grad = None
 
     compute = None
     if gather_axes:
@@ -94,7 +161,10 @@ def make_train_step(
         return loss_fn(params, batch)
 
     def _step(params: Any, opt_state: Any, batch: Any) -> tuple[Any, Any, jax.Array]:
-        loss, grads = jax.value_and_grad(_loss)(params, batch)
+        if loss_and_grad is not None:
+            loss, grads = loss_and_grad(params, batch)
+        else:
+            loss, grads = jax.value_and_grad(_loss)(params, batch)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 

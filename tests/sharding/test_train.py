@@ -118,35 +118,41 @@ def test_presets_match_single_device(mesh, model):
 
 
 def test_fsdp_gathers_each_parameter_once(mesh):
-    """With ``gather_axes`` the step all-gathers every FSDP-sharded parameter exactly once
-    (forward and backward share it); left to itself XLA:CPU gathered some LayerNorm vectors
-    twice here (17 vs 14 all-gathers), which is why the option exists."""
+    """FSDP gathers every data-sharded parameter exactly once per step, in both paths:
+    ``gather_axes`` (a sharding constraint; left alone XLA:CPU gathered some LayerNorm vectors
+    twice, 17 vs 14 all-gathers) and ``fsdp_axis`` (explicit shard_map: all_gather forward,
+    reduce-scatter of its gradient, so the bytes hit the analytic minimum)."""
     params, loss, batch, batch_names = _transformer_problem()
     logical = logical_axes(params)
     opt = optax.sgd(1e-2)
     rule_set = ps.rules("fsdp")
     st = ps.shard_train_state(params, logical, opt, mesh, rule_set)
     bs = ps.logical_shardings(batch, batch_names, mesh, rule_set)
-    step = ps.make_train_step(
-        loss, opt, mesh, st.param_shardings, st.opt_shardings, bs, gather_axes=("data",)
-    )
-    with jax.set_mesh(mesh):
-        rep = ps.comms_report(step.jitted, st.params, st.opt_state, batch)
-        p, _, val = step(st.params, st.opt_state, batch)
-    ref_p, ref_loss = _reference(params, loss, batch, opt, 1)
-    np.testing.assert_allclose(float(val), ref_loss[0], rtol=1e-5)
-    for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(ref_p), strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
-    sharded = [
-        (leaf.shape, leaf.dtype)
+    sharded = sorted(
+        tuple(leaf.shape)
         for leaf, sh in zip(
             jax.tree.leaves(params), jax.tree.leaves(st.param_shardings), strict=True
         )
         if any(a is not None for a in sh.spec)
-    ]
+    )
     assert sharded, "FSDP shards some parameters"
-    gathered = [c for c in rep.of("all-gather")]
-    # one all-gather per FSDP-sharded parameter, of exactly that parameter's full shape
-    assert len(gathered) == len(sharded), rep.table()
-    got = sorted(tuple(c.shapes[0][1]) for c in gathered)
-    assert got == sorted(tuple(s) for s, _ in sharded), rep.table()
+    d = mesh.shape["data"]
+    total = sum(x.size * 4 for x in jax.tree.leaves(params))
+    ref_p, ref_loss = _reference(params, loss, batch, opt, 1)
+    for kwargs in ({"gather_axes": ("data",)}, {"fsdp_axis": "data"}):
+        step = ps.make_train_step(
+            loss, opt, mesh, st.param_shardings, st.opt_shardings, bs, **kwargs
+        )
+        with jax.set_mesh(mesh):
+            rep = ps.comms_report(step.jitted, st.params, st.opt_state, batch)
+        # one all-gather per FSDP-sharded parameter, of exactly that parameter's full shape
+        got = sorted(tuple(c.shapes[0][1]) for c in rep.of("all-gather"))
+        assert got == sharded, rep.table()
+        if "fsdp_axis" in kwargs:
+            # gradients reduce-scattered, not all-reduced: 2 (d-1)/d of the parameter bytes
+            assert rep.count("reduce-scatter") == len(sharded)
+            assert rep.total_bytes == pytest.approx(2 * (d - 1) / d * total, rel=1e-3)
+            p, _, val = step(st.params, st.opt_state, batch)
+            np.testing.assert_allclose(float(val), ref_loss[0], rtol=1e-5)
+            for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(ref_p), strict=True):
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
