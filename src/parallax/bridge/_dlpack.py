@@ -6,7 +6,8 @@ move bfloat16 (NumPy cannot hold it) and large arrays. What DLPack cannot do rai
 
 * an array sharded (or replicated) over several devices has several buffers: gather it
   (``jax.device_get``) or take one shard (``x.addressable_data(i)``);
-* dtypes outside :data:`SUPPORTED_DTYPES` (float8, int4, ...);
+* dtypes outside :data:`SUPPORTED_DTYPES` (float8, int4, ...), and 64-bit torch tensors while
+  ``jax_enable_x64`` is off (JAX would copy and narrow them to 32 bits);
 * devices other than CPU and CUDA (TPU buffers cannot be read by torch; MPS/XLA torch tensors);
 * non-contiguous, conjugated or negated torch views (call ``.contiguous()`` /
   ``.resolve_conj()`` / ``.resolve_neg()`` first: that copies, so it is explicit).
@@ -92,4 +93,10 @@ def torch_to_jax(t: torch.Tensor) -> jax.Array:
             "row-major buffers: call .contiguous() (copies)"
         )
     _check_dtype("t", t.dtype)
+    name = str(t.dtype).replace("torch.", "")
+    if jax.dtypes.canonicalize_dtype(jnp.dtype(name)) != jnp.dtype(name):
+        raise TypeError(
+            f"t: {name} needs jax_enable_x64 (without it JAX would silently copy and narrow it "
+            "to 32 bits); enable x64 (`with jax.enable_x64(True):`) or cast in torch first"
+        )
     return jnp.from_dlpack(t.detach())

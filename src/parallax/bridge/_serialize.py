@@ -14,6 +14,9 @@ runs the deserialized program (no Python model code needed). Model parameters cl
 ``polymorphic_batch=True`` the leading axis of every input is symbolic (``b``): one artifact
 serves any batch size.
 
+Needs the ``flatbuffers`` package (``pip install parallax[export]``): jax.export's serializer
+imports it.
+
 Compatibility: JAX guarantees that serialized artifacts keep loading for at least 6 months of
 newer JAX releases (``jax.export`` backward-compatibility policy); the calling-convention version
 is recorded so a reader can tell.
@@ -58,7 +61,8 @@ def save_exported(
     else:
         specs = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves]
     args = jax.tree.unflatten(treedef, specs)
-    exp = jax.export.export(jax.jit(fn), platforms=platforms)(*args)
+    # a closure, so any callable works (an equinox module is not hashable as a jit target)
+    exp = jax.export.export(jax.jit(lambda *a: fn(*a)), platforms=platforms)(*args)
     (path / "function.jax_exported").write_bytes(exp.serialize())
     in_shapes, in_dtypes = _describe(exp.in_avals)
     out_shapes, out_dtypes = _describe(exp.out_avals)
