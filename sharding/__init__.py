@@ -6,7 +6,9 @@
   :func:`logical_shardings` / :func:`shard` for any parameter pytree, :func:`opt_state_shardings`.
 * Training: :func:`shard_train_state`, :func:`make_train_step`.
 * Simulations: :func:`halo_exchange` / :func:`sharded_stencil` (domain decomposition),
-  :func:`distributed_fft` (slab / pencil), spectral steppers on it, :func:`ring_accelerations`
+  :func:`distributed_fft` (slab / pencil), the :mod:`parallax.kernels.pde` spectral steppers on
+  it (:func:`sharded_kuramoto_sivashinsky`, :func:`sharded_navier_stokes_2d`,
+  :func:`sharded_heat`), :func:`ring_accelerations`
   (N-body particle decomposition), :func:`ensemble_map` (an ensemble axis).
 * Communication: :func:`comms_report` (collectives of a compiled step from its HLO).
 * Multi-host: :func:`initialize_distributed`; checkpoints across meshes: :func:`save_sharded`,
@@ -49,9 +51,12 @@ from parallax.sharding._rules import opt_state_shardings as opt_state_shardings
 from parallax.sharding._rules import rules as rules
 from parallax.sharding._rules import shard as shard
 from parallax.sharding._rules import tree_specs as tree_specs
-from parallax.sharding._spectral import heat3d_stepper as heat3d_stepper
-from parallax.sharding._spectral import ks2d_stepper as ks2d_stepper
-from parallax.sharding._spectral import ns2d_stepper as ns2d_stepper
+from parallax.sharding._spectral import ShardedSpectralStepper as ShardedSpectralStepper
+from parallax.sharding._spectral import sharded_heat as sharded_heat
+from parallax.sharding._spectral import (
+    sharded_kuramoto_sivashinsky as sharded_kuramoto_sivashinsky,
+)
+from parallax.sharding._spectral import sharded_navier_stokes_2d as sharded_navier_stokes_2d
 from parallax.sharding._train import TrainState as TrainState
 from parallax.sharding._train import make_train_step as make_train_step
 from parallax.sharding._train import shard_train_state as shard_train_state
@@ -64,6 +69,7 @@ __all__ = [
     "CommsReport",
     "DistributedFFT",
     "LocalFFT",
+    "ShardedSpectralStepper",
     "TrainState",
     "abstract_like",
     "block_accelerations",
@@ -74,14 +80,11 @@ __all__ = [
     "distributed_fft",
     "ensemble_map",
     "halo_exchange",
-    "heat3d_stepper",
     "initialize_distributed",
-    "ks2d_stepper",
     "logical_shardings",
     "logical_to_spec",
     "make_mesh",
     "make_train_step",
-    "ns2d_stepper",
     "opt_state_shardings",
     "parse_collectives",
     "parse_mesh_spec",
@@ -92,6 +95,9 @@ __all__ = [
     "save_sharded",
     "shard",
     "shard_train_state",
+    "sharded_heat",
+    "sharded_kuramoto_sivashinsky",
+    "sharded_navier_stokes_2d",
     "sharded_nbody_rollout",
     "sharded_stencil",
     "spec_axes",

@@ -178,10 +178,15 @@ def comms_report(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> CommsRepo
     """Compile ``fn(*args, **kwargs)`` and report its collectives.
 
     ``fn`` may already be jitted (its shardings are used); otherwise it is wrapped in
-    ``jax.jit``. Call it under ``jax.set_mesh(mesh)`` when ``fn`` relies on a current mesh.
+    ``jax.jit``. It may also be a compiled executable (``jax.jit(f).lower(x).compile()``, then
+    no arguments): run and inspect one compilation. Call it under ``jax.set_mesh(mesh)`` when
+    ``fn`` relies on a current mesh.
     """
-    jitted = fn if hasattr(fn, "lower") else jax.jit(fn)
-    text = jitted.lower(*args, **kwargs).compile().as_text()  # type: ignore[attr-defined]
+    if hasattr(fn, "as_text") and not hasattr(fn, "lower"):
+        text = fn.as_text()  # type: ignore[attr-defined]
+    else:
+        jitted = fn if hasattr(fn, "lower") else jax.jit(fn)
+        text = jitted.lower(*args, **kwargs).compile().as_text()  # type: ignore[attr-defined]
     if not isinstance(text, str):
         raise RuntimeError("the compiled executable has no HLO text to read collectives from")
     return CommsReport(tuple(parse_collectives(text)))

@@ -179,6 +179,7 @@ def sharded_stencil(
     fill: float = 0.0,
     corners: bool = True,
     halo_dims: Sequence[int] | None = None,
+    mode: str = "same",
 ) -> Callable[..., jax.Array]:
     """Run the shape-preserving local stencil ``f(u, *args)`` on ``u`` sharded as ``spec``.
 
@@ -188,7 +189,13 @@ def sharded_stencil(
     naming the axis and sizes). ``halo_dims`` restricts the exchange to some sharded
     dimensions (e.g. skip a batch dimension sharded over ``data``); ``corners=False`` is for
     star-shaped stencils (see :func:`halo_exchange`).
+
+    ``mode="valid"``: ``f`` takes the halo-padded block and itself returns the interior (e.g.
+    :func:`parallax.kernels.pde.laplacian_padded`), so nothing is cropped. Every dimension that
+    ``f`` shrinks must then be a sharded (exchanged) one.
     """
+    if mode not in ("same", "valid"):
+        raise ValueError(f"mode: expected 'same' or 'valid', got {mode!r}")
 
     def g(u: jax.Array, *args: Any) -> jax.Array:
         axes = spec_axes(spec, u.ndim)
@@ -200,6 +207,13 @@ def sharded_stencil(
         def local(b: jax.Array, *a: Any) -> jax.Array:
             padded = halo_exchange(b, widths, axes, boundary=boundary, fill=fill, corners=corners)
             out = f(padded, *a)
+            if mode == "valid":
+                if out.shape != b.shape:
+                    raise ValueError(
+                        f"mode='valid': the stencil must return the unpadded block {b.shape}, "
+                        f"got {out.shape} from {padded.shape}"
+                    )
+                return out
             if out.shape != padded.shape:
                 raise ValueError(
                     f"stencil must keep the block shape: got {out.shape} from {padded.shape}"

@@ -1,124 +1,239 @@
-r"""Pseudo-spectral steppers written once against an FFT interface, run unsharded or sharded.
+r"""The spectral steppers of :mod:`parallax.kernels.pde`, run with the grid sharded.
 
-Each constructor takes ``ops`` — a :class:`~parallax.sharding.LocalFFT` (one device) or a
-:class:`~parallax.sharding.DistributedFFT` (slab/pencil over the mesh) — and returns a global
-``step(u, dt, nu) -> u`` (``dt``, ``nu`` scalar arrays). With a distributed ``ops`` the step is a
-``shard_map`` whose only communication is the all-to-all transposes of the FFTs.
+The single-device steppers (:func:`parallax.kernels.pde.kuramoto_sivashinsky`,
+:func:`~parallax.kernels.pde.navier_stokes_2d`, :func:`~parallax.kernels.pde.heat`) use real
+FFTs on a whole grid. Here the same equations, the same ETDRK4 / ETD1 coefficients
+(:func:`parallax.kernels.pde.etdrk4_coefficients`, Kassam & Trefethen contour means) and the same
+Fourier-space step functions (:func:`~parallax.kernels.pde.etdrk4`) run inside ``shard_map`` on
+a :class:`~parallax.sharding.DistributedFFT` (slab or pencil): each device holds a block of the
+grid, its nonlinear terms are formed locally in physical space, and the only communication is
+the FFT transposes. The rollout keeps the state in Fourier space (spectral layout) between
+steps, as the single-device rollout does.
 
-Equations (periodic box, angular wavenumbers ``k``):
+Equations (periodic box; ``m_j`` integer modes, dealiasing keeps ``3|m_j| < n_j``, odd
+derivatives drop the Nyquist mode, as in :class:`parallax.kernels.pde.Grid`):
 
-* 2D Kuramoto–Sivashinsky: :math:`u_t = -\Delta u - \nu \Delta^2 u - \tfrac12|\nabla u|^2`.
-* 2D Navier–Stokes, vorticity form: :math:`\omega_t + \mathbf u\cdot\nabla\omega = \nu\Delta
-  \omega`, :math:`\mathbf u = (\partial_y\psi, -\partial_x\psi)`, :math:`-\Delta\psi = \omega`.
-* 3D heat: :math:`u_t = \nu\Delta u`, stepped exactly by :math:`e^{-\nu|k|^2 dt}`.
+* Kuramoto–Sivashinsky 2D/3D: :math:`u_t + \tfrac12|\nabla u|^2 + \Delta u + \Delta^2 u = 0`;
+* Navier–Stokes 2D (vorticity, state ``(ny, nx)``): :math:`\omega_t + \nabla\cdot(\mathbf u\omega)
+  = \nu\Delta\omega - \alpha\omega - A\kappa\cos\kappa y`, :math:`\mathbf u = (\psi_y,-\psi_x)`,
+  :math:`\hat\psi = \hat\omega/|k|^2`;
+* heat: :math:`u_t = \nu\Delta u` (exact factor :math:`e^{-\nu|k|^2 dt}`).
 
-KS and NS use exponential time differencing of first order (ETD1, Cox & Matthews, J. Comput.
-Phys. 176, 2002): :math:`\hat u \leftarrow e^{L dt}\hat u + dt\,\varphi_1(L dt)\,\hat N(u)`,
-with the 2/3-rule dealiasing of the nonlinear term.
+With :class:`~parallax.sharding.LocalFFT` the same code runs on one device (complex FFTs).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
+from parallax.kernels.pde import etd1, etd1_coefficients, etdrk4, etdrk4_coefficients
 from parallax.sharding._fft import complex_dtype
 
-__all__ = ["heat3d_stepper", "ks2d_stepper", "ns2d_stepper"]
+__all__ = [
+    "ShardedSpectralStepper",
+    "sharded_heat",
+    "sharded_kuramoto_sivashinsky",
+    "sharded_navier_stokes_2d",
+]
 
 Ops = Any  # LocalFFT | DistributedFFT
-
-
-def _phi1(z: jax.Array) -> jax.Array:
-    small = jnp.abs(z) < 1e-4
-    safe = jnp.where(small, jnp.ones_like(z), z)
-    return jnp.where(small, 1 + z / 2 + z * z / 6, jnp.expm1(safe) / safe)
-
-
-def _dealias(ops: Ops, ks: tuple[jax.Array, ...]) -> jax.Array:
-    """2/3 rule: keep modes with integer index ``|m_j| = |k_j| L_j / 2π < n_j / 3``."""
-    mask = None
-    for k, n, ell in zip(ks, ops.shape, _lengths(ops), strict=True):
-        m = jnp.abs(k) * (ell / (2 * jnp.pi)) < n / 3.0
-        mask = m if mask is None else mask & m
-    assert mask is not None
-    return mask
+# (ops, wavenumbers, modes, dt, *params) -> (lin, nonlinear or None)
+Build = Callable[..., tuple[jax.Array, Callable[[jax.Array], jax.Array] | None]]
 
 
 def _lengths(ops: Ops) -> tuple[float, ...]:
     d = len(ops.shape)
     ell = ops.length
-    return (float(ell),) * d if isinstance(ell, int | float) else tuple(ell)
+    return (float(ell),) * d if isinstance(ell, int | float) else tuple(float(x) for x in ell)
 
 
-def _ik(k: jax.Array, cd: Any) -> jax.Array:
-    """``i k`` as a complex array (strict promotion forbids ``1j * real``)."""
-    return jax.lax.complex(jnp.zeros_like(k), k).astype(cd)
+class _Spectral:
+    """Local wavenumbers, dealias mask and derivative factors of this device's spectral block
+    (built inside ``shard_map``)."""
+
+    def __init__(self, ops: Ops, dtype: Any) -> None:
+        self.ops = ops
+        self.dtype = dtype
+        self.ks = ops.local_wavenumbers(dtype)
+        self.shape = jnp.broadcast_shapes(*(k.shape for k in self.ks))
+        self.modes = [
+            k * (ell / (2 * math.pi)) for k, ell in zip(self.ks, _lengths(ops), strict=True)
+        ]
+
+    @property
+    def cdt(self) -> Any:
+        return complex_dtype(self.dtype)
+
+    def k2(self) -> jax.Array:
+        out = jnp.zeros(self.shape, self.dtype)
+        for k in self.ks:
+            out = out + k * k
+        return out
+
+    def deriv(self, j: int) -> jax.Array:
+        """``i k_j`` (complex) with the Nyquist mode of an even axis zeroed."""
+        k, m, n = self.ks[j], self.modes[j], self.ops.shape[j]
+        if n % 2 == 0:
+            k = jnp.where(jnp.abs(jnp.abs(m) - n / 2) < 0.25, jnp.zeros_like(k), k)
+        return lax.complex(jnp.zeros_like(k), k).astype(self.cdt)
+
+    def mask(self) -> Callable[[jax.Array], jax.Array]:
+        keep = None
+        for m, n in zip(self.modes, self.ops.shape, strict=True):
+            ok = 3 * jnp.abs(m) < n - 0.5  # 3|m| < n on integer modes
+            keep = ok if keep is None else keep & ok
+        assert keep is not None
+        zero = jnp.zeros((), self.cdt)
+        return lambda uh: jnp.where(keep, uh, zero)
+
+    def fft(self, u: jax.Array) -> jax.Array:
+        return self.ops.fft_local(u)
+
+    def ifft(self, uh: jax.Array) -> jax.Array:
+        return jnp.real(self.ops.ifft_local(uh)).astype(self.dtype)
 
 
-def _ksq(ks: tuple[jax.Array, ...]) -> jax.Array:
-    out = ks[0] ** 2
-    for k in ks[1:]:
-        out = out + k**2
-    return out
+@dataclasses.dataclass(frozen=True)
+class ShardedSpectralStepper:
+    """A spectral stepper on ``ops``: ``stepper(u)`` one step, ``stepper.rollout(u0, n)`` ``n``
+    steps on ``lax.scan`` (state in Fourier space between steps). ``u`` is sharded as
+    ``ops.physical_spec()`` (a ``DistributedFFT``) or whole (a ``LocalFFT``)."""
+
+    ops: Ops
+    build: Build
+    dt: jax.Array
+    params: tuple[jax.Array, ...]
+    method: str = "etdrk4"
+
+    def _local(self, u: jax.Array, dt: jax.Array, *params: Any, num_steps: int) -> jax.Array:
+        sp = _Spectral(self.ops, u.dtype)
+        lin, nonlinear = self.build(sp, dt, *params)
+        if self.method == "etdrk4":
+            step = etdrk4(etdrk4_coefficients(lin, dt), nonlinear)
+        elif self.method == "etd1":
+            step = etd1(etd1_coefficients(lin, dt), nonlinear)
+        else:
+            raise ValueError(f"method: expected 'etdrk4' or 'etd1', got {self.method!r}")
+        uh, _ = lax.scan(lambda v, _: (step(v), None), sp.fft(u), None, length=num_steps)
+        return sp.ifft(uh)
+
+    def rollout(self, u0: jax.Array, num_steps: int) -> jax.Array:
+        """The state after ``num_steps`` steps (same layout as ``u0``)."""
+        if num_steps < 0:
+            raise ValueError(f"num_steps: expected >= 0, got {num_steps}")
+        dtype = u0.dtype
+        args = (jnp.asarray(self.dt, dtype), *(jnp.asarray(p, dtype) for p in self.params))
+
+        def local(u: jax.Array, *a: Any) -> jax.Array:
+            return self._local(u, *a, num_steps=num_steps)
+
+        return self.ops.spmd(local, batch_dims=u0.ndim - len(self.ops.shape), n_args=1 + len(args))(
+            u0, *args
+        )
+
+    def __call__(self, u: jax.Array) -> jax.Array:
+        return self.rollout(u, 1)
 
 
-def ks2d_stepper(ops: Ops) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
-    """ETD1 step of the 2D Kuramoto–Sivashinsky equation; ``u`` real ``(..., nx, ny)``."""
+def _ks(sp: _Spectral, dt: jax.Array) -> tuple[jax.Array, Callable]:
+    k2 = sp.k2()
+    lin = k2 - k2 * k2  # -lap - lap^2 with lap = -|k|^2
+    mask = sp.mask()
+    ders = [sp.deriv(j) for j in range(len(sp.ks))]
 
-    def local(u: jax.Array, dt: jax.Array, nu: jax.Array) -> jax.Array:
-        cd = complex_dtype(u.dtype)
-        kx, ky = ops.local_wavenumbers(u.dtype)
-        k2 = _ksq((kx, ky))
-        lin = k2 - nu * k2 * k2
-        z = lin * dt
-        e = jnp.exp(z).astype(cd)
-        f = (dt * _phi1(z)).astype(cd)
-        mask = _dealias(ops, (kx, ky)).astype(cd)
-        uh = ops.fft_local(u)
-        ux = jnp.real(ops.ifft_local(_ik(kx, cd) * uh))
-        uy = jnp.real(ops.ifft_local(_ik(ky, cd) * uh))
-        nh = mask * ops.fft_local(-0.5 * (ux * ux + uy * uy))
-        return jnp.real(ops.ifft_local(e * uh + f * nh)).astype(u.dtype)
+    def nonlinear(uh: jax.Array) -> jax.Array:
+        uh = mask(uh)
+        g2 = None
+        for dj in ders:
+            g = sp.ifft(dj * uh)
+            g2 = g * g if g2 is None else g2 + g * g
+        assert g2 is not None
+        return mask(-0.5 * sp.fft(g2))
 
-    return ops.spmd(local, n_args=3)
+    return lin, nonlinear
 
 
-def ns2d_stepper(ops: Ops) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
-    """ETD1 step of 2D incompressible Navier–Stokes in vorticity form; ``w`` real ``(nx, ny)``."""
+def _ns(
+    sp: _Spectral,
+    dt: jax.Array,
+    nu: jax.Array,
+    drag: jax.Array,
+    amp: jax.Array,
+    *,
+    forcing_wavenumber: int,
+) -> tuple[jax.Array, Callable]:
+    k2 = sp.k2()
+    lin = -nu * k2 - drag
+    mask = sp.mask()
+    dy, dx = sp.deriv(0), sp.deriv(1)
+    inv = jnp.where(k2 == 0, jnp.zeros_like(k2), 1.0 / jnp.where(k2 == 0, 1.0, k2)).astype(sp.cdt)
+    ly = _lengths(sp.ops)[0]
+    kappa = 2 * math.pi * forcing_wavenumber / ly
+    # the forcing field on this device's physical block: y is axis 0, sharded in slab layout
+    ny = sp.ops.shape[0]
+    y_all = jnp.arange(ny, dtype=sp.dtype) * (ly / ny)
+    spec = tuple(getattr(sp.ops, "physical_spec_grid", (None,)))
+    if spec and spec[0] is not None:
+        m = ny // sp.ops.mesh.shape[spec[0]]
+        y_all = lax.dynamic_slice_in_dim(y_all, lax.axis_index(spec[0]) * m, m)
+    f_phys = -kappa * jnp.cos(kappa * y_all)[:, None] * jnp.ones((1, sp.ops.shape[1]), sp.dtype)
+    force_hat = mask(amp.astype(sp.cdt) * sp.fft(f_phys))
 
-    def local(w: jax.Array, dt: jax.Array, nu: jax.Array) -> jax.Array:
-        cd = complex_dtype(w.dtype)
-        kx, ky = ops.local_wavenumbers(w.dtype)
-        k2 = _ksq((kx, ky))
-        inv_k2 = jnp.where(k2 > 0, 1.0 / jnp.where(k2 > 0, k2, 1.0), 0.0).astype(cd)
-        z = -nu * k2 * dt
-        e = jnp.exp(z).astype(cd)
-        f = (dt * _phi1(z)).astype(cd)
-        mask = _dealias(ops, (kx, ky)).astype(cd)
-        ikx, iky = _ik(kx, cd), _ik(ky, cd)
-        wh = ops.fft_local(w)
-        psih = wh * inv_k2
-        u = jnp.real(ops.ifft_local(iky * psih))
-        v = jnp.real(ops.ifft_local(-ikx * psih))
-        wx = jnp.real(ops.ifft_local(ikx * wh))
-        wy = jnp.real(ops.ifft_local(iky * wh))
-        nh = mask * ops.fft_local(-(u * wx + v * wy))
-        return jnp.real(ops.ifft_local(e * wh + f * nh)).astype(w.dtype)
+    def nonlinear(wh: jax.Array) -> jax.Array:
+        wh = mask(wh)
+        psi = inv * wh
+        u = sp.ifft(dy * psi)
+        v = sp.ifft(-dx * psi)
+        w = sp.ifft(wh)
+        flux = dx * sp.fft(u * w) + dy * sp.fft(v * w)
+        return mask(force_hat - flux)
 
-    return ops.spmd(local, n_args=3)
+    return lin, nonlinear
 
 
-def heat3d_stepper(ops: Ops) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
-    """Exact step of the 3D heat equation ``u_t = nu Δu``; ``u`` real ``(..., nx, ny, nz)``."""
+def _heat(sp: _Spectral, dt: jax.Array, nu: jax.Array) -> tuple[jax.Array, None]:
+    return -nu * sp.k2(), None
 
-    def local(u: jax.Array, dt: jax.Array, nu: jax.Array) -> jax.Array:
-        cd = complex_dtype(u.dtype)
-        ks = ops.local_wavenumbers(u.dtype)
-        decay = jnp.exp(-nu * dt * _ksq(ks)).astype(cd)
-        return jnp.real(ops.ifft_local(decay * ops.fft_local(u))).astype(u.dtype)
 
-    return ops.spmd(local, n_args=3)
+def sharded_kuramoto_sivashinsky(
+    ops: Ops, dt: Any, *, method: str = "etdrk4"
+) -> ShardedSpectralStepper:
+    """2D/3D Kuramoto–Sivashinsky (gradient form), as
+    :func:`parallax.kernels.pde.kuramoto_sivashinsky`, on ``ops``."""
+    if len(ops.shape) < 2:
+        raise ValueError(f"grid {ops.shape}: the sharded KS stepper is for 2D and 3D grids")
+    return ShardedSpectralStepper(ops, _ks, jnp.asarray(dt), (), method)
+
+
+def sharded_navier_stokes_2d(
+    ops: Ops,
+    dt: Any,
+    nu: Any,
+    drag: Any = 0.0,
+    forcing: Any = 0.0,
+    *,
+    forcing_wavenumber: int = 4,
+    method: str = "etdrk4",
+) -> ShardedSpectralStepper:
+    """2D Navier–Stokes (vorticity, flux form, Kolmogorov forcing), as
+    :func:`parallax.kernels.pde.navier_stokes_2d`, on ``ops`` (state ``(ny, nx)``)."""
+    if len(ops.shape) != 2:
+        raise ValueError(f"grid {ops.shape}: expected a 2D grid")
+
+    def build(sp: _Spectral, dt: jax.Array, nu: jax.Array, drag: jax.Array, amp: jax.Array):
+        return _ns(sp, dt, nu, drag, amp, forcing_wavenumber=forcing_wavenumber)
+
+    params = (jnp.asarray(nu), jnp.asarray(drag), jnp.asarray(forcing))
+    return ShardedSpectralStepper(ops, build, jnp.asarray(dt), params, method)
+
+
+def sharded_heat(ops: Ops, dt: Any, nu: Any, *, method: str = "etdrk4") -> ShardedSpectralStepper:
+    """Heat ``u_t = ν Δu`` (2D or 3D), as :func:`parallax.kernels.pde.heat`, on ``ops``."""
+    return ShardedSpectralStepper(ops, _heat, jnp.asarray(dt), (jnp.asarray(nu),), method)

@@ -23,6 +23,7 @@ Analytic minima (bytes sent per device, ring costs as in :mod:`parallax.sharding
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from typing import Any
@@ -198,17 +199,16 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import os
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="parallax.sharding communication bench")
     parser.add_argument("--size", choices=("bench", "test"), default="bench")
     args = parser.parse_args(argv)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax
 
     if jax.config.values.get("jax_platforms") in (None, "", "cpu"):
-        try:
+        # fails when devices are already initialised: then use what exists
+        with contextlib.suppress(Exception):
             jax.config.update("jax_num_cpu_devices", 8)
-        except Exception:  # devices already initialised: use what exists
-            pass
     if len(jax.devices()) < 8:
         raise SystemExit(f"parallax.sharding.bench needs 8 devices, found {len(jax.devices())}")
     print(table(run(args.size)))
