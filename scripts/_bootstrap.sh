@@ -41,7 +41,7 @@ bootstrap() {
     {
       "${pip[@]}" install --upgrade pip setuptools wheel &&
         "${pip[@]}" install "$PARALLAX_TORCH" &&
-        "${pip[@]}" install -e "$ROOT[torch,dev,peers]" --config-settings editable_mode=strict
+        "${pip[@]}" install -e "$ROOT[torch,dev,peers,export]" --config-settings editable_mode=strict
     } >"$log" 2>&1 || { tail -30 "$log" >&2; echo "parallax: install failed (see $log)" >&2; return 1; }
     echo "$deps_want" >"$VENV/.parallax-deps"
   fi
