@@ -76,14 +76,22 @@ def maybe_initialize_distributed() -> bool:
 
 
 def set_cpu_devices(n: int) -> None:
-    """Ask for ``n`` fake CPU devices; only possible before JAX has created its backends."""
+    """Ask for ``n`` fake CPU devices, unless JAX has started or the count was already chosen
+    (``jax_num_cpu_devices`` set, e.g. by a test harness, or ``XLA_FLAGS`` forcing a count):
+    then the existing choice wins, with a warning if it differs."""
     if n <= 0:
         return
-    if _backends_initialized():
-        have = jax.local_device_count() if jax.default_backend() == "cpu" else None
+    current = int(jax.config.jax_num_cpu_devices)  # type: ignore[attr-defined]
+    forced = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+    if _backends_initialized() or current > 0 or forced:
+        have = current if current > 0 else None
+        if _backends_initialized() and jax.default_backend() == "cpu":
+            have = jax.local_device_count()
         if have != n:
             log.warning(
-                "--cpu-devices %d ignored: JAX already started with %s CPU devices", n, have
+                "--cpu-devices %d ignored: the CPU device count is already set (%s)",
+                n,
+                have if have is not None else "XLA_FLAGS",
             )
         return
     jax.config.update("jax_num_cpu_devices", n)
