@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
@@ -173,6 +174,19 @@ def _norm(c: TransformerConfig, p: dict[str, Array], x: Array) -> Array:
     return nn.rms_norm(p, x, eps=c.norm_eps)
 
 
+def _embed(table: Array, ids: Array) -> Array:
+    """``table[ids]``; on an Explicit-axes mesh the gather needs its output sharding spelled out
+    (a vocab-sharded table cannot be gathered ambiguously): the ids' spec plus a replicated
+    feature axis."""
+    sharding = jax.typeof(table).sharding
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or mesh.empty or not mesh._any_axis_explicit:
+        return jnp.take(table, ids, axis=0)
+    ids_spec = tuple(jax.typeof(ids).sharding.spec)
+    ids_spec += (None,) * (ids.ndim - len(ids_spec))
+    return table.at[ids].get(out_sharding=jax.NamedSharding(mesh, jax.P(*ids_spec, None)))
+
+
 def transformer_apply(
     config: TransformerConfig,
     params: dict[str, Any],
@@ -188,7 +202,7 @@ def transformer_apply(
     if c.vocab_size is not None:
         if x.ndim != 2 or not jnp.issubdtype(x.dtype, jnp.integer):
             raise ValueError(f"x: expected integer token ids (batch, seq), got {x.shape} {x.dtype}")
-        h = jnp.take(params["embed"]["embedding"], x, axis=0)
+        h = _embed(params["embed"]["embedding"], x)
     else:
         if x.ndim != 3 or x.shape[-1] != c.embed:
             raise ValueError(f"x: expected shape (batch, seq, {c.embed}), got {tuple(x.shape)}")
