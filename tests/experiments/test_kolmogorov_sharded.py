@@ -25,7 +25,7 @@ def test_kolmogorov_sharded_tiny(load, tmp_path):
     res = s["results"]
     assert res["mesh"] == {"data": 8}
     assert res["sharded_vs_local_rel_diff"] < 1e-5
-    assert res["collectives_per_step"].get("all-to-all", 0) > 0  # FFT transposes
+    assert res["collectives_per_chunk"].get("all-to-all", 0) > 0  # FFT transposes
     assert res["final_energy"] > 0
     for name in ("vorticity", "spectrum"):
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 1000
