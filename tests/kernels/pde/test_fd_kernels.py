@@ -172,7 +172,7 @@ WAVE, START = pde.wave_2d_step, pde.wave_2d_start
         (lambda: LAP2(Z((8, 8)), -0.1), ValueError, "dx: expected a value > 0"),
         (lambda: LAP2(Z((8, 8)), jnp.ones(3)), ValueError, r"dx: expected shape \(2\)"),
         (lambda: LAP2(Z((8, 8), jnp.int32), 0.1), TypeError, "floating"),
-        (lambda: LAP3(jnp.full((5, 5, 5), jnp.nan), 0.1), ValueError, "NaN"),
+        (lambda: ADV2(Z((5, 5)).at[2, 2].set(jnp.nan), Z(2), 0.1, 0.1), ValueError, "u: contains"),
         (lambda: ADV1(Z(8), 1.0, 0.0, 0.1), ValueError, "dt: expected a value > 0"),
         (lambda: ADV1(Z(8), 1.0, 0.2, 0.1), ValueError, "Courant"),
         (lambda: ADV2(Z((8, 8)), 1.0, 0.01, 0.1), ValueError, r"c: expected shape \(2\)"),
@@ -184,6 +184,14 @@ WAVE, START = pde.wave_2d_step, pde.wave_2d_start
 def test_bad_input(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+def test_laplacian_operator_propagates_nan_visibly():
+    """The operator does not check values (see its docstring): a NaN marks its neighbours."""
+    u = Z((6, 6, 6)).at[2, 3, 3].set(jnp.nan)
+    out = np.asarray(LAP3(u, 0.1))
+    assert np.isnan(out[2, 3, 3]) and np.isnan(out[1, 3, 3]) and np.isnan(out[2, 3, 4])
+    assert np.isfinite(out[0, 0, 0])
 
 
 def test_bad_value_under_jit_raises_at_run_time():
