@@ -35,6 +35,7 @@ from jaxtyping import Array
 
 from parallax.kernels.pde._spectral import Grid, broadcast_to_rank, irfftn, rfftn
 from parallax.kernels.pde._stepper import (
+    Checks,
     SpectralStepper,
     as_grid,
     dealiaser,
@@ -57,10 +58,11 @@ __all__ = [
 _CPLX = {jnp.dtype(jnp.float32): jnp.complex64, jnp.dtype(jnp.float64): jnp.complex128}
 
 
-def _setup(grid, length, dt, dtype) -> tuple[Grid, Array, Any, Any]:
+def _setup(grid, length, dt, dtype) -> tuple[Grid, Array, Any, Any, Checks]:
     grid = as_grid(grid, length)
     dtype = real_dtype(dtype, dt)
-    return grid, dt_param(dt, dtype), dtype, _CPLX[dtype]
+    checks: Checks = []
+    return grid, dt_param(dt, dtype, checks), dtype, _CPLX[dtype], checks
 
 
 def _const(x: np.ndarray, cdt) -> Array:
@@ -78,10 +80,10 @@ def heat(
 ) -> SpectralStepper:
     """Heat / diffusion ``u_t = ν Δu`` in 1D, 2D or 3D (``ν >= 0``). Linear, so each step is
     the exact ``e^{-ν|k|² dt}`` factor with either method."""
-    grid, dt, dtype, _ = _setup(grid, length, dt, dtype)
-    nu = param("nu", nu, dtype)
+    grid, dt, dtype, _, checks = _setup(grid, length, dt, dtype)
+    nu = param("nu", nu, dtype, checks)
     lin = nu * jnp.asarray(grid.laplacian_np(), dtype=dtype)
-    return make_stepper(grid, dt, lin, None, dtype=dtype, method=method)
+    return make_stepper(grid, dt, lin, None, dtype=dtype, method=method, checks=checks)
 
 
 def advection_diffusion(
@@ -96,8 +98,8 @@ def advection_diffusion(
 ) -> SpectralStepper:
     """``u_t + c·∇u = ν Δu`` with constant ``velocity`` ``c`` (shape ``(d,)``) and ``ν >= 0``:
     ``L = -ν|k|² - i c·k`` (exact per step)."""
-    grid, dt, dtype, cdt = _setup(grid, length, dt, dtype)
-    nu = param("nu", nu, dtype)
+    grid, dt, dtype, cdt, checks = _setup(grid, length, dt, dtype)
+    nu = param("nu", nu, dtype, checks)
     c = jnp.asarray(velocity).astype(dtype)
     if c.shape != (grid.ndim,):
         raise ValueError(
@@ -106,7 +108,7 @@ def advection_diffusion(
     lin = (nu * jnp.asarray(grid.laplacian_np(), dtype=dtype)).astype(cdt)
     for j, d in enumerate(grid.derivative_np()):
         lin = lin - c[j].astype(cdt) * _const(d, cdt)
-    return make_stepper(grid, dt, lin, None, dtype=dtype, method=method)
+    return make_stepper(grid, dt, lin, None, dtype=dtype, method=method, checks=checks)
 
 
 def burgers(
@@ -122,8 +124,8 @@ def burgers(
     """Viscous Burgers. 1D: ``u_t + ½(u²)_x = ν u_xx`` on state ``(*b, n)`` (conservative, mass
     exact). 2D/3D: ``u_t + (u·∇)u = ν Δu`` on a velocity ``(*b, d, *grid)`` (advective form, so
     Cole–Hopf solutions ``u = -2ν ∇ log φ`` are exact solutions)."""
-    grid, dt, dtype, cdt = _setup(grid, length, dt, dtype)
-    nu = param("nu", nu, dtype)
+    grid, dt, dtype, cdt, checks = _setup(grid, length, dt, dtype)
+    nu = param("nu", nu, dtype, checks)
     lin = nu * jnp.asarray(grid.laplacian_np(), dtype=dtype)
     mask = dealiaser(grid, dealias)
     ders = [_const(d, cdt) for d in grid.derivative_np()]
@@ -135,7 +137,7 @@ def burgers(
             u = irfftn(mask(uh), grid, dtype)
             return mask(broadcast_to_rank(-0.5 * dx, uh.ndim) * rfftn(u * u, grid))
 
-        return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method)
+        return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method, checks=checks)
 
     def nonlinear_vec(uh: Array) -> Array:
         uh = mask(uh)
@@ -148,7 +150,9 @@ def burgers(
             adv = adv + jnp.expand_dims(jnp.take(u, j, axis=ax), ax) * gradient
         return mask(-rfftn(adv, grid))
 
-    return make_stepper(grid, dt, lin, nonlinear_vec, dtype=dtype, channels=(d,), method=method)
+    return make_stepper(
+        grid, dt, lin, nonlinear_vec, dtype=dtype, channels=(d,), method=method, checks=checks
+    )
 
 
 def korteweg_de_vries(
@@ -162,7 +166,7 @@ def korteweg_de_vries(
 ) -> SpectralStepper:
     """KdV ``u_t + 6 u u_x + u_xxx = 0`` (1D): ``L = -(ik)³``, ``N = -3 (u²)_x``. The soliton
     ``u = (c/2) sech²(√c (x - ct - x₀)/2)`` travels at speed ``c`` unchanged."""
-    grid, dt, dtype, cdt = _setup(grid, length, dt, dtype)
+    grid, dt, dtype, cdt, checks = _setup(grid, length, dt, dtype)
     if grid.ndim != 1:
         raise ValueError(f"grid: KdV is 1D, got a {grid.ndim}D grid {grid.shape}")
     (dx,) = (_const(d, cdt) for d in grid.derivative_np())
@@ -173,7 +177,7 @@ def korteweg_de_vries(
         u = irfftn(mask(uh), grid, dtype)
         return mask(broadcast_to_rank(-3.0 * dx, uh.ndim) * rfftn(u * u, grid))
 
-    return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method)
+    return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method, checks=checks)
 
 
 def kuramoto_sivashinsky(
@@ -187,7 +191,7 @@ def kuramoto_sivashinsky(
 ) -> SpectralStepper:
     """Kuramoto–Sivashinsky, ``L = |k|² - |k|⁴``. 1D conservative form ``N = -½ (u²)_x``
     (mass exact; Kassam & Trefethen 2005 §6); 2D/3D gradient form ``N = -½ |∇u|²``."""
-    grid, dt, dtype, cdt = _setup(grid, length, dt, dtype)
+    grid, dt, dtype, cdt, checks = _setup(grid, length, dt, dtype)
     lap = grid.laplacian_np()
     lin = jnp.asarray(-lap - lap * lap, dtype=dtype)
     mask = dealiaser(grid, dealias)
@@ -209,7 +213,7 @@ def kuramoto_sivashinsky(
                 g2 = g2 + g * g
             return mask(-0.5 * rfftn(g2, grid))
 
-    return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method)
+    return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method, checks=checks)
 
 
 def allen_cahn(
@@ -224,8 +228,8 @@ def allen_cahn(
 ) -> SpectralStepper:
     """Allen–Cahn ``u_t = ε² Δu + u - u³`` (``ε > 0``): ``L = 1 - ε²|k|²``, ``N = -u³``. The
     2/3 mask removes the aliases of the cubic term only partly (full removal needs 1/2)."""
-    grid, dt, dtype, _ = _setup(grid, length, dt, dtype)
-    eps = param("eps", eps, dtype, positive=True)
+    grid, dt, dtype, _, checks = _setup(grid, length, dt, dtype)
+    eps = param("eps", eps, dtype, checks, positive=True)
     lin = 1.0 + eps * eps * jnp.asarray(grid.laplacian_np(), dtype=dtype)
     mask = dealiaser(grid, dealias)
 
@@ -233,7 +237,7 @@ def allen_cahn(
         u = irfftn(mask(uh), grid, dtype)
         return mask(-rfftn(u * u * u, grid))
 
-    return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method)
+    return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method, checks=checks)
 
 
 def navier_stokes_2d(
@@ -255,12 +259,12 @@ def navier_stokes_2d(
     ``ω_t + ∇·(u ω) = ν Δω - α ω - A κ cos(κ y)`` with ``u = (∂_y ψ, -∂_x ψ)``,
     ``ψ̂ = ω̂ / |k|²`` (mean-free), ``ν >= 0`` (``nu``), ``α >= 0`` (``drag``), Kolmogorov
     amplitude ``A >= 0`` (``forcing``) at ``κ = 2π forcing_wavenumber / L_y``."""
-    grid, dt, dtype, cdt = _setup(grid, length, dt, dtype)
+    grid, dt, dtype, cdt, checks = _setup(grid, length, dt, dtype)
     if grid.ndim != 2:
         raise ValueError(f"grid: expected a 2D grid, got shape {grid.shape}")
-    nu = param("nu", nu, dtype)
-    drag = param("drag", drag, dtype)
-    amp = param("forcing", forcing, dtype)
+    nu = param("nu", nu, dtype, checks)
+    drag = param("drag", drag, dtype, checks)
+    amp = param("forcing", forcing, dtype, checks)
     lin = nu * jnp.asarray(grid.laplacian_np(), dtype=dtype) - drag
     mask = dealiaser(grid, dealias)
     dy, dx = (_const(d, cdt) for d in grid.derivative_np())
@@ -283,4 +287,4 @@ def navier_stokes_2d(
         )
         return mask(broadcast_to_rank(force_hat, r) - flux)
 
-    return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method)
+    return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method, checks=checks)

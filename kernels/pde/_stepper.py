@@ -7,15 +7,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_finite, check_nonnegative, check_positive
+from parallax.kernels._checks import is_concrete
 from parallax.kernels._rollout import rollout
 from parallax.kernels.pde._etdrk import etd1, etd1_coefficients, etdrk4, etdrk4_coefficients
 from parallax.kernels.pde._spectral import Grid, broadcast_to_rank, irfftn, make_grid, rfftn
 
-__all__ = ["METHODS", "SpectralStepper", "as_grid", "make_stepper", "param", "real_dtype"]
+__all__ = [
+    "METHODS",
+    "SpectralStepper",
+    "as_grid",
+    "make_stepper",
+    "param",
+    "real_dtype",
+    "value_check",
+]
 
 METHODS = ("etdrk4", "etd1")
 
@@ -37,14 +47,26 @@ class SpectralStepper:
     channels: tuple[int, ...]
     dtype: Any
     step_hat: Callable[[Array], Array]
+    pending: tuple[tuple[Array, str], ...] = ()
 
     def check(self, name: str, u: Array) -> Array:
+        """Shape and dtype at trace time; a finite state and the constructor's traced value
+        checks (``dt > 0``, ``nu >= 0`` ...) at run time, compiled into one
+        :func:`equinox.branched_error_if` threaded through ``u`` (concrete values raise
+        ``ValueError`` at once, as :mod:`parallax.kernels._checks` does)."""
         self.grid.check_field(name, u, self.channels)
         if jnp.dtype(u.dtype) != jnp.dtype(self.dtype):
             raise TypeError(
                 f"{name}: expected dtype {jnp.dtype(self.dtype)} (the stepper's), got {u.dtype}"
             )
-        return check_finite(name, u)
+        nonfinite = ~jnp.all(jnp.isfinite(u))
+        msgs = [f"{name}: contains NaN or Inf", *(m for _, m in self.pending)]
+        if is_concrete(nonfinite) and not self.pending:
+            if bool(nonfinite):
+                raise ValueError(msgs[0])
+            return u
+        bad = jnp.stack([nonfinite, *(p for p, _ in self.pending)])
+        return eqx.branched_error_if(u, jnp.any(bad), jnp.argmax(bad), msgs)
 
     def to_hat(self, u: Array) -> Array:
         return rfftn(u, self.grid)
@@ -80,12 +102,30 @@ def real_dtype(dtype: Any, dt: Any) -> Any:
     return d
 
 
-def param(name: str, x: Any, dtype: Any, *, positive: bool = False, shape: tuple = ()) -> Array:
+Checks = list[tuple[Array, str]]
+
+
+def value_check(checks: Checks, name: str, x: Array, *, positive: bool) -> None:
+    """``x > 0`` (``positive``) or ``x >= 0``: raise now when concrete, else record the
+    predicate for the stepper's single run-time check."""
+    bad = x <= 0 if positive else x < 0
+    msg = f"{name}: expected a value {'>' if positive else '>='} 0"
+    if is_concrete(bad):
+        if bool(np.any(np.asarray(bad))):
+            raise ValueError(msg)
+        return
+    checks.append((jnp.any(bad), msg))
+
+
+def param(
+    name: str, x: Any, dtype: Any, checks: Checks, *, positive: bool = False, shape: tuple = ()
+) -> Array:
     """A physical parameter as an array of ``dtype`` (explicit cast), value-checked."""
     x = jnp.asarray(x).astype(dtype)
     if x.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {x.shape}")
-    return check_positive(name, x) if positive else check_nonnegative(name, x)
+    value_check(checks, name, x, positive=positive)
+    return x
 
 
 def as_grid(grid: Grid | int | tuple[int, ...], length: float | tuple[float, ...] | None) -> Grid:
@@ -105,6 +145,7 @@ def make_stepper(
     dtype: Any,
     channels: tuple[int, ...] = (),
     method: str = "etdrk4",
+    checks: Checks | None = None,
 ) -> SpectralStepper:
     """Wrap a diagonal operator ``lin`` (spectral shape, optionally with leading channel axes)
     and a Fourier-space nonlinearity into a :class:`SpectralStepper`."""
@@ -114,7 +155,7 @@ def make_stepper(
         step = etd1(etd1_coefficients(lin, dt), nonlinear)
     else:
         raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-    return SpectralStepper(grid, channels, dtype, step)
+    return SpectralStepper(grid, channels, dtype, step, tuple(checks or ()))
 
 
 def dealiaser(grid: Grid, enabled: bool) -> Callable[[Array], Array]:
@@ -129,8 +170,10 @@ def dealiaser(grid: Grid, enabled: bool) -> Callable[[Array], Array]:
     return apply
 
 
-def dt_param(dt: Any, dtype: Any) -> Array:
+def dt_param(dt: Any, dtype: Any, checks: Checks) -> Array:
     dt = jnp.asarray(dt)
     if dt.ndim != 0:
         raise ValueError(f"dt: expected a scalar (rank 0), got shape {dt.shape}")
-    return check_positive("dt", dt.astype(dtype))
+    dt = dt.astype(dtype)
+    value_check(checks, "dt", dt, positive=True)
+    return dt

@@ -49,17 +49,15 @@ def _coefficients(lin: torch.Tensor, dt: torch.Tensor, order: int, m: int = 32) 
     sums = [torch.zeros_like(hl) for _ in range(4 if order == 4 else 1)]
     for j in range(m):
         z = hl + roots[j]
-        ez = torch.exp(z)
         if order == 4:
-            z3 = z * z * z
-            vals = (
-                (torch.exp(z / 2) - 1) / z,
-                (-4 - z + ez * (4 - 3 * z + z * z)) / z3,
-                (2 + z + ez * (z - 2)) / z3,
-                (-4 - 3 * z - z * z + ez * (4 - z)) / z3,
-            )
+            iz = 1 / z
+            ez2 = torch.exp(z / 2)
+            phi1 = (ez2 * ez2 - 1) * iz
+            phi2 = (phi1 - 1) * iz
+            phi3 = (phi2 - 0.5) * iz
+            vals = ((ez2 - 1) * iz, phi1 - 3 * phi2 + 4 * phi3, phi2 - 2 * phi3, 4 * phi3 - phi2)
         else:
-            vals = ((ez - 1) / z,)
+            vals = ((torch.exp(z) - 1) / z,)
         sums = [s + v for s, v in zip(sums, vals, strict=True)]
     out = []
     for s in sums:
