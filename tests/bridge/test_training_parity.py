@@ -20,7 +20,7 @@ from parallax.parity import pinned_precision
 torch = pytest.importorskip("torch", reason="the bridge tests need PyTorch")
 
 FNO1 = M.FNOConfig(in_channels=2, out_channels=1, modes=(6,), width=16, proj_hidden=32)
-TOK = M.TransformerConfig(embed=32, heads=4, kv_heads=2, mlp_hidden=64, vocab_size=17)
+TOK = M.TransformerConfig(embed=32, heads=4, kv_heads=2, mlp_hidden=64, vocab_size=16)
 STEPS = 5
 HP = {
     "sgd": {"lr": 0.05, "momentum": 0.9, "nesterov": True},
@@ -78,15 +78,24 @@ def test_fno_steps_match_torch_optim_at_float64(kind):
 
 def test_transformer_adamw_steps_match_torch_optim_at_float32():
     rng = np.random.default_rng(1)
-    x = rng.integers(0, 17, (4, 7)).astype(np.int32)
-    target = rng.normal(size=(4, 7, 17)).astype(np.float32)
+    x = rng.integers(0, 16, (4, 7)).astype(np.int32)
+    target = rng.normal(size=(4, 7, 16)).astype(np.float32)
     with pinned_precision():
         params, twin, _ = _train(M.EqxTransformer, TOK, "adamw", "float32", x, target)
     want = {k: v.detach().numpy() for k, v in twin.state_dict().items()}
     got = B.to_state_dict(params, M.transformer_torch_rules(TOK))
     rtol, atol = TOL["float32"]
+    hd = TOK.head_dim
+    k_bias = slice(TOK.heads * hd, (TOK.heads + TOK.num_kv_heads) * hd)
     for k in want:
-        np.testing.assert_allclose(got[k], want[k], rtol=rtol, atol=atol, err_msg=k)
+        g, w = got[k], want[k]
+        if k.endswith("attn.qkv.bias"):
+            # The key bias adds q·b_k to every logit of a query row, which softmax ignores: its
+            # true gradient is exactly 0 and both frameworks see rounding noise (~1e-9), which
+            # Adam normalises to O(lr) steps in arbitrary directions. Only bound it.
+            assert np.max(np.abs(g[k_bias] - w[k_bias])) <= 2 * STEPS * HP["adamw"]["lr"]
+            g, w = np.delete(g, np.r_[k_bias]), np.delete(w, np.r_[k_bias])
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=k)
 
 
 def test_matched_optimizer_requires_every_hyperparameter():
