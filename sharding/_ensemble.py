@@ -15,7 +15,7 @@ from typing import Any
 import jax
 from jax.sharding import Mesh, PartitionSpec
 
-from parallax.sharding._halo import check_decomposition
+from parallax.sharding._halo import check_decomposition, conform
 
 __all__ = ["ensemble_map"]
 
@@ -49,6 +49,7 @@ def ensemble_map(
                 )
         specs = tuple(PartitionSpec() if ax is None else PartitionSpec(axis) for ax in axes)
         vf = jax.vmap(fn, in_axes=tuple(axes))
+        args = conform(tuple(args), mesh, specs)
         return jax.shard_map(vf, mesh=mesh, in_specs=specs, out_specs=PartitionSpec(axis))(*args)
 
     return run

@@ -33,7 +33,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
-from parallax.sharding._halo import check_decomposition
+from parallax.sharding._halo import check_decomposition, conform
 
 __all__ = ["DistributedFFT", "LocalFFT", "complex_dtype", "distributed_fft"]
 
@@ -188,7 +188,12 @@ class DistributedFFT:
         """``shard_map`` a local ``f(block, *replicated)`` from physical to physical layout."""
         spec = self.physical_spec(batch_dims)
         in_specs = (spec,) + (PartitionSpec(),) * (n_args - 1)
-        return jax.shard_map(f, mesh=self.mesh, in_specs=in_specs, out_specs=spec)
+        smap = jax.shard_map(f, mesh=self.mesh, in_specs=in_specs, out_specs=spec)
+
+        def run(*args: Any) -> Any:
+            return smap(*conform(args, self.mesh, in_specs))
+
+        return run
 
     def fft(self, x: jax.Array) -> jax.Array:
         """Global forward transform: physical layout in, spectral layout out."""
@@ -198,7 +203,7 @@ class DistributedFFT:
             mesh=self.mesh,
             in_specs=self.physical_spec(b),
             out_specs=self.spectral_spec(b),
-        )(x)
+        )(conform(x, self.mesh, self.physical_spec(b)))
 
     def ifft(self, x: jax.Array) -> jax.Array:
         """Global inverse transform: spectral layout in, physical layout out."""
@@ -208,7 +213,7 @@ class DistributedFFT:
             mesh=self.mesh,
             in_specs=self.spectral_spec(b),
             out_specs=self.physical_spec(b),
-        )(x)
+        )(conform(x, self.mesh, self.spectral_spec(b)))
 
     def transpose_bytes(self, itemsize: int = 8, batch: int = 1) -> float:
         """Analytic minimum bytes sent per device by one transform: ``sum (p-1)/p * block``."""

@@ -29,7 +29,23 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
-__all__ = ["check_decomposition", "halo_exchange", "sharded_stencil", "spec_axes"]
+__all__ = ["check_decomposition", "conform", "halo_exchange", "sharded_stencil", "spec_axes"]
+
+
+def conform(x: Any, mesh: Mesh, spec: Any) -> Any:
+    """On a mesh with Explicit axes, ``jax.reshard`` ``x`` to ``spec`` (what ``shard_map``'s
+    ``in_specs`` demand there); on Auto meshes ``shard_map`` reshards by itself."""
+    from jax.sharding import AxisType, NamedSharding
+
+    if not any(t == AxisType.Explicit for t in mesh.axis_types):
+        return x
+    return jax.tree.map(
+        lambda a, s: jax.reshard(a, NamedSharding(mesh, s)),
+        x,
+        spec,
+        is_leaf=lambda z: isinstance(z, PartitionSpec),
+    )
+
 
 _BOUNDARIES = ("periodic", "constant", "edge")
 
@@ -223,6 +239,7 @@ def sharded_stencil(
             return out
 
         in_specs = (spec, *(PartitionSpec() for _ in args))
-        return jax.shard_map(local, mesh=mesh, in_specs=in_specs, out_specs=spec)(u, *args)
+        placed = conform((u, *args), mesh, in_specs)
+        return jax.shard_map(local, mesh=mesh, in_specs=in_specs, out_specs=spec)(*placed)
 
     return g

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
-from parallax.sharding._halo import check_decomposition
+from parallax.sharding._halo import check_decomposition, conform
 
 __all__ = ["block_accelerations", "ring_accelerations", "sharded_nbody_rollout"]
 
@@ -56,17 +56,14 @@ def ring_accelerations(
         (acc, _, _), _ = lax.scan(body, (acc0, x, m), None, length=p - 1)
         return acc
 
-    smap = jax.shard_map(
-        local,
-        mesh=mesh,
-        in_specs=(PartitionSpec(axis), PartitionSpec(axis), PartitionSpec(), PartitionSpec()),
-        out_specs=PartitionSpec(axis),
-    )
+    in_specs = (PartitionSpec(axis), PartitionSpec(axis), PartitionSpec(), PartitionSpec())
+    smap = jax.shard_map(local, mesh=mesh, in_specs=in_specs, out_specs=PartitionSpec(axis))
 
     def acc(x: jax.Array, m: jax.Array, softening: jax.Array, G: jax.Array) -> jax.Array:
         check_decomposition(x.shape, mesh, PartitionSpec(axis), name="positions")
         dtype = x.dtype
-        return smap(x, m.astype(dtype), jnp.asarray(softening, dtype), jnp.asarray(G, dtype))
+        args = (x, m.astype(dtype), jnp.asarray(softening, dtype), jnp.asarray(G, dtype))
+        return smap(*conform(args, mesh, in_specs))
 
     return acc
 

@@ -33,7 +33,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from parallax.kernels.pde import etd1, etd1_coefficients, etdrk4, etdrk4_coefficients
 from parallax.sharding._fft import complex_dtype
 
 __all__ = [
@@ -113,6 +112,9 @@ class ShardedSpectralStepper:
     method: str = "etdrk4"
 
     def _local(self, u: jax.Array, dt: jax.Array, *params: Any, num_steps: int) -> jax.Array:
+        # imported here so that `import parallax.sharding` stays light (multi-host workers)
+        from parallax.kernels.pde import etd1, etd1_coefficients, etdrk4, etdrk4_coefficients
+
         sp = _Spectral(self.ops, u.dtype)
         lin, nonlinear = self.build(sp, dt, *params)
         if self.method == "etdrk4":

@@ -55,3 +55,36 @@ def test_split_ici_dcn():
         ps.split_ici_dcn({"data": 3}, num_slices=2)
     with pytest.raises(ValueError, match="dcn spec"):
         ps.make_mesh("data=8", dcn="data=2")  # the CPU devices form a single slice
+
+
+def test_explicit_axes_run_the_decompositions():
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import PartitionSpec as P
+
+    mesh = ps.make_mesh({"x": 4, "y": 2}, axis_types="explicit")
+    assert mesh.axis_types == (AxisType.Explicit, AxisType.Explicit)
+    u = jnp.asarray(np.random.default_rng(0).standard_normal((16, 8)), jnp.float32)
+
+    def lap(v):
+        return jnp.roll(v, 1, 0) + jnp.roll(v, -1, 0) - 2 * v
+
+    with jax.set_mesh(mesh):
+        out = jax.jit(ps.sharded_stencil(lap, mesh, P("x", "y"), width=1))(u)
+        spec = jax.jit(ps.distributed_fft(mesh, (16, 8), "x").fft)(u)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(lap(u)), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(spec), np.fft.fftn(np.asarray(u)), rtol=1e-4, atol=1e-4)
+
+
+def test_deadline_exits_with_a_clear_message():
+    import subprocess
+    import sys
+
+    code = (
+        "import time, parallax.sharding as ps\n"
+        "with ps.deadline(0.5, 'toy step'):\n"
+        "    time.sleep(30)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 70
+    assert "toy step exceeded 0.5 s on process 0 of 1" in res.stderr

@@ -43,7 +43,7 @@ def _transformer_problem():
 
 
 def _fno_problem():
-    cfg = FNOConfig(in_channels=1, out_channels=1, modes=(4,), width=8, depth=2, proj_hidden=16)
+    cfg = FNOConfig(in_channels=1, out_channels=1, modes=(4,), width=8, depth=1, proj_hidden=16)
     params = fno_init(cfg, jax.random.key(1))
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.standard_normal((8, 16, 1)), jnp.float32)
