@@ -7,8 +7,11 @@
 Both flavours hold the same parameter pytree under ``.params`` and run the same pure
 ``*_apply``; :func:`logical_axes` names every parameter's axes for :mod:`parallax.sharding`;
 ``model.torch_rules()`` / ``model.make_torch_twin()`` feed :mod:`parallax.bridge`. The torch
-twins (``parallax.models._torch_fno`` / ``_torch_transformer``) import torch lazily.
+twins ``parallax.models.TorchFNO`` / ``TorchTransformer`` are imported (with torch) only when
+first accessed.
 """
+
+from typing import Any
 
 from parallax.models._axes import logical_axes as logical_axes
 from parallax.models._flavours import EqxModel as EqxModel
@@ -51,3 +54,18 @@ __all__ = [
     "transformer_init",
     "transformer_torch_rules",
 ]
+
+
+_TWINS = {
+    "TorchFNO": "parallax.models._torch_fno",
+    "TorchTransformer": "parallax.models._torch_transformer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy torch twins: ``parallax.models.TorchFNO`` imports torch only when asked for."""
+    if name in _TWINS:
+        import importlib
+
+        return getattr(importlib.import_module(_TWINS[name]), name)
+    raise AttributeError(f"module 'parallax.models' has no attribute {name!r}")

@@ -135,7 +135,7 @@ def fno_apply(
 
 
 def fno_torch_rules(config: FNOConfig, *, spectral_as_real: bool = False) -> R.Rules:
-    """Rules to the reference-style torch FNO (:class:`parallax.models.twins.TorchFNO`):
+    """Rules to the reference-style torch FNO (:class:`parallax.models.TorchFNO`):
     ``fc0`` (Linear), ``convs.{i}.weights1/2`` (complex ``(c_in, c_out, *modes)``),
     ``ws.{i}`` (Conv1d/2d with kernel size 1), ``fc1``, ``fc2`` (Linear)."""
     nd = config.ndim

@@ -227,7 +227,7 @@ def transformer_apply(
 
 
 def transformer_torch_rules(config: TransformerConfig) -> R.Rules:
-    """Rules to :class:`parallax.models.twins.TorchTransformer`: a fused ``qkv`` Linear whose
+    """Rules to :class:`parallax.models.TorchTransformer`: a fused ``qkv`` Linear whose
     rows are ``[q; k; v]`` (unequal parts under grouped-query attention), torch norm ``weight``."""
     del config
     blk = "blocks.{i}"
