@@ -43,10 +43,33 @@ def _is_key(x: Any) -> bool:
     return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
+def _host_local(x: Any) -> bool:
+    """A process-local jax.Array in a multi-process job (orbax can only save global arrays)."""
+    return (
+        jax.process_count() > 1
+        and isinstance(x, jax.Array)
+        and x.is_fully_addressable
+        and len(x.sharding.device_set) < jax.device_count()
+    )
+
+
+def _replicated() -> Any:
+    mesh = jax.sharding.Mesh(np.array(jax.devices()), ("_all",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+
+def _to_global(x: jax.Array) -> jax.Array:
+    """A process-local array (the same on every process) as a fully replicated global array."""
+    local = [jax.device_put(x, d) for d in jax.local_devices()]
+    return jax.make_array_from_single_device_arrays(x.shape, _replicated(), local)
+
+
 def _to_savable(tree: Any) -> Any:
     def leaf(x: Any) -> Any:
         if _is_key(x):
-            return jax.random.key_data(x)
+            x = jax.random.key_data(x)
+        if _host_local(x):
+            return _to_global(x)
         if isinstance(x, jax.Array | np.ndarray):
             return x
         return np.asarray(x)
@@ -56,6 +79,8 @@ def _to_savable(tree: Any) -> Any:
 
 def _from_savable(restored: Any, target: Any) -> Any:
     def leaf(r: Any, t: Any) -> Any:
+        if _host_local(t):
+            r = jax.device_put(r.addressable_data(0), t.sharding)
         if _is_key(t):
             return jax.random.wrap_key_data(r, impl=jax.random.key_impl(t))
         return r
@@ -78,7 +103,14 @@ def tree_digest(tree: Any) -> str | None:
 
 
 def _abstract(tree: Any) -> Any:
-    return jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_savable(tree))
+    def leaf(x: Any) -> Any:
+        if _is_key(x):
+            x = jax.random.key_data(x)
+        if _host_local(x):
+            return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=_replicated())
+        return ocp.utils.to_shape_dtype_struct(x)
+
+    return jax.tree.map(leaf, tree)
 
 
 def find_checkpoint_dir(path: str | Path) -> tuple[Path, int | None]:
