@@ -17,7 +17,7 @@ pytest.importorskip(
 )
 
 FNO2 = M.FNOConfig(in_channels=1, out_channels=2, modes=(3, 4), width=16, proj_hidden=32)
-TOK = M.TransformerConfig(embed=32, heads=4, kv_heads=2, mlp_hidden=64, vocab_size=17)
+TOK = M.TransformerConfig(embed=32, heads=4, kv_heads=2, mlp_hidden=64, vocab_size=16)
 
 
 def test_fno_artifact_round_trip_with_symbolic_batch(tmp_path):
@@ -39,11 +39,11 @@ def test_fno_artifact_round_trip_with_symbolic_batch(tmp_path):
 
 def test_transformer_artifact_and_version_check(tmp_path):
     model = M.EqxTransformer.init(TOK, jax.random.key(0))
-    tokens = jnp.asarray(np.random.default_rng(1).integers(0, 17, (2, 7)), jnp.int32)
+    tokens = jnp.asarray(np.random.default_rng(1).integers(0, 16, (2, 7)), jnp.int32)
     keep = jnp.ones((2, 7), bool).at[1, -1].set(False)
     path = B.save_exported(lambda t, m: model(t, padding_mask=m), [tokens, keep], tmp_path / "t")
     call, meta = B.load_exported(path)
-    assert meta["in_dtypes"] == ["int32", "bool"] and meta["out_shapes"] == [[2, 7, 17]]
+    assert meta["in_dtypes"] == ["int32", "bool"] and meta["out_shapes"] == [[2, 7, 16]]
     np.testing.assert_array_equal(
         np.asarray(call(tokens, keep)), np.asarray(model(tokens, padding_mask=keep))
     )

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch", reason="the bridge tests need PyTorch")
 
 FNO1 = M.FNOConfig(in_channels=2, out_channels=1, modes=(6,), width=16, proj_hidden=32)
 FNO2 = M.FNOConfig(in_channels=1, out_channels=2, modes=(3, 4), width=16, proj_hidden=32)
-TOK = M.TransformerConfig(embed=32, heads=4, kv_heads=2, mlp_hidden=64, vocab_size=17)
+TOK = M.TransformerConfig(embed=32, heads=4, kv_heads=2, mlp_hidden=64, vocab_size=16)
 FEAT = M.TransformerConfig(
     embed=16, heads=2, gated=True, activation="silu", norm="rms", bias=False, rope_base=None
 )
