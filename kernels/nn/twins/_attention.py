@@ -42,12 +42,14 @@ def dot_product_attention(
     """``F.scaled_dot_product_attention`` with ``enable_gqa`` (``implementation`` is ignored:
     it only selects the JAX code path)."""
     del implementation
-    m = _mask(q, k, causal, mask, padding_mask)
+    only_causal = mask is None and padding_mask is None
+    m = None if only_causal else _mask(q, k, causal, mask, padding_mask)
     out = F.scaled_dot_product_attention(
         q.transpose(1, 2),
         k.transpose(1, 2),
         v.transpose(1, 2),
         attn_mask=m,
+        is_causal=causal and only_causal,  # lets torch pick its fused causal kernel
         scale=scale,
         enable_gqa=q.shape[2] != k.shape[2],
     )
