@@ -78,8 +78,8 @@ class Collective:
 def _group_size(line: str, kind: str) -> int:
     if kind == "collective-permute":
         return 2
-    m = re.search(r"replica_groups=mesh\[([^\]]*)\]\s*\{([^}]*)\}", line)
-    if m:  # replica_groups=mesh['a'=4,'b'=2] {'a'}
+    m = re.search(r"replica_groups=mesh\[([^\]]*)\][^{]*\{([^}]*)\}", line)
+    if m:  # replica_groups=mesh['a'=4,'b'=2] {'a'}, possibly with device_ids=(...) before {
         sizes = dict(re.findall(r"'([^']+)'=(\d+)", m.group(1)))
         axes = re.findall(r"'([^']+)'", m.group(2))
         return int(np.prod([int(sizes[a]) for a in axes])) if axes else 1

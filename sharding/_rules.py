@@ -11,7 +11,7 @@ batch          data       data         data        data
 embed          --         data         --          data
 mlp            --         --           model       model
 heads          --         --           model       model
-kv             --         --           --          --
+kv             --         --           model       model
 vocab          --         --           model       model
 =============  =========  ===========  ==========  ===========
 
@@ -69,12 +69,13 @@ _BASE = {"batch": "data", "embed": None, "mlp": None, "heads": None, "kv": None,
 PRESETS: dict[str, dict[str, MeshAxes]] = {
     "dp": {**_BASE, **_SIM},
     "fsdp": {**_BASE, "embed": "data", **_SIM},
-    "tp": {**_BASE, "mlp": "model", "heads": "model", "vocab": "model", **_SIM},
+    "tp": {**_BASE, "mlp": "model", "heads": "model", "kv": "model", "vocab": "model", **_SIM},
     "fsdp_tp": {
         **_BASE,
         "embed": "data",
         "mlp": "model",
         "heads": "model",
+        "kv": "model",
         "vocab": "model",
         **_SIM,
     },

@@ -16,6 +16,7 @@ HloModule m
   ROOT %cp = f32[1,4]{1,0} collective-permute(%v), source_target_pairs={{0,1},{1,0}}
   %ags = (f32[2,8]{1,0}, f32[8,8]{1,0}) all-gather-start(%q), replica_groups=[2,4]<=[8], dimensions={0}
   %agd = f32[8,8]{1,0} all-gather-done(%ags)
+  %ag2 = f32[256]{0} all-gather(%m), channel_id=48, replica_groups=mesh['axis_0'=2,'axis_1'=4], device_ids=([4,2]T(1,0)) {'axis_0'}, dimensions={0}
   %add = f32[] add(%l, %r)
 """
 
@@ -29,8 +30,10 @@ def test_parse_formats_and_bytes():
         "all-to-all",
         "collective-permute",
         "all-gather",
+        "all-gather",
     ]
-    ag, ar, rs, a2a, cp, ags = cs
+    ag, ar, rs, a2a, cp, ags, ag2 = cs
+    assert (ag2.group_size, ag2.result_bytes, ag2.bytes_sent) == (2, 1024, 512)
     assert (ag.group_size, ag.result_bytes, ag.bytes_sent) == (4, 256, 192)
     assert (ar.group_size, ar.result_bytes) == (4, (32 + 256) * 4)
     assert ar.bytes_sent == pytest.approx(2 * 1152 * 3 / 4)
@@ -39,7 +42,7 @@ def test_parse_formats_and_bytes():
     assert (cp.result_bytes, cp.bytes_sent) == (16, 16)
     assert (ags.group_size, ags.result_bytes, ags.bytes_sent) == (4, 256, 192)
     rep = ps.CommsReport(tuple(cs))
-    assert rep.count("all-gather") == 2 and rep.bytes("all-gather") == 384
+    assert rep.count("all-gather") == 3 and rep.bytes("all-gather") == 384 + 512
     table = rep.table()
     assert "reduce-scatter" in table and "total" in table
     with pytest.raises(ValueError, match="kind"):
