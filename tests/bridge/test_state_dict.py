@@ -141,3 +141,15 @@ def test_rule_validation():
     r = B.conv("c.kernel", "c.weight", ndim=2)
     assert r.torch_layout_shape((3, 5, 4, 8)) == (8, 4, 3, 5)  # HWIO -> OIHW
     assert B.Rules.of(B.same("{*p}.x", "{*p}.y")).find("a.b.x")[1] == "a.b.y"  # type: ignore[index]
+
+
+def test_prefix_selects_a_submodule_of_a_bigger_torch_model():
+    model = M.EqxFNO.init(FNO1, jax.random.key(0))
+    big = torch.nn.ModuleDict(
+        {"operator": model.make_torch_twin(), "head": torch.nn.Linear(3, 3)}
+    )  # keys "operator.fc0.weight", ..., "head.weight": only the prefix is read
+    B.export_to_torch(model, big["operator"])
+    back = B.import_from_torch(M.EqxFNO.init(FNO1, jax.random.key(1)), big, prefix="operator.")
+    _assert_bitwise(model.params, back.params)
+    with pytest.raises(B.StateDictMismatchError, match="unexpected torch keys"):
+        B.import_from_torch(model, big)  # without the prefix nothing matches

@@ -133,6 +133,12 @@ def test_logical_axes_name_every_parameter_in_every_flavour(config, nnx_cls, eqx
     # Auto axes: XLA propagates the parameter shardings through the model. (With Explicit axes
     # the GQA head reshape in kernels.nn.multi_head_attention needs an out_sharding: not yet.)
     mesh = jax.make_mesh((2, 4), ("data", "model"), axis_types=(jax.sharding.AxisType.Auto,) * 2)
+    # the names tree fits each flavour's own parameter tree: eqx module, nnx State, pure dict
+    fsdp_tp = sharding.rules("fsdp_tp")
+    se = sharding.logical_shardings(e, M.logical_axes(e), mesh, fsdp_tp)
+    assert se.params["blocks"][0]["attn"]["wq"].spec == jax.P("data", "model")
+    sn = sharding.logical_shardings(nnx.state(m, nnx.Param), M.logical_axes(m), mesh, fsdp_tp)
+    assert len(jax.tree.leaves(sn)) == len(jax.tree.leaves(se))
     params = m.pure_params()
     placed = sharding.shard(params, M.logical_axes(params), mesh, sharding.rules("tp"))
     flat = jax.tree_util.tree_flatten_with_path(placed)[0]
