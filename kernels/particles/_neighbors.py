@@ -163,7 +163,8 @@ def build_neighbor_list(
     idx = jnp.full((n, capacity), n, jnp.int32).at[rows, pos].set(cand, mode="drop")
     return NeighborList(
         idx=idx,
-        reference_positions=positions,
+        # the list is piecewise constant in the positions: no gradient flows through it
+        reference_positions=jax.lax.stop_gradient(positions),
         did_overflow=cell_over | (max_nb > capacity),
         max_neighbors_seen=max_nb,
         max_cell_seen=max_cell,
