@@ -229,8 +229,7 @@ def torch_parity(fno: FNOConfig, params, x: np.ndarray, tol: float) -> dict:
     except ImportError:  # the optional torch extra is not installed
         return {"skipped": "torch is not installed"}
     from parallax.bridge import export_to_torch
-    from parallax.models import fno_torch_rules
-    from parallax.models._torch_fno import TorchFNO
+    from parallax.models import TorchFNO, fno_torch_rules
 
     twin = export_to_torch(params, TorchFNO(fno), rules=fno_torch_rules(fno))
     with jax.default_matmul_precision("highest"), torch.no_grad():
