@@ -79,12 +79,12 @@ def test_two_processes_match_one(tmp_path):
 
 
 def test_dead_peer_ends_survivor(tmp_path):
-    res = _launch("die", tmp_path / "unused.npz", timeout=60)
+    res = _launch("die", tmp_path / "unused.npz", timeout=90)
     (rc0, text0, t0), (rc1, text1, _) = res
     assert rc1 == 1 and "exiting on purpose" in text1
     assert rc0 != 0, text0[-3000:]
     assert ("another task died" in text0) or ("exceeded" in text0), text0[-3000:]
-    assert t0 < 60
+    assert t0 < 90  # heartbeat 3 s; the in-worker deadline (60 s) is the backstop
     assert not (tmp_path / "unused.npz").exists()
 
 
