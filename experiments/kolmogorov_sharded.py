@@ -20,7 +20,8 @@ time and the final energy spectrum E(k) (``plots/spectrum.png``).
 A good result: sharded vs single-device difference at float32 round-off (~1e-5 of max |ω|),
 the energy settling to a statistically steady level, and a spectrum with its energy at and
 above the forcing scale (2D turbulence moves energy to large scales, so the peak is often at
-k=1) and a steep fall-off (≈k⁻³, the enstrophy cascade) beyond k_f.
+k=1-2) and a fall-off beyond k_f at least as steep as k⁻³ (the enstrophy cascade; steeper at
+the default, modest Reynolds number, where viscosity acts early).
 """
 
 from __future__ import annotations
