@@ -46,3 +46,13 @@ def test_cli_json_schema(tmp_path, capsys):
                 "flops"):  # fmt: skip
         assert key in rec
     assert rec["impl"] == "jax" and rec["kernel"] == "pde.heat_1d"
+
+
+def test_comms_bench_rows(tmp_path, capsys):
+    out = tmp_path / "comms.json"
+    assert main(["bench", "--comms", "--case", "test", "--json", str(out)]) == 0
+    rows = {r["case"]: r for r in json.loads(out.read_text())}
+    # a halo exchange moves exactly two faces per sharded axis: the analytic minimum
+    assert rows["halo 2D w=1"]["ratio"] == pytest.approx(1.0)
+    assert all(r["bytes_per_device"] >= r["minimum_bytes"] > 0 for r in rows.values())
+    assert "bytes/device" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -32,10 +33,45 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="FILE", help="also write the records as JSON to FILE")
     p.add_argument("--no-ceilings", action="store_true", help="skip the ceiling measurement")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument(
+        "--comms",
+        action="store_true",
+        help="instead of timings: bytes communicated per device per step by the sharding "
+        "presets and the halo/FFT/N-body decompositions, against the analytic minimum "
+        "(8 devices; fake CPU devices when no accelerator is present)",
+    )
     p.set_defaults(run=run)
 
 
+def _run_comms(args: argparse.Namespace) -> int:
+    import jax
+
+    if jax.config.values.get("jax_platforms") in (None, "", "cpu"):
+        # possible only before any device is touched; afterwards use the devices that exist
+        with contextlib.suppress(RuntimeError):
+            jax.config.update("jax_num_cpu_devices", 8)
+    from parallax.sharding import bench as comms
+
+    if len(jax.devices()) < 8:
+        print(
+            f"parallax bench --comms: needs 8 devices, found {len(jax.devices())}", file=sys.stderr
+        )
+        return EXIT_USAGE
+    rows = comms.run("test" if args.case == "test" else "bench")
+    print(comms.table(rows))
+    if args.json:
+        records = [
+            {"case": r.case, "bytes_per_device": r.measured, "minimum_bytes": r.minimum,
+             "ratio": r.ratio, "detail": r.detail}
+            for r in rows
+        ]  # fmt: skip
+        Path(args.json).write_text(json.dumps(records, indent=2))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.comms:
+        return _run_comms(args)
     chosen = select(args.names)
     if args.samples < 7:
         print("parallax bench: --samples must be >= 7", file=sys.stderr)
