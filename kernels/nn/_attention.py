@@ -29,6 +29,7 @@ on CPU (see :func:`_auto_implementation`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Literal
 
@@ -152,12 +153,14 @@ CHUNK_ROWS = 128
 """Query rows per chunk of the ``"chunked"`` path (measured best of 64/128/256 at S=1024)."""
 
 
+@functools.partial(jax.jit, static_argnames=("scale", "chunk"))
 def _einsum_attention(
     q: Array, k: Array, v: Array, m: Array | None, scale: float, chunk: int | None = None
 ) -> Array:
     """Attention in the heads-major layout; with ``chunk``, query rows are processed
     ``chunk`` at a time under ``lax.map`` so each chunk's logits stay cache-sized instead of
-    materialising the whole ``(batch, heads, seq_q, seq_k)`` tensor."""
+    materialising the whole ``(batch, heads, seq_q, seq_k)`` tensor. (Jitted: inside an outer
+    jit this is free; called eagerly it is one compiled program instead of dozens of ops.)"""
     b, sq, h, _ = q.shape
     kvh, dv = k.shape[2], v.shape[3]
     qt, kt, vt, mt = _heads_major(q, k, v, m)

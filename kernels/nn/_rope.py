@@ -19,6 +19,9 @@ float32 and cast back.
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
@@ -58,6 +61,14 @@ def apply_rope(
     if positions is None:
         positions = jnp.broadcast_to(jnp.arange(s, dtype=jnp.int32)[None, :], (b, s))
     check_array("positions", positions, shape=(b, s), kind="integer")
+    if d % 2:
+        raise ValueError(f"x: RoPE needs an even head dimension, got {d}")
+    return _rotate(x, positions, base=float(base), interleaved=bool(interleaved))
+
+
+@functools.partial(jax.jit, static_argnames=("base", "interleaved"))
+def _rotate(x: Array, positions: Array, *, base: float, interleaved: bool) -> Array:
+    d = x.shape[-1]
     cdt = jnp.float64 if x.dtype == jnp.float64 else jnp.float32
     ang = rope_angles(positions, d, base=base, dtype=cdt)[:, :, None, :]  # (b, s, 1, d/2)
     cos, sin = jnp.cos(ang), jnp.sin(ang)

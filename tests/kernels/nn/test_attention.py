@@ -63,8 +63,9 @@ def test_jax_nn_attention_downcasts_float64():
     with jax.enable_x64(True):
         q, k, v = _qkv(dtype=jnp.float64, kvh=4)
         want = _naive(q, k, v, np.ones((2, 8, 8), bool))
-        ours = nn.dot_product_attention(q, k, v)
-        xla = nn.dot_product_attention(q, k, v, implementation="xla")
+        f = jax.jit(nn.dot_product_attention, static_argnames="implementation")
+        ours = f(q, k, v, implementation="einsum")
+        xla = f(q, k, v, implementation="xla")
         assert np.max(np.abs(np.asarray(ours) - want)) < 1e-13
         assert np.max(np.abs(np.asarray(xla) - want)) > 1e-10
 
