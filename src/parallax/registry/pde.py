@@ -307,7 +307,7 @@ register(
         grad_tol=_SPECTRAL_GRAD,
         grad_wrt=("w0", "dt", "nu", "drag", "forcing"),
         physics=(
-            PhysicsCheck("taylor_green", _chk.ns_taylor_green, _F32_64),
+            PhysicsCheck("taylor_green", _chk.ns_taylor_green),
             PhysicsCheck("kolmogorov_laminar", _chk.ns_kolmogorov_laminar),
         ),
         description="2D Navier–Stokes vorticity form, Kolmogorov forcing, linear drag, ETDRK4",

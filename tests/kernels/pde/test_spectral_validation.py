@@ -95,29 +95,42 @@ def test_mass_is_conserved_by_conservative_forms(kernel):
 
 
 def test_grid_size_mismatch_names_the_expected_shape():
-    stepper = pde.kuramoto_sivashinsky(pde.make_grid(64), jnp.float32(0.1))
+    """Shape errors are raised while tracing (checked with eval_shape: nothing is computed)."""
+    f32 = jax.ShapeDtypeStruct
+
+    def ks_step(u):
+        return pde.kuramoto_sivashinsky(pde.make_grid(64), jnp.float32(0.1))(u)
+
     with pytest.raises(ValueError, match=r"u: expected shape \(\.\.\., 64\), got \(2, 32\)"):
-        stepper(jnp.zeros((2, 32), jnp.float32))
-    burgers = pde.burgers(pde.make_grid((16, 16)), jnp.float32(0.1), jnp.float32(0.1))
+        jax.eval_shape(ks_step, f32((2, 32), jnp.float32))
+
+    def burgers_2d(u):
+        grid = pde.make_grid((16, 16))
+        return pde.burgers(grid, jnp.float32(0.1), jnp.float32(0.1)).rollout(u, 2)
+
     with pytest.raises(ValueError, match=r"expected shape \(\.\.\., 2, 16, 16\)"):
-        burgers.rollout(jnp.zeros((3, 16, 16), jnp.float32), 2)
+        jax.eval_shape(burgers_2d, f32((3, 16, 16), jnp.float32))
     with pytest.raises(ValueError, match="u0: expected shape"):
-        pde.burgers_2d_rollout(
-            jnp.zeros((3, 16, 16)), jnp.float32(0.1), jnp.float32(0.1), num_steps=1
+        jax.eval_shape(
+            lambda u: pde.burgers_2d_rollout(u, jnp.float32(0.1), jnp.float32(0.1), num_steps=1),
+            f32((3, 16, 16), jnp.float32),
         )
     with pytest.raises(ValueError, match="length: expected 2 side lengths"):
         pde.make_grid((16, 16), (1.0, 2.0, 3.0))
     with pytest.raises(ValueError, match="velocity: expected shape \\(2,\\)"):
-        pde.advection_diffusion((8, 8), 0.1, jnp.zeros(3), 0.1)
+        jax.eval_shape(
+            lambda c: pde.advection_diffusion((8, 8), 0.1, c, 0.1), f32((3,), jnp.float32)
+        )
     with pytest.raises(ValueError, match="grid: expected a 2D grid"):
         pde.navier_stokes_2d(32, 0.1, 0.01)
 
 
 def test_dtype_mismatch_between_state_and_stepper_is_a_type_error():
-    with jax.enable_x64(True):
-        stepper = pde.heat(16, jnp.asarray(0.1, jnp.float64), 0.1)
-        with pytest.raises(TypeError, match="u: expected dtype float64"):
-            stepper(jnp.zeros(16, jnp.float32))
+    def run(u):
+        return pde.heat(16, jnp.asarray(0.1, jnp.float64), 0.1)(u)
+
+    with jax.enable_x64(True), pytest.raises(TypeError, match="u: expected dtype float64"):
+        jax.eval_shape(run, jax.ShapeDtypeStruct((16,), jnp.float32))
 
 
 def test_nonpositive_dt_and_negative_viscosity_raise():
