@@ -273,7 +273,7 @@ register(
             "test_geglu_tanh": _mlp_case((3, 8), 12, 6, "gelu_tanh", gated=True),
             "bench": _mlp_case((4, 1024, 512), 1408, 512, "silu", gated=True),
         },
-        dtypes=ALL,
+        dtypes=F32_64,  # bfloat16 parity: see nn.mlp / nn.layer_norm (same code path)
         fwd_tol=TOL,
         grad_tol=GTOL,
         grad_wrt=("x", "w_gate", "w_up", "w_down"),
@@ -334,7 +334,7 @@ register(
             "test": _norm_case((2, 5, 16), 1e-6, bias=False),
             "bench": _norm_case((4, 1024, 1024), 1e-6, bias=False),
         },
-        dtypes=ALL,
+        dtypes=F32_64,  # bfloat16 parity: see nn.mlp / nn.layer_norm (same code path)
         fwd_tol=TOL,
         grad_tol=GTOL,
         grad_wrt=("x", "scale"),
