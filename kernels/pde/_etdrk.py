@@ -22,8 +22,9 @@ are evaluated with the contour integral of Kassam & Trefethen, "Fourth-order tim
 stiff PDEs", SIAM J. Sci. Comput. 26 (2005) 1214–1233: each ``f(z)`` is the mean of ``f`` over
 ``M`` points of the circle ``z + r e^{iθ}``, which is exact for analytic ``f`` up to a
 geometrically small quadrature error and never divides by a small number. For real ``L`` the
-result is real (its imaginary part is rounding and is dropped); for complex ``L`` (advection,
-dispersion) the full circle is used as is.
+result is real (its imaginary part is rounding and is dropped) and the coefficients are stored
+real, so each multiply scales the complex state with 2 flops instead of 6; for complex ``L``
+(advection, dispersion) the full circle is used as is.
 
 ``dt`` is an array: coefficients are computed from it inside ``jit``, so changing it does not
 recompile and ``jax.grad`` flows into it.
@@ -36,6 +37,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jaxtyping import Array, Complex, Float
 
 from parallax.kernels.pde._spectral import broadcast_to_rank
@@ -95,9 +97,21 @@ def _prepare(lin: Array, dt: Array) -> tuple[Array, Array, bool]:
 
 
 def _finish(x: Array, dt: Array, real: bool, cdt) -> Array:
+    """``h · mean``: real (dtype of ``dt``) for a real operator, else complex."""
     if real:
-        x = jnp.real(x).astype(cdt)
+        return jnp.real(x) * dt
     return x * dt.astype(cdt)
+
+
+def _exp(hl: Array, real: bool) -> Array:
+    return jnp.exp(jnp.real(hl)) if real else jnp.exp(hl)
+
+
+def _mul(c: Array, v: Array) -> Array:
+    """``c * v`` for a complex ``v``; a real ``c`` scales both parts (2 flops, not 6)."""
+    if jnp.iscomplexobj(c):
+        return c * v
+    return lax.complex(c * jnp.real(v), c * jnp.imag(v))
 
 
 def etdrk4_coefficients(
@@ -122,7 +136,7 @@ def etdrk4_coefficients(
     phi3 = (phi2 - 0.5) * iz
     terms = ((ez2 - 1) * iz, phi1 - 3 * phi2 + 4 * phi3, phi2 - 2 * phi3, 4 * phi3 - phi2)
     q, f1, f2, f3 = (_finish(jnp.mean(t, axis=-1), dt, real, cdt) for t in terms)
-    return ETDRK4Coefficients(jnp.exp(hl), jnp.exp(hl / 2), q, f1, f2, f3)
+    return ETDRK4Coefficients(_exp(hl, real), _exp(hl / 2, real), q, f1, f2, f3)
 
 
 def etd1_coefficients(
@@ -137,7 +151,7 @@ def etd1_coefficients(
     cdt = hl.dtype
     z = hl[..., None] + broadcast_to_rank(_roots(contour_points, radius, cdt), hl.ndim + 1)
     phi = _finish(jnp.mean((jnp.exp(z) - 1) / z, axis=-1), dt, real, cdt)
-    return ETD1Coefficients(jnp.exp(hl), phi)
+    return ETD1Coefficients(_exp(hl, real), phi)
 
 
 def _fit(coef: tuple[Array, ...], ndim: int) -> list[Array]:
@@ -154,15 +168,16 @@ def etdrk4(
     def step(v: Array) -> Array:
         c = ETDRK4Coefficients(*_fit(coef, v.ndim))
         if nonlinear is None:
-            return c.e * v
+            return _mul(c.e, v)
         nv = nonlinear(v)
-        a = c.e2 * v + c.q * nv
+        e2v = _mul(c.e2, v)
+        a = e2v + _mul(c.q, nv)
         na = nonlinear(a)
-        b = c.e2 * v + c.q * na
+        b = e2v + _mul(c.q, na)
         nb = nonlinear(b)
-        cc = c.e2 * a + c.q * (2 * nb - nv)
+        cc = _mul(c.e2, a) + _mul(c.q, 2 * nb - nv)
         nc = nonlinear(cc)
-        return c.e * v + c.f1 * nv + c.f2 * (2 * (na + nb)) + c.f3 * nc
+        return _mul(c.e, v) + _mul(c.f1, nv) + _mul(c.f2, 2 * (na + nb)) + _mul(c.f3, nc)
 
     return step
 
@@ -176,7 +191,7 @@ def etd1(
     def step(v: Array) -> Array:
         c = ETD1Coefficients(*_fit(coef, v.ndim))
         if nonlinear is None:
-            return c.e * v
-        return c.e * v + c.phi * nonlinear(v)
+            return _mul(c.e, v)
+        return _mul(c.e, v) + _mul(c.phi, nonlinear(v))
 
     return step
