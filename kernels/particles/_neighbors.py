@@ -292,13 +292,20 @@ def allocate_neighbor_list(
     box_arr = jnp.asarray(b, dtype=positions.dtype)
 
     def build(cap: int) -> NeighborList:
-        return build_neighbor_list(
+        return _build_jit(
             positions, box_arr, cutoff=cutoff, skin=skin, capacity=cap,
             cells_per_side=cps, cell_capacity=cell_capacity,
         )  # fmt: skip
 
     needed = int(build(probe_cap).max_neighbors_seen)
     return build(max(math.ceil(capacity_factor * needed), min_capacity, 1))
+
+
+# allocation builds once per (shape, capacity) under jit: one compile instead of ~60 eager ops
+_build_jit = jax.jit(
+    build_neighbor_list,
+    static_argnames=("cutoff", "skin", "capacity", "cells_per_side", "cell_capacity"),
+)
 
 
 def reallocate_neighbor_list(
