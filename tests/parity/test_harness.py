@@ -62,14 +62,18 @@ def test_relative_error_ignores_tiny_reference_elements():
 
 
 def test_precision_is_pinned_and_restored():
-    torch.backends.cuda.matmul.allow_tf32 = True
+    matmul = torch.backends.cuda.matmul
+    matmul.fp32_precision = "tf32"
     before_det = torch.are_deterministic_algorithms_enabled()
     before_prec = jax.config.jax_default_matmul_precision
-    with pinned_precision():
-        assert jax.config.jax_default_matmul_precision == "highest"
-        assert torch.backends.cuda.matmul.allow_tf32 is False
-        assert torch.are_deterministic_algorithms_enabled()
-    assert torch.backends.cuda.matmul.allow_tf32 is True
-    assert torch.are_deterministic_algorithms_enabled() == before_det
-    assert jax.config.jax_default_matmul_precision == before_prec
-    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with pinned_precision():
+            assert jax.config.jax_default_matmul_precision == "highest"
+            assert matmul.fp32_precision == "ieee"
+            assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+            assert torch.are_deterministic_algorithms_enabled()
+        assert matmul.fp32_precision == "tf32"
+        assert torch.are_deterministic_algorithms_enabled() == before_det
+        assert jax.config.jax_default_matmul_precision == before_prec
+    finally:
+        matmul.fp32_precision = "none"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -126,30 +126,63 @@ def _compute_dtype(dtype: str) -> str:
 # --- JAX side -----------------------------------------------------------------------------------
 
 
+def _weighted_sum(out: Any, cots: Sequence[Any]) -> Any:
+    """``Σ_leaves Σ c ⊙ out`` (real and imaginary parts weighted separately), in the cots' dtype."""
+    leaves = [leaf for _, leaf in _leaves(out)]
+    total = jnp.zeros((), dtype=cots[0].dtype) if cots else jnp.zeros(())
+    for leaf, c in zip(leaves, cots, strict=True):
+        total = total + jnp.sum(jnp.real(leaf).astype(c.dtype) * c[0])
+        if jnp.iscomplexobj(leaf):
+            total = total + jnp.sum(jnp.imag(leaf).astype(c.dtype) * c[1])
+    return total
+
+
+_JITTED: dict[Any, tuple[Callable[..., Any], Callable[..., Any]]] = {}
+
+
+def _jitted(
+    spec: KernelSpec, static: Mapping[str, Any]
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The jitted forward and gradient of ``spec.fn`` at these static arguments, made once.
+
+    Parity and golden checks of the same kernel then share one compilation per input
+    signature (jit's own cache keys on shapes, dtypes and the x64 flag).
+    """
+    try:
+        key: Any = (spec.fn, tuple(sorted(static.items())))
+        hash(key)
+    except TypeError:  # unhashable static arguments: no sharing, still correct
+        key = None
+    if key is not None and key in _JITTED:
+        return _JITTED[key]
+    fn = functools.partial(spec.fn, **static)
+    fwd = jax.jit(lambda inputs: fn(**inputs))
+
+    def loss(diff: Mapping[str, Any], rest: Mapping[str, Any], cots: Sequence[Any]) -> Any:
+        return _weighted_sum(fn(**rest, **diff), cots)
+
+    pair = (fwd, jax.jit(jax.grad(loss)))
+    if key is not None:
+        _JITTED[key] = pair
+    return pair
+
+
 def jax_outputs(
     spec: KernelSpec, case: Case, dtype: str, *, with_grads: bool = True
 ) -> tuple[list[tuple[str, np.ndarray]], dict[str, np.ndarray]]:
     """Forward leaves and gradients (w.r.t. ``spec.grad_wrt``) of the jitted JAX kernel."""
+    fwd_fn, grad_fn = _jitted(spec, case.static)
     with dtype_context(dtype), pinned_precision(torch_too=False):
         inputs = {k: jnp.asarray(v) for k, v in case.inputs.items()}
-        fn = jax.jit(functools.partial(spec.fn, **case.static))
-        out = _leaves(fn(**inputs))
+        out = _leaves(fwd_fn(inputs))
         fwd = [(name, _to_numpy(x)) for name, x in out]
         grads: dict[str, np.ndarray] = {}
         if with_grads and spec.grad_wrt:
             cdt = _compute_dtype(dtype)
             cots = [jnp.asarray(c, dtype=cdt) for c in cotangents([x.shape for _, x in out])]
-
-            def loss(diff: Mapping[str, Any]) -> Any:
-                leaves = [leaf for _, leaf in _leaves(fn(**{**inputs, **diff}))]
-                total = jnp.zeros((), dtype=cdt)
-                for leaf, c in zip(leaves, cots, strict=True):
-                    total = total + jnp.sum(jnp.real(leaf).astype(cdt) * c[0])
-                    if jnp.iscomplexobj(leaf):
-                        total = total + jnp.sum(jnp.imag(leaf).astype(cdt) * c[1])
-                return total
-
-            g = jax.jit(jax.grad(loss))({k: inputs[k] for k in spec.grad_wrt})
+            diff = {k: inputs[k] for k in spec.grad_wrt}
+            rest = {k: v for k, v in inputs.items() if k not in diff}
+            g = grad_fn(diff, rest, cots)
             grads = {k: np.conj(_to_numpy(v)) for k, v in g.items()}
     return fwd, grads
 
