@@ -108,13 +108,10 @@ def run(args: argparse.Namespace) -> int:
     if ceilings is not None:
         print(format_table([], ceilings).splitlines()[0])
     if args.json:
-        payload = {
-            "ceilings": ceilings.to_json() if ceilings else None,
-            "records": [r.to_json() for r in records],
-        }
-        Path(args.json).write_text(json.dumps(payload["records"], indent=2))
-        Path(args.json).with_suffix(".ceilings.json").write_text(
-            json.dumps(payload["ceilings"], indent=2)
-        )
+        Path(args.json).write_text(json.dumps([r.to_json() for r in records], indent=2))
+        if ceilings is not None:
+            Path(args.json).with_suffix(".ceilings.json").write_text(
+                json.dumps(ceilings.to_json(), indent=2)
+            )
         print(f"# wrote {args.json}")
     return 0
