@@ -13,6 +13,11 @@ from parallax.kernels.particles.twins._lj import (
     maybe_update_neighbor_list,
 )
 
+# Under ``torch.compile`` the time loop stays in Python (recursive=False) and the per-step function
+# is compiled once, instead of unrolling ``num_steps`` steps into one graph (minutes of compile
+# time for hundreds of steps); in eager mode the decorator does nothing.
+_python_loop = torch.compiler.disable(recursive=False)
+
 
 class MDTrajectory(NamedTuple):
     position: torch.Tensor
@@ -32,6 +37,7 @@ def _kinetic(v: torch.Tensor) -> torch.Tensor:
     return 0.5 * (v * v).sum()
 
 
+@_python_loop
 def _loop(step, x, v, f, u, num_steps: int, save_every: int) -> MDTrajectory:
     kin, pot = [], []
     for i in range(num_steps):
@@ -152,14 +158,22 @@ def nbody_rollout(
     G: float = 1.0,
     save_every: int = 1,
 ) -> NBodyTrajectory:
-    x, v = positions, velocities
+    a = nbody_accelerations(positions, masses, softening, G)
+    return _nbody_loop(positions, velocities, a, masses, dt, softening, G, num_steps, save_every)
+
+
+def _nbody_step(x, v, a, masses, dt, softening, G):
+    v = v + (0.5 * dt) * a
+    x = x + dt * v
     a = nbody_accelerations(x, masses, softening, G)
+    return x, v + (0.5 * dt) * a, a
+
+
+@_python_loop
+def _nbody_loop(x, v, a, masses, dt, softening, G, num_steps: int, save_every: int):
     energies, moms = [], []
     for i in range(num_steps):
-        v = v + (0.5 * dt) * a
-        x = x + dt * v
-        a = nbody_accelerations(x, masses, softening, G)
-        v = v + (0.5 * dt) * a
+        x, v, a = _nbody_step(x, v, a, masses, dt, softening, G)
         if (i + 1) % save_every == 0:
             energies.append(nbody_energy(x, v, masses, softening, G))
             moms.append((masses[:, None] * v).sum(0))

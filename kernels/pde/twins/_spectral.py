@@ -31,6 +31,11 @@ __all__ = [
 Step = Callable[[torch.Tensor], torch.Tensor]
 _CPLX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
+# Under ``torch.compile`` the time loop stays in Python (recursive=False) and the per-step function
+# is compiled once, instead of unrolling ``num_steps`` steps into one graph (minutes of compile
+# time for hundreds of steps); in eager mode the decorator does nothing.
+_python_loop = torch.compiler.disable(recursive=False)
+
 
 def _c(x: np.ndarray, cdt: torch.dtype) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x), dtype=cdt)
@@ -116,6 +121,7 @@ def _mask(grid: Grid, enabled: bool = True) -> Step:
     return lambda uh: torch.where(_fit(keep, uh.ndim), uh, torch.zeros((), dtype=uh.dtype))
 
 
+@_python_loop
 def _rollout(
     step: Step, u0: torch.Tensor, grid: Grid, num_steps: int, save_every: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
