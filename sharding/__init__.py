@@ -6,6 +6,7 @@
   :func:`logical_shardings` / :func:`shard` for any parameter pytree, :func:`opt_state_shardings`.
 * Training: :func:`shard_train_state`, :func:`make_train_step`.
 * Simulations: :func:`halo_exchange` / :func:`sharded_stencil` (domain decomposition),
+  :func:`sharded_laplacian` / :func:`sharded_fd_heat` (FD stencils, periodic or Dirichlet),
   :func:`distributed_fft` (slab / pencil), the :mod:`parallax.kernels.pde` spectral steppers on
   it (:func:`sharded_kuramoto_sivashinsky`, :func:`sharded_navier_stokes_2d`,
   :func:`sharded_heat`), :func:`ring_accelerations`
@@ -29,6 +30,9 @@ from parallax.sharding._distributed import deadline as deadline
 from parallax.sharding._distributed import detect_cluster as detect_cluster
 from parallax.sharding._distributed import initialize_distributed as initialize_distributed
 from parallax.sharding._ensemble import ensemble_map as ensemble_map
+from parallax.sharding._fd import min_block as min_block
+from parallax.sharding._fd import sharded_fd_heat as sharded_fd_heat
+from parallax.sharding._fd import sharded_laplacian as sharded_laplacian
 from parallax.sharding._fft import DistributedFFT as DistributedFFT
 from parallax.sharding._fft import LocalFFT as LocalFFT
 from parallax.sharding._fft import distributed_fft as distributed_fft
@@ -85,6 +89,7 @@ __all__ = [
     "logical_to_spec",
     "make_mesh",
     "make_train_step",
+    "min_block",
     "opt_state_shardings",
     "parse_collectives",
     "parse_mesh_spec",
@@ -95,8 +100,10 @@ __all__ = [
     "save_sharded",
     "shard",
     "shard_train_state",
+    "sharded_fd_heat",
     "sharded_heat",
     "sharded_kuramoto_sivashinsky",
+    "sharded_laplacian",
     "sharded_navier_stokes_2d",
     "sharded_nbody_rollout",
     "sharded_stencil",
