@@ -7,9 +7,9 @@
 * Training: :func:`shard_train_state`, :func:`make_train_step`.
 * Simulations: :func:`halo_exchange` / :func:`sharded_stencil` (domain decomposition),
   :func:`sharded_laplacian` / :func:`sharded_fd_heat` (FD stencils, periodic or Dirichlet),
-  :func:`distributed_fft` (slab / pencil), the :mod:`parallax.kernels.pde` spectral steppers on
-  it (:func:`sharded_kuramoto_sivashinsky`, :func:`sharded_navier_stokes_2d`,
-  :func:`sharded_heat`), :func:`ring_accelerations`
+  :func:`distributed_fft` (slab / pencil; ``real=True``: real-to-complex, half the bytes), the
+  :mod:`parallax.kernels.pde` spectral steppers on it (:func:`sharded_kuramoto_sivashinsky`,
+  :func:`sharded_navier_stokes_2d`, :func:`sharded_heat`), :func:`ring_accelerations`
   (N-body particle decomposition), :func:`ensemble_map` (an ensemble axis).
 * Communication: :func:`comms_report` (collectives of a compiled step from its HLO).
 * Multi-host: :func:`initialize_distributed`; checkpoints across meshes: :func:`save_sharded`,
@@ -35,7 +35,9 @@ from parallax.sharding._fd import sharded_fd_heat as sharded_fd_heat
 from parallax.sharding._fd import sharded_laplacian as sharded_laplacian
 from parallax.sharding._fft import DistributedFFT as DistributedFFT
 from parallax.sharding._fft import LocalFFT as LocalFFT
+from parallax.sharding._fft import check_nyquist_free as check_nyquist_free
 from parallax.sharding._fft import distributed_fft as distributed_fft
+from parallax.sharding._fft import nyquist_mode as nyquist_mode
 from parallax.sharding._halo import check_decomposition as check_decomposition
 from parallax.sharding._halo import halo_exchange as halo_exchange
 from parallax.sharding._halo import sharded_stencil as sharded_stencil
@@ -78,6 +80,7 @@ __all__ = [
     "abstract_like",
     "block_accelerations",
     "check_decomposition",
+    "check_nyquist_free",
     "comms_report",
     "deadline",
     "detect_cluster",
@@ -90,6 +93,7 @@ __all__ = [
     "make_mesh",
     "make_train_step",
     "min_block",
+    "nyquist_mode",
     "opt_state_shardings",
     "parse_collectives",
     "parse_mesh_spec",

@@ -1,4 +1,4 @@
-"""Distributed FFT: slab and pencil decompositions with ``lax.all_to_all`` transposes.
+r"""Distributed FFT: slab and pencil decompositions with ``lax.all_to_all`` transposes.
 
 A ``D``-dimensional grid (the last ``D`` array dimensions; leading dimensions are batch) is
 split over mesh axes. A local FFT needs a whole dimension on one device, so the transform
@@ -15,9 +15,41 @@ SIAM J. Sci. Comput. 2012):
 
 The spectrum stays in the transposed (spectral) layout; :meth:`DistributedFFT.local_wavenumbers`
 gives the matching local wavenumbers inside ``shard_map``, so diagonal operators
-(``exp(L dt)``, derivatives ``i k``) apply without further communication. Transforms are
-complex-to-complex (``rfft`` halves the last dimension to ``n/2 + 1``, which does not divide over
-the mesh).
+(``exp(L dt)``, derivatives ``i k``) apply without further communication.
+
+**Real-to-complex** (``real=True``). A real field needs only half its spectrum (Hermitian
+symmetry :math:`\hat u_{-m} = \overline{\hat u_m}`), so the transform starts with an ``rfft``
+along the last dimension (whole on every device in the physical layout) and then runs the same
+transposes and complex FFTs on the half-size array: half the bytes in every ``all_to_all`` and
+about half the FFT work. ``rfft`` gives the ``n/2 + 1`` modes :math:`m = 0, \dots, n/2` of the
+last dimension (``n`` even), and ``n/2 + 1`` does not divide over a mesh axis. We **drop the
+Nyquist mode** :math:`m = n/2` and keep ``n/2`` modes, which divide over ``p`` whenever
+``p | n/2`` (spectralDNS does the same; P3DFFT instead pads). The dropped coefficient of a line
+:math:`u_0, \dots, u_{n-1}` along the last dimension is the real number
+:math:`N = \sum_j (-1)^j u_j`, the amplitude of the grid mode :math:`(-1)^j`; so the r2c
+transform is exact on the orthogonal projection
+
+.. math:: P u = u - \tfrac{1}{n} N \, (-1)^j ,
+
+and ``irfft`` (the kept modes, a zero Nyquist mode appended, then ``irfft`` of length ``n``)
+returns exactly :math:`P u`: ``ifft(fft(u)) == u`` **iff the last-axis Nyquist mode of ``u`` is
+zero** (the precondition). :meth:`DistributedFFT.project` applies :math:`P` (a local operation,
+no communication), :func:`check_nyquist_free` and ``fft(u, check_nyquist=True)`` raise when the
+precondition fails (host-side, on concrete arrays), and the
+forward coefficients that are kept are always exact (``fft(u) == rfftn(u)[..., :n/2]``).
+
+Why dropping is exact for the 2/3-dealiased spectral steppers: their nonlinear terms are formed
+from ``mask(û)`` and masked again, and the 2/3 rule keeps only :math:`3|m| < n`, so the Nyquist
+mode never enters and never receives a nonlinear term; it only evolves by the linear factor
+:math:`e^{L t}`. The rollout of ``u0`` is therefore the rollout of :math:`P u_0` plus the
+decoupled, linearly evolved Nyquist mode of :math:`u_0`; the r2c steppers compute exactly the
+first part (= the single-device rollout of :math:`P u_0`). Extra cost of the alternative
+(padding ``n/2 + 1`` up to a multiple of ``p``): ``p - 1`` zero columns in every transpose.
+
+``real=True`` layouts: the spectral shape is ``(*shape[:-1], shape[-1] // 2)``, the last
+dimension holds modes ``0 .. n/2 - 1`` (its wavenumbers from :meth:`local_wavenumbers`);
+slab 2D ``P(None, a)`` needs ``p_a | n_1/2``; slab 3D ``P(None, a, None)`` (the halved dimension
+is not split); pencil ``P(None, a, b)`` needs ``p_b | n_2/2``.
 """
 
 from __future__ import annotations
@@ -31,11 +63,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.core import Tracer
 from jax.sharding import Mesh, PartitionSpec
 
 from parallax.sharding._halo import check_decomposition, conform
 
-__all__ = ["DistributedFFT", "LocalFFT", "complex_dtype", "distributed_fft"]
+__all__ = [
+    "DistributedFFT",
+    "LocalFFT",
+    "check_nyquist_free",
+    "complex_dtype",
+    "distributed_fft",
+    "nyquist_mode",
+]
 
 
 def complex_dtype(real_dtype: Any) -> Any:
@@ -43,8 +83,52 @@ def complex_dtype(real_dtype: Any) -> Any:
     return jnp.dtype(jnp.complex128 if jnp.dtype(real_dtype) == jnp.float64 else jnp.complex64)
 
 
-def _wavenumbers(n: int, length: float) -> np.ndarray:
+def _wavenumbers(n: int, length: float, half: bool = False) -> np.ndarray:
+    if half:  # modes 0 .. n/2 - 1 (the r2c layout drops the Nyquist mode n/2)
+        return 2 * np.pi * np.arange(n // 2, dtype=np.float64) / length
     return 2 * np.pi * np.fft.fftfreq(n, d=1.0 / n) / length
+
+
+def _alternating(n: int, ndim: int, dtype: Any) -> jax.Array:
+    """``(-1)^j``, ``j < n``, along the last of ``ndim`` dimensions (full rank: strict rank
+    promotion)."""
+    alt = np.where(np.arange(n) % 2 == 0, 1.0, -1.0).reshape((1,) * (ndim - 1) + (n,))
+    return jnp.asarray(alt, dtype=dtype)
+
+
+def nyquist_mode(u: jax.Array) -> jax.Array:
+    """``N = sum_j (-1)^j u_j`` along the last dimension (shape ``u.shape[:-1]``): the (real)
+    coefficient of the last-axis Nyquist mode, ``rfft(u)[..., n/2]`` for even ``n``. Local: the
+    last dimension is whole in the physical layout."""
+    return jnp.sum(u * _alternating(u.shape[-1], u.ndim, u.dtype), axis=-1)
+
+
+def _project(u: jax.Array) -> jax.Array:
+    n = u.shape[-1]
+    return u - (nyquist_mode(u) / n)[..., None] * _alternating(n, u.ndim, u.dtype)
+
+
+def check_nyquist_free(u: jax.Array, name: str = "u") -> None:
+    """Raise ``ValueError`` when the concrete field ``u`` has a last-axis Nyquist mode above
+    round-off (``max |N| > 64 eps max_lines sum_j |u_j|``), i.e. when the real-to-complex
+    layout, which drops that mode, would not represent ``u`` exactly. A host-side check: ``u``
+    must be concrete (call it outside ``jit``); a value check compiled into a sharded program
+    (``equinox.error_if``) can stall the other devices at their next collective."""
+    if isinstance(u, Tracer):
+        raise TypeError(
+            f"{name}: check_nyquist needs a concrete array; check outside jit "
+            "(check_nyquist_free(u)) or pass check_nyquist=False"
+        )
+    mag = float(jnp.max(jnp.abs(nyquist_mode(u))))
+    scale = float(jnp.max(jnp.sum(jnp.abs(u), axis=-1)))
+    tol = 64 * float(jnp.finfo(u.dtype).eps) * scale
+    if mag > tol:
+        raise ValueError(
+            f"{name}: last-axis Nyquist mode max |sum_j (-1)^j u_j| = {mag:.3g} > {tol:.3g} "
+            "(64 eps x line sum); the real-to-complex layout drops this mode, so the inverse "
+            "would return project(u), not u. Project the field first "
+            "(DistributedFFT.project) or use real=False"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,30 +136,47 @@ class LocalFFT:
     """Single-device transforms with the same interface as :class:`DistributedFFT`.
 
     Use it to write a spectral stepper once (``fft``, ``ifft``, ``local_wavenumbers``) and run
-    it unsharded or, with :class:`DistributedFFT`, sharded.
+    it unsharded or, with :class:`DistributedFFT`, sharded. ``real=True`` uses ``rfftn`` /
+    ``irfftn`` with all ``n/2 + 1`` modes of the last dimension (one device needs no
+    divisibility, so nothing is dropped and :meth:`project` is the identity).
     """
 
     shape: tuple[int, ...]
     length: float | tuple[float, ...] = 2 * math.pi
+    real: bool = False
 
     def _axes(self, x: jax.Array) -> tuple[int, ...]:
         d = len(self.shape)
         return tuple(range(x.ndim - d, x.ndim))
 
+    def with_real(self, real: bool) -> LocalFFT:
+        return dataclasses.replace(self, real=real)
+
     def fft_local(self, x: jax.Array) -> jax.Array:
+        if self.real:
+            return jnp.fft.rfftn(x, axes=self._axes(x))
         return jnp.fft.fftn(x, axes=self._axes(x))
 
     def ifft_local(self, x: jax.Array) -> jax.Array:
+        if self.real:
+            return jnp.fft.irfftn(x, s=self.shape, axes=self._axes(x))
         return jnp.fft.ifftn(x, axes=self._axes(x))
+
+    def project(self, u: jax.Array) -> jax.Array:
+        """The identity (the single-device r2c transform keeps every mode)."""
+        return u
 
     def local_wavenumbers(self, dtype: Any = jnp.float32) -> tuple[jax.Array, ...]:
         d = len(self.shape)
         lengths = _lengths(self.length, d)
         out = []
         for i, (n, ell) in enumerate(zip(self.shape, lengths, strict=True)):
+            k = _wavenumbers(n, ell)
+            if self.real and i == d - 1:
+                k = 2 * np.pi * np.fft.rfftfreq(n, d=1.0 / n) / ell
             shape = [1] * d
-            shape[i] = n
-            out.append(jnp.asarray(_wavenumbers(n, ell).reshape(shape), dtype=dtype))
+            shape[i] = k.size
+            out.append(jnp.asarray(k.reshape(shape), dtype=dtype))
         return tuple(out)
 
     def spmd(self, f: Callable[..., Any], **_: Any) -> Callable[..., Any]:
@@ -97,12 +198,17 @@ class DistributedFFT:
 
     Inside ``shard_map`` use :meth:`fft_local` / :meth:`ifft_local` on blocks;
     outside, :meth:`fft` / :meth:`ifft` are the global (``shard_map``-wrapped) transforms.
+    ``real=False``: complex-to-complex, spectrum of ``shape``. ``real=True``: real-to-complex
+    with the last-axis Nyquist mode dropped, spectrum of :attr:`spectral_shape`
+    ``(*shape[:-1], shape[-1] // 2)``, half the bytes per transpose (see the module docstring
+    for the precondition and why it holds for the dealiased steppers).
     """
 
     mesh: Mesh
     shape: tuple[int, ...]
     axes: tuple[str, ...]
     length: float | tuple[float, ...] = 2 * math.pi
+    real: bool = False
 
     def __post_init__(self) -> None:
         d, k = len(self.shape), len(self.axes)
@@ -113,10 +219,33 @@ class DistributedFFT:
                 f"axes {self.axes}: expected one mesh axis (slab) or two (pencil, 3D grids only) "
                 f"for a {d}D grid"
             )
+        if self.real and self.shape[-1] % 2:
+            raise ValueError(
+                f"real=True: grid dimension {d - 1} has {self.shape[-1]} points; the "
+                "real-to-complex layout needs an even last dimension (it keeps n/2 modes)"
+            )
         check_decomposition(self.shape, self.mesh, self.physical_spec_grid, name="grid")
-        check_decomposition(self.shape, self.mesh, self.spectral_spec_grid, name="spectrum")
+        check_decomposition(
+            self.spectral_shape,
+            self.mesh,
+            self.spectral_spec_grid,
+            name="spectrum (r2c: last dimension halved, Nyquist mode dropped)"
+            if self.real
+            else "spectrum",
+        )
+
+    def with_real(self, real: bool) -> DistributedFFT:
+        """The same decomposition with ``real`` switched (r2c or c2c)."""
+        return self if real == self.real else dataclasses.replace(self, real=real)
 
     # -- layouts ---------------------------------------------------------------------------
+    @property
+    def spectral_shape(self) -> tuple[int, ...]:
+        """Global spectrum shape: ``shape``, or ``(*shape[:-1], shape[-1] // 2)`` if ``real``."""
+        if self.real:
+            return (*self.shape[:-1], self.shape[-1] // 2)
+        return self.shape
+
     @property
     def physical_spec_grid(self) -> PartitionSpec:
         d = len(self.shape)
@@ -134,37 +263,63 @@ class DistributedFFT:
         return PartitionSpec(*([None] * batch_dims), *self.spectral_spec_grid)
 
     # -- local (inside shard_map) --------------------------------------------------------
+    def _first(self, x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+        """The local FFTs before the first transpose (``axes`` end with the last dimension)."""
+        if not self.real:
+            if not jnp.iscomplexobj(x):
+                x = x.astype(complex_dtype(x.dtype))
+            return jnp.fft.fftn(x, axes=axes)
+        if jnp.iscomplexobj(x):
+            raise TypeError(f"real=True: expected a real input block, got {x.dtype}")
+        n = self.shape[-1]
+        x = lax.slice_in_dim(jnp.fft.rfft(x, axis=-1), 0, n // 2, axis=x.ndim - 1)
+        return jnp.fft.fftn(x, axes=axes[:-1]) if len(axes) > 1 else x
+
+    def _last_inverse(self, x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
+        """The local inverse FFTs after the last transpose (``axes`` end with the last dim)."""
+        if not self.real:
+            return jnp.fft.ifftn(x, axes=axes)
+        if len(axes) > 1:
+            x = jnp.fft.ifftn(x, axes=axes[:-1])
+        pad = [(0, 0, 0)] * (x.ndim - 1) + [(0, 1, 0)]  # the zero Nyquist mode
+        x = lax.pad(x, jnp.zeros((), x.dtype), pad)
+        return jnp.fft.irfft(x, n=self.shape[-1], axis=-1)
+
     def fft_local(self, x: jax.Array) -> jax.Array:
         """Physical block -> spectral block (forward transform)."""
         o = x.ndim - len(self.shape)
-        if not jnp.iscomplexobj(x):
-            x = x.astype(complex_dtype(x.dtype))
         if len(self.axes) == 1:
             (a,) = self.axes
-            x = jnp.fft.fftn(x, axes=tuple(range(o + 1, x.ndim)))
+            x = self._first(x, tuple(range(o + 1, x.ndim)))
             x = lax.all_to_all(x, a, split_axis=o + 1, concat_axis=o, tiled=True)
             return jnp.fft.fft(x, axis=o)
         a, b = self.axes
-        x = jnp.fft.fft(x, axis=o + 2)
+        x = self._first(x, (o + 2,))
         x = lax.all_to_all(x, b, split_axis=o + 2, concat_axis=o + 1, tiled=True)
         x = jnp.fft.fft(x, axis=o + 1)
         x = lax.all_to_all(x, a, split_axis=o + 1, concat_axis=o, tiled=True)
         return jnp.fft.fft(x, axis=o)
 
     def ifft_local(self, x: jax.Array) -> jax.Array:
-        """Spectral block -> physical block (inverse transform, complex)."""
+        """Spectral block -> physical block (inverse transform; complex, or real if ``real``)."""
         o = x.ndim - len(self.shape)
         if len(self.axes) == 1:
             (a,) = self.axes
             x = jnp.fft.ifft(x, axis=o)
             x = lax.all_to_all(x, a, split_axis=o, concat_axis=o + 1, tiled=True)
-            return jnp.fft.ifftn(x, axes=tuple(range(o + 1, x.ndim)))
+            return self._last_inverse(x, tuple(range(o + 1, x.ndim)))
         a, b = self.axes
         x = jnp.fft.ifft(x, axis=o)
         x = lax.all_to_all(x, a, split_axis=o, concat_axis=o + 1, tiled=True)
         x = jnp.fft.ifft(x, axis=o + 1)
         x = lax.all_to_all(x, b, split_axis=o + 1, concat_axis=o + 2, tiled=True)
-        return jnp.fft.ifft(x, axis=o + 2)
+        return self._last_inverse(x, (o + 2,))
+
+    def project(self, u: jax.Array) -> jax.Array:
+        """``P u``: the field the transform represents exactly. ``real=True``: ``u`` minus its
+        last-axis Nyquist mode, ``u - N/n (-1)^j`` with ``N = sum_j (-1)^j u_j`` (local along
+        the last dimension, so no communication in any layout); ``real=False``: ``u``."""
+        return _project(u) if self.real else u
 
     def local_wavenumbers(self, dtype: Any = jnp.float32) -> tuple[jax.Array, ...]:
         """Wavenumbers of this device's spectral block (call inside ``shard_map``)."""
@@ -173,10 +328,11 @@ class DistributedFFT:
         spec = tuple(self.spectral_spec_grid) + (None,) * d
         out = []
         for i, (n, ell) in enumerate(zip(self.shape, lengths, strict=True)):
-            k = jnp.asarray(_wavenumbers(n, ell), dtype=dtype)
+            half = self.real and i == d - 1
+            k = jnp.asarray(_wavenumbers(n, ell, half), dtype=dtype)
             a = spec[i]
             if a is not None:
-                m = n // self.mesh.shape[a]
+                m = k.shape[0] // self.mesh.shape[a]
                 k = lax.dynamic_slice_in_dim(k, lax.axis_index(a) * m, m)
             shape = [1] * d
             shape[i] = k.shape[0]
@@ -195,9 +351,15 @@ class DistributedFFT:
 
         return run
 
-    def fft(self, x: jax.Array) -> jax.Array:
-        """Global forward transform: physical layout in, spectral layout out."""
+    def fft(self, x: jax.Array, *, check_nyquist: bool = False) -> jax.Array:
+        """Global forward transform: physical layout in, spectral layout out.
+
+        ``check_nyquist=True`` (``real=True`` only; ``x`` concrete, outside ``jit``) raises
+        ``ValueError`` when ``x`` violates the r2c precondition (a last-axis Nyquist mode
+        above round-off); see :func:`check_nyquist_free`."""
         b = x.ndim - len(self.shape)
+        if check_nyquist and self.real:
+            check_nyquist_free(x, "DistributedFFT.fft")
         return jax.shard_map(
             self.fft_local,
             mesh=self.mesh,
@@ -216,8 +378,14 @@ class DistributedFFT:
         )(conform(x, self.mesh, self.spectral_spec(b)))
 
     def transpose_bytes(self, itemsize: int = 8, batch: int = 1) -> float:
-        """Analytic minimum bytes sent per device by one transform: ``sum (p-1)/p * block``."""
-        block = batch * math.prod(self.shape) / math.prod(self.mesh.shape[a] for a in self.axes)
+        """Analytic minimum bytes sent per device by one transform: ``sum (p-1)/p * block``,
+        ``block`` the local spectrum (``spectral_shape`` over the mesh, complex ``itemsize``):
+        ``real=True`` halves it."""
+        block = (
+            batch
+            * math.prod(self.spectral_shape)
+            / math.prod(self.mesh.shape[a] for a in self.axes)
+        )
         return sum(
             block * itemsize * (self.mesh.shape[a] - 1) / self.mesh.shape[a] for a in self.axes
         )
@@ -228,7 +396,10 @@ def distributed_fft(
     shape: Sequence[int],
     axes: str | Sequence[str],
     length: float | tuple[float, ...] = 2 * math.pi,
+    *,
+    real: bool = False,
 ) -> DistributedFFT:
-    """Slab (one mesh axis) or pencil (two) distributed FFT; see :class:`DistributedFFT`."""
+    """Slab (one mesh axis) or pencil (two) distributed FFT; see :class:`DistributedFFT`.
+    ``real=True``: real-to-complex (half the bytes; the last-axis Nyquist mode is dropped)."""
     axes_t = (axes,) if isinstance(axes, str) else tuple(axes)
-    return DistributedFFT(mesh, tuple(int(n) for n in shape), axes_t, length)
+    return DistributedFFT(mesh, tuple(int(n) for n in shape), axes_t, length, real)

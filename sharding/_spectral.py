@@ -19,7 +19,24 @@ derivatives drop the Nyquist mode, as in :class:`parallax.kernels.pde.Grid`):
   :math:`\hat\psi = \hat\omega/|k|^2`;
 * heat: :math:`u_t = \nu\Delta u` (exact factor :math:`e^{-\nu|k|^2 dt}`).
 
-With :class:`~parallax.sharding.LocalFFT` the same code runs on one device (complex FFTs).
+With :class:`~parallax.sharding.LocalFFT` the same code runs on one device.
+
+**Real-to-complex by default.** Every constructor takes ``real=True`` (the default): the
+transforms run in the r2c layout of :class:`~parallax.sharding.DistributedFFT` (``rfft`` along
+the last dimension, its Nyquist mode dropped), which moves half the bytes per transpose and does
+about half the FFT work of ``real=False`` (complex-to-complex, kept for comparison). The dropped
+mode is exact here: with 2/3 dealiasing the last-axis Nyquist mode :math:`m = n/2` never enters
+a nonlinear term (``mask`` zeros it on the way in) and never receives one (``mask`` on the way
+out), so it only evolves by the linear factor :math:`e^{L t}`, decoupled from the rest. Hence,
+with :math:`P` the projection that removes it (:meth:`DistributedFFT.project`),
+
+.. math:: \text{r2c rollout}(u_0) = \text{single-device rollout}(P u_0),
+
+exactly (to round-off), and the single-device rollout of :math:`u_0` differs from it only by
+that linearly evolved Nyquist mode of :math:`u_0` (zero when :math:`u_0` has none, and decaying
+like :math:`e^{L(k_N) t}` for the dissipative equations here). ``check_nyquist=True`` raises
+``ValueError`` instead of projecting when ``u0`` has a Nyquist mode above round-off (a host-side
+check: call ``rollout`` on a concrete ``u0``, outside ``jit``).
 """
 
 from __future__ import annotations
@@ -33,7 +50,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from parallax.sharding._fft import complex_dtype
+from parallax.sharding._fft import check_nyquist_free, complex_dtype
 
 __all__ = [
     "ShardedSpectralStepper",
@@ -103,13 +120,15 @@ class _Spectral:
 class ShardedSpectralStepper:
     """A spectral stepper on ``ops``: ``stepper(u)`` one step, ``stepper.rollout(u0, n)`` ``n``
     steps on ``lax.scan`` (state in Fourier space between steps). ``u`` is sharded as
-    ``ops.physical_spec()`` (a ``DistributedFFT``) or whole (a ``LocalFFT``)."""
+    ``ops.physical_spec()`` (a ``DistributedFFT``) or whole (a ``LocalFFT``). With ``ops.real``
+    (r2c) the result is the rollout of ``ops.project(u)`` (module docstring)."""
 
     ops: Ops
     build: Build
     dt: jax.Array
     params: tuple[jax.Array, ...]
     method: str = "etdrk4"
+    check_nyquist: bool = False
 
     def _local(self, u: jax.Array, dt: jax.Array, *params: Any, num_steps: int) -> jax.Array:
         # imported here so that `import parallax.sharding` stays light (multi-host workers)
@@ -131,6 +150,8 @@ class ShardedSpectralStepper:
         if num_steps < 0:
             raise ValueError(f"num_steps: expected >= 0, got {num_steps}")
         dtype = u0.dtype
+        if self.check_nyquist and getattr(self.ops, "real", False) and hasattr(self.ops, "mesh"):
+            check_nyquist_free(u0, "u0")
         args = (jnp.asarray(self.dt, dtype), *(jnp.asarray(p, dtype) for p in self.params))
 
         def local(u: jax.Array, *a: Any) -> jax.Array:
@@ -205,13 +226,21 @@ def _heat(sp: _Spectral, dt: jax.Array, nu: jax.Array) -> tuple[jax.Array, None]
 
 
 def sharded_kuramoto_sivashinsky(
-    ops: Ops, dt: Any, *, method: str = "etdrk4"
+    ops: Ops,
+    dt: Any,
+    *,
+    method: str = "etdrk4",
+    real: bool = True,
+    check_nyquist: bool = False,
 ) -> ShardedSpectralStepper:
     """2D/3D Kuramoto–Sivashinsky (gradient form), as
-    :func:`parallax.kernels.pde.kuramoto_sivashinsky`, on ``ops``."""
+    :func:`parallax.kernels.pde.kuramoto_sivashinsky`, on ``ops`` (``real``: r2c transforms,
+    see the module docstring; ``False``: complex-to-complex)."""
     if len(ops.shape) < 2:
         raise ValueError(f"grid {ops.shape}: the sharded KS stepper is for 2D and 3D grids")
-    return ShardedSpectralStepper(ops, _ks, jnp.asarray(dt), (), method)
+    return ShardedSpectralStepper(
+        ops.with_real(real), _ks, jnp.asarray(dt), (), method, check_nyquist
+    )
 
 
 def sharded_navier_stokes_2d(
@@ -223,9 +252,12 @@ def sharded_navier_stokes_2d(
     *,
     forcing_wavenumber: int = 4,
     method: str = "etdrk4",
+    real: bool = True,
+    check_nyquist: bool = False,
 ) -> ShardedSpectralStepper:
     """2D Navier–Stokes (vorticity, flux form, Kolmogorov forcing), as
-    :func:`parallax.kernels.pde.navier_stokes_2d`, on ``ops`` (state ``(ny, nx)``)."""
+    :func:`parallax.kernels.pde.navier_stokes_2d`, on ``ops`` (state ``(ny, nx)``; ``real``:
+    r2c transforms, see the module docstring; ``False``: complex-to-complex)."""
     if len(ops.shape) != 2:
         raise ValueError(f"grid {ops.shape}: expected a 2D grid")
 
@@ -233,9 +265,22 @@ def sharded_navier_stokes_2d(
         return _ns(sp, dt, nu, drag, amp, forcing_wavenumber=forcing_wavenumber)
 
     params = (jnp.asarray(nu), jnp.asarray(drag), jnp.asarray(forcing))
-    return ShardedSpectralStepper(ops, build, jnp.asarray(dt), params, method)
+    return ShardedSpectralStepper(
+        ops.with_real(real), build, jnp.asarray(dt), params, method, check_nyquist
+    )
 
 
-def sharded_heat(ops: Ops, dt: Any, nu: Any, *, method: str = "etdrk4") -> ShardedSpectralStepper:
-    """Heat ``u_t = ν Δu`` (2D or 3D), as :func:`parallax.kernels.pde.heat`, on ``ops``."""
-    return ShardedSpectralStepper(ops, _heat, jnp.asarray(dt), (jnp.asarray(nu),), method)
+def sharded_heat(
+    ops: Ops,
+    dt: Any,
+    nu: Any,
+    *,
+    method: str = "etdrk4",
+    real: bool = True,
+    check_nyquist: bool = False,
+) -> ShardedSpectralStepper:
+    """Heat ``u_t = ν Δu`` (2D or 3D), as :func:`parallax.kernels.pde.heat`, on ``ops``
+    (``real``: r2c transforms; ``False``: complex-to-complex)."""
+    return ShardedSpectralStepper(
+        ops.with_real(real), _heat, jnp.asarray(dt), (jnp.asarray(nu),), method, check_nyquist
+    )
