@@ -49,7 +49,7 @@ def _halo_rows(size: str) -> list[BenchRow]:
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from parallax.sharding import comms_report, make_mesh, sharded_stencil
+    from parallax.sharding import comms_report, make_mesh, sharded_laplacian, sharded_stencil
 
     rows = []
     n2, n3 = (2048, 128) if size == "bench" else (64, 16)
@@ -72,6 +72,20 @@ def _halo_rows(size: str) -> list[BenchRow]:
         u = jax.device_put(jnp.zeros(shape, jnp.float32), NamedSharding(mesh, spec))
         rep = comms_report(jax.jit(g), u)
         local = [n // mesh.shape[a] for n, a in zip(shape, spec, strict=True)]
+        minimum = sum(2 * w * math.prod(local) / local[d] * 4 for d in range(len(shape)))
+        rows.append(BenchRow(name, rep.total_bytes, minimum, f"{shape} over {mspec}"))
+    # sharded_laplacian, Dirichlet: zero-filled halos at the global edges (w = order // 2),
+    # one-sided rows and boundary zeros by global index: still 2 w face per sharded dimension
+    for name, shape, mspec, spec, order in [
+        ("FD Laplacian 2D o4 Dirichlet", (n2, n2), {"x": 4, "y": 2}, P("x", "y"), 4),
+        ("FD Laplacian 3D o2 Dirichlet", (n3,) * 3, {"x": 2, "y": 2, "z": 2}, P("x", "y", "z"), 2),
+    ]:
+        mesh = make_mesh(mspec)
+        fd = sharded_laplacian(mesh, spec, ndim=len(shape), order=order, bc="dirichlet")
+        u = jax.device_put(jnp.zeros(shape, jnp.float32), NamedSharding(mesh, spec))
+        rep = comms_report(jax.jit(fd), u, jnp.full((len(shape),), 0.1, jnp.float32))
+        local = [n // mesh.shape[a] for n, a in zip(shape, spec, strict=True)]
+        w = order // 2
         minimum = sum(2 * w * math.prod(local) / local[d] * 4 for d in range(len(shape)))
         rows.append(BenchRow(name, rep.total_bytes, minimum, f"{shape} over {mspec}"))
     return rows
