@@ -10,7 +10,8 @@ Analytic minima (bytes sent per device, ring costs as in :mod:`parallax.sharding
 * halo exchange, width ``w``: ``2 w face`` per sharded dimension (``face`` = local cells of the
   block's cross-section, times the item size);
 * distributed FFT: one all-to-all per mesh axis, ``(p - 1)/p`` of the local block each (slab: 1,
-  pencil: 2);
+  pencil: 2); real-to-complex (``real=True``): the local block is the half spectrum
+  ``shape[:-1] x n/2`` (Nyquist mode dropped), half the complex-to-complex bytes;
 * ring N-body: ``p - 1`` shifts of one block of positions and masses (one shift per scan
   iteration, as the report counts loop bodies once);
 * training, per parameter with local (fully sharded) size ``L`` bytes, data-axis size ``d``,
@@ -100,15 +101,21 @@ def _fft_rows(size: str) -> list[BenchRow]:
 
     rows = []
     n2, n3 = (1024, 128) if size == "bench" else (64, 16)
-    for name, shape, mspec, axes in [
-        ("slab FFT 2D", (n2, n2), {"a": 8}, ("a",)),
-        ("pencil FFT 3D", (n3, n3, n3), {"a": 4, "b": 2}, ("a", "b")),
+    for name, shape, mspec, axes, real in [
+        ("slab FFT 2D", (n2, n2), {"a": 8}, ("a",), False),
+        ("slab rFFT 2D (r2c)", (n2, n2), {"a": 8}, ("a",), True),
+        ("pencil FFT 3D", (n3, n3, n3), {"a": 4, "b": 2}, ("a", "b"), False),
+        ("pencil rFFT 3D (r2c)", (n3, n3, n3), {"a": 4, "b": 2}, ("a", "b"), True),
     ]:
         mesh = make_mesh(mspec)
-        d = distributed_fft(mesh, shape, axes)
-        x = jax.device_put(jnp.zeros(shape, jnp.complex64), NamedSharding(mesh, d.physical_spec()))
+        d = distributed_fft(mesh, shape, axes, real=real)
+        # r2c: float32 in, complex64 spectrum of shape[:-1] x n/2 (Nyquist dropped): half the
+        # c2c minimum, sum over axes (p-1)/p x local spectrum bytes
+        dtype = jnp.float32 if real else jnp.complex64
+        x = jax.device_put(jnp.zeros(shape, dtype), NamedSharding(mesh, d.physical_spec()))
         rep = comms_report(jax.jit(d.fft), x)
-        rows.append(BenchRow(name, rep.total_bytes, d.transpose_bytes(8), f"{shape} {mspec}"))
+        detail = f"{shape} {mspec}, spectrum {d.spectral_shape}"
+        rows.append(BenchRow(name, rep.total_bytes, d.transpose_bytes(8), detail))
     return rows
 
 
