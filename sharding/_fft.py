@@ -24,7 +24,8 @@ transposes and complex FFTs on the half-size array: half the bytes in every ``al
 about half the FFT work. ``rfft`` gives the ``n/2 + 1`` modes :math:`m = 0, \dots, n/2` of the
 last dimension (``n`` even), and ``n/2 + 1`` does not divide over a mesh axis. We **drop the
 Nyquist mode** :math:`m = n/2` and keep ``n/2`` modes, which divide over ``p`` whenever
-``p | n/2`` (spectralDNS does the same; P3DFFT instead pads). The dropped coefficient of a line
+``p | n/2`` (a common choice in dealiased pseudo-spectral codes; general FFT libraries instead
+pad or split unevenly). The dropped coefficient of a line
 :math:`u_0, \dots, u_{n-1}` along the last dimension is the real number
 :math:`N = \sum_j (-1)^j u_j`, the amplitude of the grid mode :math:`(-1)^j`; so the r2c
 transform is exact on the orthogonal projection
@@ -35,16 +36,18 @@ and ``irfft`` (the kept modes, a zero Nyquist mode appended, then ``irfft`` of l
 returns exactly :math:`P u`: ``ifft(fft(u)) == u`` **iff the last-axis Nyquist mode of ``u`` is
 zero** (the precondition). :meth:`DistributedFFT.project` applies :math:`P` (a local operation,
 no communication), :func:`check_nyquist_free` and ``fft(u, check_nyquist=True)`` raise when the
-precondition fails (host-side, on concrete arrays), and the
-forward coefficients that are kept are always exact (``fft(u) == rfftn(u)[..., :n/2]``).
+precondition fails (host-side, on concrete arrays), and the forward coefficients that are kept
+are always exact (``fft(u) == rfftn(u)[..., :n/2]``).
 
 Why dropping is exact for the 2/3-dealiased spectral steppers: their nonlinear terms are formed
 from ``mask(û)`` and masked again, and the 2/3 rule keeps only :math:`3|m| < n`, so the Nyquist
 mode never enters and never receives a nonlinear term; it only evolves by the linear factor
 :math:`e^{L t}`. The rollout of ``u0`` is therefore the rollout of :math:`P u_0` plus the
 decoupled, linearly evolved Nyquist mode of :math:`u_0`; the r2c steppers compute exactly the
-first part (= the single-device rollout of :math:`P u_0`). Extra cost of the alternative
-(padding ``n/2 + 1`` up to a multiple of ``p``): ``p - 1`` zero columns in every transpose.
+first part (= the single-device rollout of :math:`P u_0`). The alternative, padding ``n/2 + 1``
+up to a multiple of ``p``, is exact for every input but sends ``p - 1`` extra columns (one of
+them the Nyquist mode, dead weight for the dealiased steppers) in every transpose and needs a
+padded spectral layout; dropping keeps the transpose at exactly half the c2c bytes.
 
 ``real=True`` layouts: the spectral shape is ``(*shape[:-1], shape[-1] // 2)``, the last
 dimension holds modes ``0 .. n/2 - 1`` (its wavenumbers from :meth:`local_wavenumbers`);

@@ -24,11 +24,12 @@ With :class:`~parallax.sharding.LocalFFT` the same code runs on one device.
 **Real-to-complex by default.** Every constructor takes ``real=True`` (the default): the
 transforms run in the r2c layout of :class:`~parallax.sharding.DistributedFFT` (``rfft`` along
 the last dimension, its Nyquist mode dropped), which moves half the bytes per transpose and does
-about half the FFT work of ``real=False`` (complex-to-complex, kept for comparison). The dropped
-mode is exact here: with 2/3 dealiasing the last-axis Nyquist mode :math:`m = n/2` never enters
-a nonlinear term (``mask`` zeros it on the way in) and never receives one (``mask`` on the way
-out), so it only evolves by the linear factor :math:`e^{L t}`, decoupled from the rest. Hence,
-with :math:`P` the projection that removes it (:meth:`DistributedFFT.project`),
+about half the FFT work of ``real=False`` (complex-to-complex, kept for comparison). Dropping
+loses nothing the dynamics use: with 2/3 dealiasing the last-axis Nyquist mode :math:`m = n/2`
+never enters a nonlinear term (``mask`` zeros it on the way in) and never receives one (``mask``
+on the way out), so it only evolves by the linear factor :math:`e^{L t}`, decoupled from the
+rest (heat is linear: every mode is decoupled). Hence, with :math:`P` the projection that
+removes it (:meth:`DistributedFFT.project`),
 
 .. math:: \text{r2c rollout}(u_0) = \text{single-device rollout}(P u_0),
 
