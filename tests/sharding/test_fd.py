@@ -25,6 +25,7 @@ CASES = [
     ((7, 32, 6), {"x": 8}, P(None, "x", None), 3, 2, "dirichlet"),  # one of three axes
     ((4, 12, 16), {"data": 2, "x": 4}, P("data", None, "x"), 2, 4, "dirichlet"),  # batch
     ((2, 8, 6, 8), {"data": 2, "x": 2, "y": 2}, P("data", "x", None, "y"), 3, 4, "periodic"),
+    ((32, 10), {"x": 4, "y": 2}, P(("x", "y"), None), 2, 4, "dirichlet"),  # over two mesh axes
 ]
 
 
@@ -32,7 +33,12 @@ def _halo_bytes(shape, mesh, spec, ndim, order, itemsize):
     """The analytic minimum: 2 r face itemsize per sharded grid axis (face = local
     cross-section, batch included)."""
     entries = tuple(spec) + (None,) * (len(shape) - len(tuple(spec)))
-    local = [n // (mesh.shape[a] if a else 1) for n, a in zip(shape, entries, strict=True)]
+
+    def size(a):
+        names = () if a is None else (a,) if isinstance(a, str) else a
+        return math.prod(mesh.shape[n] for n in names)
+
+    local = [n // size(a) for n, a in zip(shape, entries, strict=True)]
     lead = len(shape) - ndim
     r = order // 2
     return sum(
@@ -155,6 +161,8 @@ def test_bad_input_errors():
     assert out.shape == u.shape
     with pytest.raises(ValueError, match=r"dimension 0 has 18 points, not divisible by mesh axis"):
         ps.sharded_laplacian(mesh, spec, ndim=2)(jnp.ones((18, 8), jnp.float32), 0.1)
+    with pytest.raises(ValueError, match=r"mesh axes \('y', 'x'\), not in the mesh's order"):
+        ps.sharded_laplacian(mesh, P(None, ("y", "x")), ndim=2)(jnp.ones((4, 16), jnp.float32), 0.1)
     with pytest.raises(ValueError, match="order: expected 2 or 4"):
         ps.sharded_laplacian(mesh, spec, ndim=2, order=3)
     with pytest.raises(ValueError, match="bc: expected"):
