@@ -128,6 +128,17 @@ def test_local_rfft_keeps_every_mode():
     )
     np.testing.assert_allclose(np.asarray(lf.ifft_local(xh)), np.asarray(x), atol=1e-5)
     assert tuple(k.shape for k in lf.local_wavenumbers()) == ((6, 1), (1, 5))
+    # the stepper on LocalFFT(real=True) matches the kernel for any u0 (Nyquist mode kept)
+    with jax.enable_x64(True):
+        u0 = jnp.asarray(np.random.default_rng(6).standard_normal((8, 8)), jnp.float64)
+        kw = {"forcing_wavenumber": 1}
+        ns = ps.sharded_navier_stokes_2d(ps.LocalFFT((8, 8)), 0.02, 0.05, 0.1, 1.0, **kw)
+        ref = jax.jit(
+            lambda u: pde.navier_stokes_2d((8, 8), 0.02, 0.05, 0.1, 1.0, **kw).rollout(u, 3)[0]
+        )(u0)
+        assert ns.ops.real
+        out = jax.jit(lambda u: ns.rollout(u, 3))(u0)
+        np.testing.assert_allclose(np.asarray(out), np.asarray(ref), atol=1e-12)
 
 
 STEPPERS = {
