@@ -6,7 +6,7 @@
   :func:`logical_shardings` / :func:`shard` for any parameter pytree, :func:`opt_state_shardings`.
 * Training: :func:`shard_train_state`, :func:`make_train_step`.
 * Simulations: :func:`halo_exchange` / :func:`sharded_stencil` (domain decomposition),
-  :func:`sharded_laplacian` / :func:`sharded_fd_heat` (FD stencils, periodic or Dirichlet),
+  :func:`sharded_laplacian`, :func:`sharded_fd_heat`, :func:`sharded_wave_2d` (FD, Dirichlet too),
   :func:`distributed_fft` (slab / pencil; ``real=True``: real-to-complex, half the bytes), the
   :mod:`parallax.kernels.pde` spectral steppers on it (:func:`sharded_kuramoto_sivashinsky`,
   :func:`sharded_navier_stokes_2d`, :func:`sharded_heat`), :func:`ring_accelerations`
@@ -33,6 +33,7 @@ from parallax.sharding._ensemble import ensemble_map as ensemble_map
 from parallax.sharding._fd import min_block as min_block
 from parallax.sharding._fd import sharded_fd_heat as sharded_fd_heat
 from parallax.sharding._fd import sharded_laplacian as sharded_laplacian
+from parallax.sharding._fd import sharded_wave_2d as sharded_wave_2d
 from parallax.sharding._fft import DistributedFFT as DistributedFFT
 from parallax.sharding._fft import LocalFFT as LocalFFT
 from parallax.sharding._fft import check_nyquist_free as check_nyquist_free
@@ -111,6 +112,7 @@ __all__ = [
     "sharded_navier_stokes_2d",
     "sharded_nbody_rollout",
     "sharded_stencil",
+    "sharded_wave_2d",
     "spec_axes",
     "split_ici_dcn",
     "tree_specs",

@@ -27,7 +27,17 @@ come from the halo); a periodic block at least ``r``.
 :math:`u^{k+1} = u^k + \nu\,\Delta t\,\nabla^2_h u^k` with the sharded Laplacian inside one
 ``shard_map`` around a ``lax.scan`` (halos exchanged every step); with ``bc="dirichlet"`` the
 boundary nodes keep their initial values (the Laplacian is zero there). Gradients flow through
-it (``ppermute`` transposes to the reverse permutation).
+it (``ppermute`` transposes to the reverse permutation). :func:`sharded_wave_2d` is
+:func:`parallax.kernels.pde.wave_2d_rollout` (leapfrog) the same way.
+
+Value checks (``dt, nu, c, dx > 0``, Courant limits) raise ``ValueError`` at trace time when
+the values are concrete. Traced values are checked inside ``shard_map``, where every device
+holds the same replicated value and raises together (an ``equinox.error_if`` outside it, on a
+value the partitioner puts on one device, leaves the other devices waiting in an all-reduce
+until XLA aborts the process). NaN/Inf in the sharded initial state is detected per block and
+agreed with one small all-reduce per call. A check that fires inside ``shard_map`` raises a
+``JaxRuntimeError`` carrying the message; the other devices' copies of the error stay in JAX's
+runtime tokens, so a later ``jax.effects_barrier()`` in the same process re-raises it.
 """
 
 from __future__ import annotations
@@ -60,7 +70,7 @@ from parallax.kernels.pde._fd_stencil import (
 )
 from parallax.sharding._halo import check_decomposition, conform, halo_exchange, spec_axes
 
-__all__ = ["min_block", "sharded_fd_heat", "sharded_laplacian"]
+__all__ = ["min_block", "sharded_fd_heat", "sharded_laplacian", "sharded_wave_2d"]
 
 _RHO = {2: 4.0, 4: 16.0 / 3.0}  # spectral radius of h^2 * (-d2) in 1D (periodic)
 
@@ -136,18 +146,24 @@ def _check_replicated(*xs: jax.Array, positive: Sequence[str]) -> list[jax.Array
 
 
 def _check_finite_sharded(
-    name: str, b: jax.Array, axes: Sequence[str | tuple[str, ...]], carrier: jax.Array
+    names: Sequence[str],
+    arrays: Sequence[jax.Array],
+    axes: Sequence[str | tuple[str, ...]],
+    carrier: jax.Array,
 ) -> jax.Array:
-    """No NaN/Inf anywhere in the sharded ``b``, from inside ``shard_map``: the local verdicts
-    are summed over ``axes`` (one scalar all-reduce), so every device raises together or none
-    does. The check rides on the replicated ``carrier``, which is returned (thread it through)."""
-    bad = jnp.any(~jnp.isfinite(b)).astype(jnp.int32)
-    names: list[str] = []
+    """No NaN/Inf anywhere in the sharded ``arrays``, from inside ``shard_map``: the local
+    verdicts are summed over ``axes`` (one small all-reduce), so every device raises together
+    or none does. The checks ride on the replicated ``carrier``, which is returned (thread it
+    through)."""
+    bad = jnp.stack([jnp.any(~jnp.isfinite(a)) for a in arrays]).astype(jnp.int32)
+    mesh_names: list[str] = []
     for a in axes:
-        names.extend((a,) if isinstance(a, str) else a)
-    if names:
-        bad = lax.psum(bad, tuple(names))
-    return _value_check(carrier, bad > 0, name, "contains NaN or Inf")
+        mesh_names.extend((a,) if isinstance(a, str) else a)
+    if mesh_names:
+        bad = lax.psum(bad, tuple(mesh_names))
+    for i, name in enumerate(names):
+        carrier = _value_check(carrier, bad[i] > 0, name, "contains NaN or Inf")
+    return carrier
 
 
 def _heat_checks(
@@ -245,6 +261,31 @@ def _local_laplacian(
     return total
 
 
+def _global_interior(
+    shape: Sequence[int],
+    ndim: int,
+    axes: dict[int, str | tuple[str, ...]],
+    blocks: dict[int, int],
+) -> jax.Array:
+    """True on this block's nodes that are interior to the global grid along all of the last
+    ``ndim`` axes (call inside ``shard_map``); full rank, size 1 on the other axes."""
+    lead = len(shape) - ndim
+    out = None
+    for ax in range(lead, len(shape)):
+        m = shape[ax]
+        dims = [1] * len(shape)
+        dims[ax] = m
+        gi = lax.broadcasted_iota(jnp.int32, tuple(dims), ax)
+        n = m
+        if ax in axes:
+            gi = gi + lax.axis_index(axes[ax]) * m
+            n = m * blocks[ax]
+        ok = (gi > 0) & (gi < n - 1)
+        out = ok if out is None else out & ok
+    assert out is not None
+    return out
+
+
 def _check_static(ndim: int, order: int, bc: str) -> None:
     if order not in D2_WEIGHTS:
         raise ValueError(f"order: expected 2 or 4, got {order!r}")
@@ -331,7 +372,7 @@ def sharded_fd_heat(
             b: jax.Array, k: jax.Array, n: jax.Array, h: jax.Array
         ) -> tuple[jax.Array, jax.Array]:
             k, n, h = _heat_checks(k, n, h, ndim, order)
-            kn = _check_finite_sharded("u0", b, data_axes, k * n)
+            kn = _check_finite_sharded(["u0"], [b], data_axes, k * n)
 
             def step(v: jax.Array) -> jax.Array:
                 lap = _local_laplacian(
@@ -346,5 +387,91 @@ def sharded_fd_heat(
         return jax.shard_map(local, mesh=mesh, in_specs=in_specs, out_specs=(spec, traj_spec))(
             *placed
         )
+
+    return run
+
+
+_WAVE_LIMIT = "c dt sqrt(w sum 1/h^2) / 2"
+
+
+def _wave_checks(
+    c: jax.Array, dt: jax.Array, dx: jax.Array, order: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``c, dt, dx`` finite and > 0 and the leapfrog limit of
+    :func:`parallax.kernels.pde.wave_2d_step`."""
+    c, dt, dx = _check_replicated(c, dt, dx, positive=("c", "dt", "dx"))
+    inv = 1.0 / (dx * dx)
+    s = 2 * inv if dx.ndim == 0 else jnp.sum(inv)
+    c = check_courant(c, c * dt * jnp.sqrt(_RHO[order] * s) / 2, 1.0, "c", _WAVE_LIMIT)
+    return c, dt, dx
+
+
+def sharded_wave_2d(
+    mesh: Mesh,
+    spec: PartitionSpec,
+    *,
+    num_steps: int,
+    save_every: int | None = None,
+    order: int = 2,
+    bc: str = "dirichlet",
+) -> Callable[..., tuple[tuple[jax.Array, jax.Array], jax.Array]]:
+    r"""``run(u_prev, u, c, dt, dx) -> ((u^{N-1}, u^N), trajectory)``:
+    :func:`parallax.kernels.pde.wave_2d_rollout` (leapfrog
+    :math:`u^{n+1} = 2u^n - u^{n-1} + (c\Delta t)^2 \nabla^2_h u^n`, boundary nodes held for
+    ``bc="dirichlet"``) with the ``(*batch, nx, ny)`` fields sharded as ``spec``.
+
+    One ``shard_map`` around the ``lax.scan``; halos of ``u^n`` are exchanged every step (the
+    only communication besides one scalar all-reduce per call for the NaN check). The
+    trajectory holds ``u`` after every ``save_every`` steps (default: the final one), sharded as
+    ``P(None, *spec)``. Same checks as the single-device kernel (shapes, dtypes, ``c, dt > 0``,
+    the Courant limit) plus the block sizes of :func:`sharded_laplacian`.
+    """
+    _check_static(2, order, bc)
+    every = num_steps if save_every is None else save_every
+    if not isinstance(num_steps, int) or num_steps < 1:
+        raise ValueError(f"num_steps: expected a positive int, got {num_steps!r}")
+    traj_spec = PartitionSpec(None, *tuple(spec))
+
+    def run(
+        u_prev: jax.Array, u: jax.Array, c: Any, dt: Any, dx: Any
+    ) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
+        check_grid("u", u, 2, order, bc)
+        check_array("u_prev", u_prev, shape=tuple(u.shape))
+        if u_prev.dtype != u.dtype:
+            raise TypeError(f"u_prev: expected dtype {u.dtype} (as u), got {u_prev.dtype}")
+        c = jnp.asarray(c, u.dtype)
+        dt = jnp.asarray(dt, u.dtype)
+        check_array("c", c, ndim=0)
+        check_array("dt", dt, ndim=0)
+        dxa = _spacing(dx, u.dtype, 2)
+        if is_concrete(c) and is_concrete(dt) and is_concrete(dxa):
+            _wave_checks(c, dt, dxa, order)  # clear ValueErrors at trace time
+        axes = _check_blocks(u.shape, mesh, spec, 2, order, bc)
+        blocks = {d: _mesh_size(mesh, a) for d, a in axes.items()}
+        data_axes = list(spec_axes(spec, u.ndim).values())
+
+        def local(
+            bp: jax.Array, b: jax.Array, cc: jax.Array, k: jax.Array, h: jax.Array
+        ) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
+            cc, k, h = _wave_checks(cc, k, h, order)
+            k2 = _check_finite_sharded(["u_prev", "u"], [bp, b], data_axes, (cc * k) ** 2)
+            inside = _global_interior(b.shape, 2, axes, blocks) if bc == "dirichlet" else None
+
+            def step(state: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+                vp, v = state
+                lap = _local_laplacian(v, h, ndim=2, order=order, bc=bc, axes=axes, blocks=blocks)
+                vn = 2 * v - vp + k2 * lap
+                if inside is not None:
+                    vn = jnp.where(inside, vn, v)
+                return v, vn
+
+            final, traj = _rollout(step, (bp, b), num_steps, save_every=every)
+            return final, traj[1]
+
+        in_specs = (spec, spec, PartitionSpec(), PartitionSpec(), PartitionSpec())
+        placed = conform((u_prev, u, c, dt, dxa), mesh, in_specs)
+        return jax.shard_map(
+            local, mesh=mesh, in_specs=in_specs, out_specs=((spec, spec), traj_spec)
+        )(*placed)
 
     return run

@@ -146,6 +146,31 @@ def test_sharded_fd_heat_eigenmode_decay():
         assert rep.total_bytes - permutes <= 8
 
 
+@pytest.mark.parametrize(
+    "mspec,spec,shape,order,bc",
+    [
+        ({"x": 4, "y": 2}, P("x", "y"), (16, 12), 4, "dirichlet"),
+        ({"data": 2, "x": 4}, P("data", None, "x"), (2, 10, 16), 2, "periodic"),
+    ],
+)
+def test_sharded_wave_2d_matches_kernel(mspec, spec, shape, order, bc):
+    """Sharded leapfrog == parallax.kernels.pde.wave_2d_rollout (state pair and trajectory)."""
+    mesh = ps.make_mesh(mspec)
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(2)
+        u, up = (jnp.asarray(rng.standard_normal(shape)) for _ in range(2))
+        dx = jnp.asarray([0.1, 0.12])
+        kw = {"num_steps": 6, "save_every": 3, "order": order, "bc": bc}
+        run = jax.jit(ps.sharded_wave_2d(mesh, spec, **kw))
+        put = lambda a: jax.device_put(a, NamedSharding(mesh, spec))  # noqa: E731
+        (fp, f), traj = run(put(up), put(u), 1.0, 0.02, dx)
+        ref = jax.jit(lambda a, b: pde.wave_2d_rollout(a, b, 1.0, 0.02, dx, **kw))
+        (rp, r), rtraj = ref(up, u)
+        for got, want in ((fp, rp), (f, r), (traj, rtraj)):
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=0, atol=1e-13)
+        assert traj.shape == (2, *shape) and traj.sharding.spec == P(None, *spec)
+
+
 def test_bad_input_errors():
     mesh = ps.make_mesh({"x": 4, "y": 2})
     spec = P("x", "y")
@@ -179,3 +204,8 @@ def test_bad_input_errors():
         heat(u8, -1e-3, 1.0, 0.1)
     with pytest.raises(ValueError, match="num_steps"):
         ps.sharded_fd_heat(mesh, spec, ndim=2, num_steps=0)
+    wave = ps.sharded_wave_2d(mesh, spec, num_steps=2)
+    with pytest.raises(ValueError, match="c: Courant number"):
+        wave(u8, u8, 10.0, 0.1, 0.1)
+    with pytest.raises(TypeError, match="u_prev: expected dtype float32"):
+        wave(u8.astype(jnp.float16), u8, 1.0, 0.01, 0.1)
