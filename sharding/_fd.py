@@ -103,15 +103,7 @@ def _check_blocks(
     grid = {d: a for d, a in axes.items() if d >= lead}
     check_decomposition(shape, mesh, spec, width={d: r for d in grid})
     need = min_block(order, bc)
-    order_of = {n: i for i, n in enumerate(mesh.axis_names)}
     for d, a in grid.items():
-        if not isinstance(a, str) and list(a) != sorted(a, key=order_of.__getitem__):
-            # lax.axis_index numbers the blocks in the tuple's order, lax.ppermute in the
-            # mesh's: the halos would come from the wrong neighbours.
-            raise ValueError(
-                f"u: grid dimension {d} is sharded over mesh axes {a!r}, not in the mesh's "
-                f"order {tuple(mesh.axis_names)}; list them in mesh order"
-            )
         p = _mesh_size(mesh, a)
         local = shape[d] // p
         if local < need:

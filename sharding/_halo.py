@@ -114,6 +114,35 @@ def _take(x: jax.Array, dim: int, start: int, stop: int) -> jax.Array:
     return lax.slice_in_dim(x, start, stop, axis=dim)
 
 
+def _in_mesh_order(
+    pairs: list[tuple[int, int]], axes: str | tuple[str, ...]
+) -> list[tuple[int, int]]:
+    """Renumber block pairs for ``lax.ppermute`` over several mesh axes.
+
+    A dimension sharded over ``("y", "x")`` numbers its blocks ``y`` major (the order
+    ``lax.axis_index(("y", "x"))`` uses), but ``lax.ppermute`` numbers the devices of a tuple of
+    axes in the mesh's axis order. Without this the halos of a dimension sharded over axes
+    listed out of mesh order came from the wrong neighbours.
+    """
+    if isinstance(axes, str) or len(axes) == 1:
+        return pairs
+    mesh_order = [n for n in jax.sharding.get_abstract_mesh().axis_names if n in axes]
+    if list(axes) == mesh_order:
+        return pairs
+    sizes = {n: lax.axis_size(n) for n in axes}
+
+    def renumber(block: int) -> int:
+        coord = {}
+        for n in reversed(axes):  # tuple order, last axis minor
+            block, coord[n] = divmod(block, sizes[n])
+        index = 0
+        for n in mesh_order:
+            index = index * sizes[n] + coord[n]
+        return index
+
+    return [(renumber(i), renumber(j)) for i, j in pairs]
+
+
 def halo_exchange(
     x: jax.Array,
     width: int | Mapping[int, int],
@@ -161,6 +190,7 @@ def halo_exchange(
             wrap = b == "periodic"
             to_right = [(i, i + 1) for i in range(p - 1)] + ([(p - 1, 0)] if wrap else [])
             to_left = [(i + 1, i) for i in range(p - 1)] + ([(0, p - 1)] if wrap else [])
+            to_right, to_left = _in_mesh_order(to_right, a), _in_mesh_order(to_left, a)
             lo = lax.ppermute(right_edge, a, to_right)
             hi = lax.ppermute(left_edge, a, to_left)
         if b != "periodic":

@@ -89,6 +89,22 @@ def test_sharded_stencil_matches_unsharded(meshes, shape, dims, spec, kind, widt
     assert out.sharding.spec == spec
 
 
+@pytest.mark.parametrize("axes", [("x", "y"), ("y", "x")])
+@pytest.mark.parametrize("boundary", ["periodic", "constant"])
+def test_dimension_over_two_mesh_axes_in_either_order(meshes, axes, boundary):
+    """Blocks of a dimension sharded over ``("y", "x")`` are numbered ``y`` major; the halos
+    must still come from the neighbouring blocks (``ppermute`` numbers devices in mesh order)."""
+    spec = P(axes)
+    u = jnp.asarray(np.random.default_rng(1).standard_normal(32) ** 2, jnp.float32)
+    if boundary == "periodic":
+        f = lambda v: lap_periodic(v, (0,))  # noqa: E731
+    else:
+        f = lambda v: lap_padded(v, (0,), "constant")  # noqa: E731
+    g = ps.sharded_stencil(f, meshes[2], spec, width=1, boundary=boundary)
+    out = jax.jit(g)(jax.device_put(u, NamedSharding(meshes[2], spec)))
+    np.testing.assert_allclose(np.asarray(out), np.asarray(f(u)), rtol=1e-6, atol=1e-5)
+
+
 @pytest.mark.parametrize("order", [2, 4])
 def test_kernel_fd_laplacians_sharded(meshes, order):
     """The parallax.kernels.pde finite-difference Laplacians, sharded 2D over 4x2 devices:
