@@ -258,7 +258,12 @@ def navier_stokes_2d(
 
     ``ω_t + ∇·(u ω) = ν Δω - α ω - A κ cos(κ y)`` with ``u = (∂_y ψ, -∂_x ψ)``,
     ``ψ̂ = ω̂ / |k|²`` (mean-free), ``ν >= 0`` (``nu``), ``α >= 0`` (``drag``), Kolmogorov
-    amplitude ``A >= 0`` (``forcing``) at ``κ = 2π forcing_wavenumber / L_y``."""
+    amplitude ``A >= 0`` (``forcing``) at ``κ = 2π forcing_wavenumber / L_y``.
+
+    The advection is evaluated as ``∂x∂y(v² - u²) + (∂xx - ∂yy)(uv)``, equal to ``∇·(uω)``
+    for a divergence-free ``u`` (Basdevant, Mon. Weather Rev. 111 (1983) 2295): four real
+    FFTs per evaluation (``u``, ``v`` back, two products forward) instead of five; with 2/3
+    dealiasing the kept modes are the same, and the mean of ``ω`` stays exact."""
     grid, dt, dtype, cdt, checks = _setup(grid, length, dt, dtype)
     if grid.ndim != 2:
         raise ValueError(f"grid: expected a 2D grid, got shape {grid.shape}")
@@ -267,9 +272,14 @@ def navier_stokes_2d(
     amp = param("forcing", forcing, dtype, checks)
     lin = nu * jnp.asarray(grid.laplacian_np(), dtype=dtype) - drag
     mask = dealiaser(grid, dealias)
-    dy, dx = (_const(d, cdt) for d in grid.derivative_np())
+    dy_np, dx_np = grid.derivative_np()
     lap = grid.laplacian_np()
-    inv = _const(np.where(lap == 0, 0.0, -1.0 / np.where(lap == 0, 1.0, lap)), cdt)  # 1/|k|²
+    inv = np.where(lap == 0, 0.0, -1.0 / np.where(lap == 0, 1.0, lap))  # 1/|k|²
+    # velocity from vorticity: u = ∂_y ψ, v = -∂_x ψ with ψ̂ = ω̂/|k|²
+    to_u, to_v = _const(dy_np * inv, cdt), _const(-dx_np * inv, cdt)
+    # u·∇ω = ∂x∂y(v² - u²) + (∂xx - ∂yy)(uv) for divergence-free u (Basdevant 1983): 2 inverse
+    # + 2 forward FFTs per evaluation instead of 3 + 2 for ∇·(uω); same dealiased modes
+    d_xy, d_xx_yy = _const(dx_np * dy_np, cdt), _const(dx_np * dx_np - dy_np * dy_np, cdt)
     kappa = 2 * np.pi * forcing_wavenumber / grid.length[0]
     y = np.arange(grid.shape[0])[:, None] * grid.spacing[0] + np.zeros(grid.shape)
     f_shape = np.fft.rfft2(-kappa * np.cos(kappa * y))
@@ -278,13 +288,11 @@ def navier_stokes_2d(
     def nonlinear(wh: Array) -> Array:
         r = wh.ndim
         wh = mask(wh)
-        psi = broadcast_to_rank(inv, r) * wh
-        u = irfftn(broadcast_to_rank(dy, r) * psi, grid, dtype)
-        v = irfftn(-broadcast_to_rank(dx, r) * psi, grid, dtype)
-        w = irfftn(wh, grid, dtype)
-        flux = broadcast_to_rank(dx, r) * rfftn(u * w, grid) + broadcast_to_rank(dy, r) * rfftn(
-            v * w, grid
-        )
-        return mask(broadcast_to_rank(force_hat, r) - flux)
+        u = irfftn(broadcast_to_rank(to_u, r) * wh, grid, dtype)
+        v = irfftn(broadcast_to_rank(to_v, r) * wh, grid, dtype)
+        adv = broadcast_to_rank(d_xy, r) * rfftn(v * v - u * u, grid) + broadcast_to_rank(
+            d_xx_yy, r
+        ) * rfftn(u * v, grid)
+        return mask(broadcast_to_rank(force_hat, r) - adv)
 
     return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method, checks=checks)
