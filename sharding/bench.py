@@ -17,9 +17,9 @@ Analytic minima (bytes sent per device, ring costs as in :mod:`parallax.sharding
 * training, per parameter with local (fully sharded) size ``L`` bytes, data-axis size ``d``,
   model-axis size ``m``: sharded over ``data`` (FSDP) -> all-gather + reduce-scatter, ``2 (d-1) L``;
   replicated over ``data`` -> gradient all-reduce, ``2 (d-1)/d L``. Tensor parallelism adds, per
-  transformer block, Megatron's activation all-reduces over ``model`` (two forward, two backward,
-  minus the unused input gradient of the first block): ``2 (m-1)/m A`` each with ``A`` the local
-  activation bytes ``(batch/d) x seq x embed``.
+  transformer block, Megatron's activation all-reduces over ``model`` (two forward, two backward):
+  ``2 (m-1)/m A`` each with ``A`` the local activation bytes ``(batch/d) x seq x embed`` (see
+  ``_train_rows`` for the derivation).
 """
 
 from __future__ import annotations
@@ -209,8 +209,20 @@ def _train_rows(size: str) -> list[BenchRow]:
             local = leaf.size * leaf.dtype.itemsize / math.prod(mesh.shape[a] for a in used)
             minimum += 2 * (d - 1) * local if "data" in used else 2 * (d - 1) / d * local
         if preset in ("tp", "fsdp_tp"):
+            # Megatron-LM tensor parallelism (Shoeybi et al. 2019, sec. 3): per block the
+            # attention (q/k/v column-parallel over heads, wo row-parallel) and the MLP (w1
+            # column-, w2 row-parallel) each end in a partial sum over ``model``: one forward
+            # all-reduce ("g") each. Their backward mirrors it: the cotangent of each
+            # sub-layer's (replicated) input is a sum over the model shards of
+            # dy_m W_m^T, one all-reduce ("f") each, provided q, k and v are contracted as one
+            # (kernels.nn._attention._grouped_projection; separately it is three). So 4 per
+            # block of A = (batch/d) seq embed floats, 2 (m-1)/m A bytes each. The first
+            # block's backward one is needed too: the pre-norm's scale/bias gradients read the
+            # model-summed input cotangent (a hand-written norm backward could sum over batch
+            # and seq first and all-reduce two embed-vectors instead; neither Megatron nor
+            # XLA does).
             act = (batch // d) * seq * cfg.embed * 4
-            minimum += (4 * cfg.depth - 1) * 2 * (m - 1) / m * act
+            minimum += 4 * cfg.depth * 2 * (m - 1) / m * act
         detail = ", ".join(f"{k}:{c}" for k, (c, _) in rep.summary().items())
         rows.append(BenchRow(f"train {label}", rep.total_bytes, minimum, detail))
     return rows

@@ -62,6 +62,31 @@ def _check_keys(params: Mapping[str, Array], required: tuple[str, ...], optional
         )
 
 
+def contraction_out_sharding(x: Array, w: Array) -> jax.NamedSharding | None:
+    """The ``out_sharding`` of ``x (..., K) @ w (K, N)`` on an Explicit-axes mesh when ``K`` is
+    sharded (a row-parallel layer, Megatron's ``g``): the product is a sum over the shards of
+    ``K`` and jax asks for its layout. It is ``x``'s leading layout and ``w``'s output layout
+    (mesh axes already used by the leading dimensions dropped), i.e. the all-reduced result.
+    ``None`` (let jax infer) on Auto meshes, without a mesh, or when ``K`` is not sharded."""
+    xs = getattr(jax.typeof(x), "sharding", None)
+    ws = getattr(jax.typeof(w), "sharding", None)
+    mesh = getattr(xs, "mesh", None)
+    if mesh is None or mesh.empty or not mesh._any_axis_explicit:
+        return None
+    xspec = tuple(xs.spec) + (None,) * (x.ndim - len(xs.spec))  # type: ignore[union-attr]
+    wspec = tuple(ws.spec) + (None,) * (w.ndim - len(ws.spec))  # type: ignore[union-attr]
+    if xspec[-1] is None and wspec[0] is None:
+        return None
+
+    def axes(e: object) -> tuple[str, ...]:
+        return () if e is None else (e,) if isinstance(e, str) else tuple(e)  # type: ignore[arg-type]
+
+    used = {a for e in xspec[:-1] for a in axes(e)}
+    kept = tuple(a for a in axes(wspec[-1]) if a not in used)
+    out = None if not kept else kept[0] if len(kept) == 1 else kept
+    return jax.NamedSharding(mesh, jax.P(*xspec[:-1], out))
+
+
 def _dense(x: Array, w: Array, b: Array | None, wname: str, bname: str) -> Array:
     check_array(f"params['{wname}']", w, ndim=2)
     if w.shape[0] != x.shape[-1]:
@@ -71,7 +96,7 @@ def _dense(x: Array, w: Array, b: Array | None, wname: str, bname: str) -> Array
         )
     if w.dtype != x.dtype:
         raise TypeError(f"params['{wname}']: expected dtype {x.dtype} (as x), got {w.dtype}")
-    y = jnp.matmul(x, w)
+    y = jnp.matmul(x, w, out_sharding=contraction_out_sharding(x, w))
     if b is not None:
         check_array(f"params['{bname}']", b, shape=(w.shape[1],))
         if b.dtype != x.dtype:
