@@ -191,8 +191,14 @@ def _train_rows(size: str) -> list[BenchRow]:
         ("tp", "tp", {}),
         ("fsdp_tp", "fsdp_tp (auto)", {"gather_axes": ("data",)}),
         ("fsdp_tp", "fsdp_tp (explicit)", {"fsdp_axis": "data"}),
+        # the same steps on a mesh with Explicit axes ("[Explicit]")
+        ("tp", "tp [Explicit]", {}),
+        ("fsdp_tp", "fsdp_tp expl. [Explicit]", {"fsdp_axis": "data"}),
     ]
+    auto_mesh = mesh
+    explicit_mesh = make_mesh({"data": 4, "model": 2}, axis_types="explicit")
     for preset, label, kwargs in variants:
+        mesh = explicit_mesh if label.endswith("[Explicit]") else auto_mesh
         rule_set = rules(preset)
         st = shard_train_state(params, logical, opt, mesh, rule_set)
         bs = logical_shardings((x, y), (("batch", None, None),) * 2, mesh, rule_set)
