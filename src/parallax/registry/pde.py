@@ -91,13 +91,13 @@ _HEAT_SHAPES = {
 
 for _d, (_test, _bench) in _HEAT_SHAPES.items():
     _static: dict[str, Any] = {} if _d == 1 else {"ndim": _d}
-    _fn, _twin = ("heat_1d_rollout", "heat_1d_rollout") if _d == 1 else ("heat_rollout",) * 2
+    _fn = "heat_1d_rollout" if _d == 1 else "heat_rollout"  # the twin has the same name
     register(
         KernelSpec(
             name=f"pde.heat_{_d}d",
             family="pde",
             fn=getattr(pde, _fn),
-            twin=f"parallax.kernels.pde.twins:{_twin}",
+            twin=f"parallax.kernels.pde.twins:{_fn}",
             cases={
                 "test": _heat_case(_test, 10, 5, dt=1e-3, nu=0.5, **_static),
                 "bench": _heat_case(_bench, 100, 100, dt=1e-3, nu=0.5, **_static),
