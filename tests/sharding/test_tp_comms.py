@@ -12,7 +12,15 @@ import optax
 import pytest
 
 import parallax.sharding as ps
-from parallax.models import TransformerConfig, logical_axes, transformer_apply, transformer_init
+from parallax.models import (
+    FNOConfig,
+    TransformerConfig,
+    fno_apply,
+    fno_init,
+    logical_axes,
+    transformer_apply,
+    transformer_init,
+)
 
 # grouped-query (kv_heads < heads) and RoPE on, so the fused q/k/v contraction is exercised in
 # its general form; heads and kv_heads divisible by the model axis
@@ -136,3 +144,30 @@ def test_explicit_mesh_fsdp_needs_a_gather():
     mesh = ps.make_mesh(MESH, axis_types="explicit")
     with pytest.raises(ValueError, match="gather_axes=\\('data',\\) or fsdp_axis='data'"):
         _step(mesh, "fsdp_tp", optax.sgd(0.1))
+
+
+def test_explicit_mesh_fno_tp_matches_single_device():
+    """The FNO under ``tp`` (its row-parallel projection ``w2: (mlp, out)`` names its output
+    sharding): one SGD step on an Explicit mesh equals one step on one device."""
+    cfg = FNOConfig(in_channels=1, out_channels=1, modes=(4,), width=8, depth=1, proj_hidden=16)
+    params = fno_init(cfg, jax.random.key(1))
+    rng = np.random.default_rng(1)
+    batch = tuple(jnp.asarray(rng.standard_normal((8, 16, 1)), jnp.float32) for _ in range(2))
+
+    def loss(p, b):
+        return jnp.mean((fno_apply(cfg, p, b[0]) - b[1]) ** 2)
+
+    opt = optax.sgd(0.1)
+    val, g = jax.jit(jax.value_and_grad(loss))(params, batch)
+    mesh = ps.make_mesh(MESH, axis_types="explicit")
+    rule_set = ps.rules("tp")
+    st = ps.shard_train_state(params, logical_axes(params), opt, mesh, rule_set)
+    assert any(a is not None for sh in jax.tree.leaves(st.param_shardings) for a in sh.spec)
+    bs = ps.logical_shardings(batch, (("batch", None, None),) * 2, mesh, rule_set)
+    step = ps.make_train_step(loss, opt, mesh, st.param_shardings, st.opt_shardings, bs)
+    p, _, got = step(st.params, st.opt_state, batch)
+    np.testing.assert_allclose(float(got), float(val), rtol=1e-5)
+    for a, w, dw in zip(
+        jax.tree.leaves(p), jax.tree.leaves(params), jax.tree.leaves(g), strict=True
+    ):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(w - 0.1 * dw), rtol=1e-4, atol=1e-6)
