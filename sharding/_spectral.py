@@ -210,14 +210,17 @@ def _ns(
     f_phys = -kappa * jnp.cos(kappa * y_all)[:, None] * jnp.ones((1, sp.ops.shape[1]), sp.dtype)
     force_hat = mask(amp.astype(sp.cdt) * sp.fft(f_phys))
 
+    d_xy, d_xx_yy = dx * dy, dx * dx - dy * dy
+
     def nonlinear(wh: jax.Array) -> jax.Array:
+        # ∇·(uω) as ∂x∂y(v² - u²) + (∂xx - ∂yy)(uv) (Basdevant 1983, as the single-device
+        # kernel): 4 transforms per evaluation instead of 5, and so 4 transposes, not 5
         wh = mask(wh)
         psi = inv * wh
         u = sp.ifft(dy * psi)
         v = sp.ifft(-dx * psi)
-        w = sp.ifft(wh)
-        flux = dx * sp.fft(u * w) + dy * sp.fft(v * w)
-        return mask(force_hat - flux)
+        adv = d_xy * sp.fft(v * v - u * u) + d_xx_yy * sp.fft(u * v)
+        return mask(force_hat - adv)
 
     return lin, nonlinear
 
