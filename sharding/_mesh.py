@@ -156,9 +156,10 @@ def make_mesh(
     in/out shardings, which works with any model code), ``"explicit"`` (shardings are part of the
     types, ``jax.reshard`` moves them), or one entry per axis. The decompositions of this
     package (halo, FFT, ring, ensemble) work on both (inputs are resharded to their specs on
-    Explicit meshes); a train step under the ``tp``/``fsdp`` presets needs Auto axes unless
-    the model annotates its matmuls with ``out_sharding`` (Explicit mode rejects a product whose
-    contracting dimension is sharded without one). Raises ``ValueError`` naming the
+    Explicit meshes). parallax's kernels and models annotate their sharded contractions
+    (``out_sharding``), so train steps under every preset run on Explicit meshes too; other
+    model code must do the same (Explicit mode rejects a product whose contracting dimension is
+    sharded without one), and FSDP there needs ``gather_axes`` or ``fsdp_axis``. Raises ``ValueError`` naming the
     axes and sizes when they do not fit the devices. With devices from several slices the mesh is
     a hybrid ICI x DCN mesh (see module docstring).
     """
