@@ -159,9 +159,9 @@ def make_mesh(
     Explicit meshes). parallax's kernels and models annotate their sharded contractions
     (``out_sharding``), so train steps under every preset run on Explicit meshes too; other
     model code must do the same (Explicit mode rejects a product whose contracting dimension is
-    sharded without one), and FSDP there needs ``gather_axes`` or ``fsdp_axis``. Raises ``ValueError`` naming the
-    axes and sizes when they do not fit the devices. With devices from several slices the mesh is
-    a hybrid ICI x DCN mesh (see module docstring).
+    sharded without one), and FSDP there needs ``gather_axes`` or ``fsdp_axis``. Raises
+    ``ValueError`` naming the axes and sizes when they do not fit the devices. With devices from
+    several slices the mesh is a hybrid ICI x DCN mesh (see module docstring).
     """
     devs = list(jax.devices() if devices is None else devices)
     shape = resolve_mesh_shape(spec, len(devs))
