@@ -25,7 +25,7 @@ from jaxtyping import Array, Float
 
 from parallax.kernels._checks import check_array
 from parallax.kernels.particles._neighbors import NeighborList
-from parallax.kernels.particles._space import box_vector, pair_displacements
+from parallax.kernels.particles._space import box_vector
 
 __all__ = ["lj_energy", "lj_energy_and_forces", "lj_energy_neighbor", "lj_pair_energy"]
 
@@ -74,9 +74,16 @@ def lj_energy(
 ) -> Float[Array, ""]:
     """Total energy ``U = Σ_{i<j} u(|Δ_ij|)`` over all pairs (``O(n^2)``)."""
     b, sigma, epsilon = _check(positions, box, sigma, epsilon, r_cut)
-    n = positions.shape[0]
-    dr = pair_displacements(positions, b)
-    r2 = jnp.sum(dr * dr, axis=-1)
+    n, dim = positions.shape
+    # one (n, n) plane per coordinate rather than pair_displacements' (n, n, dim): XLA:CPU
+    # vectorises poorly over a minor axis of 3, and the plane form (with its gradient) runs
+    # 1.6-2x faster on the bench case (1000 particles)
+    r2 = jnp.zeros((n, n), positions.dtype)
+    for d in range(dim):
+        x = positions[:, d]
+        dr = x[:, None] - x[None, :]
+        dr = dr - b[d] * jnp.round(dr / b[d])
+        r2 = r2 + dr * dr
     off_diag = ~jnp.eye(n, dtype=bool)
     r2 = jnp.where(off_diag, r2, jnp.full_like(r2, 2.0 * r_cut * r_cut))
     return 0.5 * jnp.sum(lj_pair_energy(r2, sigma, epsilon, r_cut))
