@@ -63,6 +63,7 @@ from parallax.kernels.pde._fd_stencil import (
     D2_WEIGHTS,
     _inv_h2,
     _one_sided,
+    centred_sum,
     check_courant,
     check_grid,
     check_spacing,
@@ -209,12 +210,7 @@ def _local_laplacian(
         x = crop_except(ax)
         m = b.shape[ax]
         if ax in axes:
-            term = None
-            for o, c in zip(range(-r, r + 1), w, strict=True):
-                t = c * lax.slice_in_dim(x, r + o, r + o + m, axis=ax)
-                term = t if term is None else term + t
-            assert term is not None
-            term = term * inv[i]
+            term = centred_sum(x, w, ax, r, m) * inv[i]
             if bc == "dirichlet":
                 p = blocks[ax]
                 k = lax.axis_index(axes[ax])
@@ -232,12 +228,7 @@ def _local_laplacian(
                 term = term + w[r + o] * (periodic_shift(x, -o, ax) + periodic_shift(x, o, ax))
             term = term * inv[i]
         else:  # unsharded Dirichlet axis: the single-device rows of laplacian_dirichlet
-            term = None
-            for o, c in zip(range(-r, r + 1), w, strict=True):
-                t = c * lax.slice_in_dim(x, r + o, r + o + m - 2 * r, axis=ax)
-                term = t if term is None else term + t
-            assert term is not None
-            term = term * inv[i]
+            term = centred_sum(x, w, ax, r, m - 2 * r) * inv[i]
             if order == 4:
                 lo, hi = _one_sided(x, ax, inv[i])
                 term = jnp.concatenate([lo, term, hi], axis=ax)

@@ -87,6 +87,18 @@ def _check_order(order: int) -> tuple[float, ...]:
     return D2_WEIGHTS[order]
 
 
+def centred_sum(x: Array, weights: tuple[float, ...], axis: int, start: int, size: int) -> Array:
+    """``Σ_o w_o x[start + o]`` for ``o = -r..r`` along ``axis``, ``size`` points from index
+    ``start`` (slices only; ``start >= r`` and ``start + size + r <= x.shape[axis]``)."""
+    r = len(weights) // 2
+    term = None
+    for o, c in zip(range(-r, r + 1), weights, strict=True):
+        t = c * lax.slice_in_dim(x, start + o, start + o + size, axis=axis)
+        term = t if term is None else term + t
+    assert term is not None
+    return term
+
+
 def laplacian_padded(
     up: Float[Array, "*batch ..."], dx: Float[Array, "*d"], *, ndim: int, order: int = 2
 ) -> Float[Array, "*batch ..."]:
@@ -96,20 +108,16 @@ def laplacian_padded(
     w = _check_order(order)
     r = order // 2
     lead = up.ndim - ndim
-    interior = [slice(None)] * lead + [slice(r, up.shape[lead + a] - r) for a in range(ndim)]
     inv = _inv_h2(dx, ndim)
     total = None
     for a in range(ndim):
         ax = lead + a
-        m = up.shape[ax] - 2 * r
-        term = None
-        for o, c in zip(range(-r, r + 1), w, strict=True):
-            idx = list(interior)
-            idx[ax] = slice(r + o, r + o + m)
-            t = c * up[tuple(idx)]
-            term = t if term is None else term + t
-        assert term is not None
-        term = term * inv[a]
+        # the interior of the other padded axes, all of this one
+        x = up
+        for b in range(ndim):
+            if b != a:
+                x = lax.slice_in_dim(x, r, up.shape[lead + b] - r, axis=lead + b)
+        term = centred_sum(x, w, ax, r, up.shape[ax] - 2 * r) * inv[a]
         total = term if total is None else total + term
     assert total is not None
     return total
@@ -177,13 +185,7 @@ def laplacian_dirichlet(
     for a in range(ndim):
         ax = lead + a
         n = u.shape[ax]
-        m = n - 2 * r
-        term = None
-        for o, c in zip(range(-r, r + 1), w, strict=True):
-            t = c * lax.slice_in_dim(u, r + o, r + o + m, axis=ax)
-            term = t if term is None else term + t
-        assert term is not None
-        term = term * inv[a]
+        term = centred_sum(u, w, ax, r, n - 2 * r) * inv[a]
         if order == 4:
             lo, hi = _one_sided(u, ax, inv[a])
             term = jnp.concatenate([lo, term, hi], axis=ax)
