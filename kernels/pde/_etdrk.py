@@ -24,8 +24,8 @@ stiff PDEs", SIAM J. Sci. Comput. 26 (2005) 1214–1233: each ``f(z)`` is the me
 geometrically small quadrature error and never divides by a small number. For real ``L`` the
 result is real: the points come in conjugate pairs, so the mean is the real part of the mean over
 the upper half circle (Kassam & Trefethen's own choice, half the work), and the coefficients are
-stored real, so each multiply scales the complex state with 2 flops instead of 6; for complex ``L``
-(advection, dispersion) the full circle is used as is.
+stored real (half the memory); for complex ``L`` (advection, dispersion) the full circle is used
+as is.
 
 ``dt`` is an array: coefficients are computed from it inside ``jit``, so changing it does not
 recompile and ``jax.grad`` flows into it.
@@ -38,7 +38,6 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from jaxtyping import Array, Complex, Float
 
 from parallax.kernels.pde._spectral import broadcast_to_rank
@@ -119,10 +118,11 @@ def _exp(hl: Array, real: bool) -> Array:
 
 
 def _mul(c: Array, v: Array) -> Array:
-    """``c * v`` for a complex ``v``; a real ``c`` scales both parts (2 flops, not 6)."""
-    if jnp.iscomplexobj(c):
-        return c * v
-    return lax.complex(c * jnp.real(v), c * jnp.imag(v))
+    """``c * v`` for a complex ``v``. A real ``c`` is widened inside the fused multiply: XLA:CPU
+    vectorises the complex product, while scaling the real and imaginary parts separately and
+    recombining them (2 flops instead of 6) ran 2x slower, memory-bound on the interleaved
+    layout (8 x 64³ heat: 360 vs 180 µs per step)."""
+    return c.astype(v.dtype) * v if not jnp.iscomplexobj(c) else c * v
 
 
 def etdrk4_coefficients(
