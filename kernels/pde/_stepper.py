@@ -85,7 +85,10 @@ class SpectralStepper:
         state (``num_steps // save_every`` frames, initial state excluded)."""
         u0 = self.check("u0", u0)
         final, traj = rollout(self.step_hat, self.to_hat(u0), num_steps, save_every=save_every)
-        return self.from_hat(final), self.from_hat(traj)
+        frames = self.from_hat(traj)
+        if num_steps:  # the last frame is the final state (num_steps is a multiple of save_every)
+            return frames[-1], frames
+        return self.from_hat(final), frames
 
 
 def real_dtype(dtype: Any, dt: Any) -> Any:
