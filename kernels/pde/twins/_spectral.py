@@ -136,8 +136,10 @@ def _rollout(
         uh = step(uh)
         if (i + 1) % save_every == 0:
             frames.append(uh)
-    traj = torch.stack(frames) if frames else uh.new_zeros((0, *uh.shape))
-    return _irfftn(uh, grid), _irfftn(traj, grid)
+    if not frames:
+        return _irfftn(uh, grid), _irfftn(uh.new_zeros((0, *uh.shape)), grid)
+    traj = _irfftn(torch.stack(frames), grid)
+    return traj[-1], traj  # the last frame is the final state, as in the JAX stepper
 
 
 def _grid(u0: torch.Tensor, ndim: int, length: Any) -> Grid:
