@@ -132,7 +132,7 @@ def test_local_rfft_keeps_every_mode():
     with jax.enable_x64(True):
         u0 = jnp.asarray(np.random.default_rng(6).standard_normal((8, 8)), jnp.float64)
         kw = {"forcing_wavenumber": 1}
-        ns = ps.sharded_navier_stokes_2d(ps.LocalFFT((8, 8)), 0.02, 0.05, 0.1, 1.0, **kw)
+        ns = ps.sharded_navier_stokes_2d(ps.LocalFFT((8, 8), real=True), 0.02, 0.05, 0.1, 1.0, **kw)
         ref = jax.jit(
             lambda u: pde.navier_stokes_2d((8, 8), 0.02, 0.05, 0.1, 1.0, **kw).rollout(u, 3)[0]
         )(u0)
@@ -171,7 +171,7 @@ STEPPERS = {
 
 @pytest.mark.parametrize(
     "name,real,dtype",
-    # r2c (the default) at float64 to round-off for all three; c2c at float32 like before;
+    # r2c at float64 to round-off for all three; c2c (the default) at float32 like before;
     # r2c float32 on the pencil (the grad test below runs r2c NS 2D at float32 too)
     [(n, True, jnp.float64) for n in sorted(STEPPERS)]
     + [(n, False, jnp.float32) for n in sorted(STEPPERS)]
@@ -195,6 +195,8 @@ def test_kernel_steppers_sharded_match_single_device(mesh, name, real, dtype):
         us = jax.device_put(u0, NamedSharding(mesh, d.physical_spec()))
         stepper = sharded(d, dt, real=real)
         assert stepper.ops.real is real
+        # without real=..., a stepper uses the transform it is given (c2c unless asked)
+        assert sharded(d, dt).ops.real is False and sharded(dr, dt).ops.real is True
         compiled = jax.jit(lambda u: stepper.rollout(u, n)).lower(us).compile()
         out = compiled(us)
         assert out.dtype == dtype
