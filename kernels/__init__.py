@@ -11,6 +11,7 @@ from parallax.kernels import ode as ode
 from parallax.kernels import particles as particles
 from parallax.kernels import pde as pde
 from parallax.kernels import sde as sde
+from parallax.kernels._checks import value_checks as value_checks
 from parallax.kernels._rollout import rollout as rollout
 
-__all__ = ["nn", "ode", "particles", "pde", "rollout", "sde"]
+__all__ = ["nn", "ode", "particles", "pde", "rollout", "sde", "value_checks"]

@@ -9,11 +9,17 @@ Two kinds of checks:
   compiled in with :func:`equinox.error_if`, which raises at run time with the same message
   (set ``EQX_ON_ERROR=off`` to compile the checks out). Value checks return their argument:
   thread the returned value through, or the check is dead code.
+
+A traced check that fires inside a multi-device program raises on one device while the others
+wait at their next collective, and XLA aborts the process after ~40 s. :func:`value_checks`
+``("nan")`` makes the checks of functions traced inside it return NaN instead (what
+``parallax.run`` does when its mesh has more than one device; its NaN guard then stops the run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 import equinox as eqx
@@ -24,13 +30,45 @@ from jax.core import Tracer
 T = TypeVar("T")
 
 __all__ = [
+    "branched_error_if",
     "check_array",
     "check_finite",
     "check_nonnegative",
     "check_positive",
     "check_same_dtype",
+    "error_if",
     "is_concrete",
+    "value_checks",
 ]
+
+_MODES = ("default", "raise", "nan", "off")
+_mode: list[str] = ["default"]
+
+
+@contextlib.contextmanager
+def value_checks(mode: str) -> Iterator[None]:
+    """How the traced value checks of functions traced inside the block report a bad value:
+    ``"default"`` (``EQX_ON_ERROR``, raise unless set), ``"raise"``, ``"nan"`` (the checked
+    value becomes NaN: no host callback, safe in multi-device programs) or ``"off"``. Concrete
+    values still raise ``ValueError`` at once. A function jitted before the block keeps the mode
+    it was traced with."""
+    if mode not in _MODES:
+        raise ValueError(f"mode: expected one of {_MODES}, got {mode!r}")
+    _mode.append(mode)
+    try:
+        yield
+    finally:
+        _mode.pop()
+
+
+def error_if(x: T, pred: Any, msg: str) -> T:
+    """:func:`equinox.error_if` in the current :func:`value_checks` mode."""
+    return eqx.error_if(x, pred, msg, on_error=_mode[-1])  # type: ignore[arg-type]
+
+
+def branched_error_if(x: T, pred: Any, index: Any, msgs: Sequence[str]) -> T:
+    """:func:`equinox.branched_error_if` in the current :func:`value_checks` mode."""
+    return eqx.branched_error_if(x, pred, index, msgs, on_error=_mode[-1])  # type: ignore[arg-type]
 
 
 def _shape_str(shape: Sequence[int | str | None]) -> str:
@@ -104,7 +142,7 @@ def _value_check(x: T, bad: Any, name: str, msg: str) -> T:
         if bool(np.any(np.asarray(bad))):
             raise ValueError(f"{name}: {msg}")
         return x
-    return eqx.error_if(x, bad, f"{name}: {msg}")
+    return error_if(x, bad, f"{name}: {msg}")
 
 
 def check_positive(name: str, x: T) -> T:

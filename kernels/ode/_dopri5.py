@@ -43,14 +43,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, Int
 
-from parallax.kernels._checks import check_array, check_finite, check_positive, is_concrete
+from parallax.kernels._checks import (
+    check_array,
+    check_finite,
+    check_positive,
+    error_if,
+    is_concrete,
+)
 
 __all__ = [
     "MAX_STEPS_REACHED",
@@ -180,7 +185,7 @@ def _check_increasing(ts: Array) -> Array:
         if bool(bad):
             raise ValueError(msg)
         return ts
-    return eqx.error_if(ts, bad, msg)
+    return error_if(ts, bad, msg)
 
 
 def dopri5(

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array, check_finite, check_nonnegative, check_positive
+from parallax.kernels._checks import (
+    check_array,
+    check_finite,
+    check_nonnegative,
+    check_positive,
+    error_if,
+)
 from parallax.kernels._rollout import rollout
 from parallax.kernels.particles._integrators import (
     MDState,
@@ -181,7 +186,7 @@ def lj_nve_rollout(
         positions, velocities, box, dt, sigma, epsilon, nl,
         num_steps=num_steps, r_cut=r_cut, save_every=save_every,
     )  # fmt: skip
-    return eqx.error_if(
+    return error_if(
         out,
         nl.did_overflow,
         "neighbor list overflow: capacity or cell_capacity too small for this configuration "

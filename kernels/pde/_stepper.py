@@ -7,12 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import is_concrete
+from parallax.kernels._checks import branched_error_if, is_concrete
 from parallax.kernels._rollout import rollout
 from parallax.kernels.pde._etdrk import etd1, etd1_coefficients, etdrk4, etdrk4_coefficients
 from parallax.kernels.pde._spectral import Grid, broadcast_to_rank, irfftn, make_grid, rfftn
@@ -66,7 +65,7 @@ class SpectralStepper:
                 raise ValueError(msgs[0])
             return u
         bad = jnp.stack([nonfinite, *(p for p, _ in self.pending)])
-        return eqx.branched_error_if(u, jnp.any(bad), jnp.argmax(bad), msgs)
+        return branched_error_if(u, jnp.any(bad), jnp.argmax(bad), msgs)
 
     def to_hat(self, u: Array) -> Array:
         return rfftn(u, self.grid)

@@ -112,3 +112,17 @@ def test_format_duration():
         "1h02m05s",
         "?",
     ]
+
+
+def test_multi_device_runs_turn_value_checks_into_nan(tmp_path):
+    """On a mesh of several devices the runner traces kernels with value_checks("nan")."""
+    from parallax.kernels import _checks
+
+    seen = []
+
+    def main(cfg, r):
+        seen.append((r.mesh.size, _checks._mode[-1]))
+        return {}
+
+    run.execute(main, run.RunConfig(), runs_root=tmp_path, name="probe")
+    assert seen == [(8, "nan")] and _checks._mode[-1] == "default"

@@ -23,6 +23,7 @@ PRNG key (or be a pure function of the seed and the step), never from a host-sid
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import inspect
@@ -37,6 +38,7 @@ from typing import Any, Literal, TypeVar
 import jax
 import numpy as np
 
+from parallax.kernels import value_checks
 from parallax.run._checkpoint import Checkpointer, CheckpointError, find_checkpoint_dir
 from parallax.run._config import ConfigError, RunConfig, parse_config, validate_config
 from parallax.run._distributed_env import (
@@ -391,7 +393,11 @@ def execute(
     except (TypeError, OSError):
         code_dir = None
     r = Run(cfg, name, runs_root=runs_root, code_dir=code_dir)
-    with r:
+    # a traced value check that raises on one device stalls the others at their next
+    # collective until XLA aborts; on a multi-device mesh bad values become NaN instead and
+    # the NaN guard stops the run (status "nonfinite", last good checkpoint kept)
+    checks = value_checks("nan") if r.mesh.size > 1 else contextlib.nullcontext()
+    with r, checks:
         results = main(cfg, r)
         r.results = dict(results or {})
     return r.summary
