@@ -92,22 +92,9 @@ def test_tp_step_moves_the_analytic_minimum(preset, kwargs):
 
 
 @pytest.fixture(scope="module")
-def reference():
+def reference(single_device_steps):
     params, loss, batch = _problem()
-    opt = optax.sgd(0.1, momentum=0.9)
-
-    @jax.jit
-    def step(p, s, b):
-        val, g = jax.value_and_grad(loss)(p, b)
-        u, s = opt.update(g, s, p)
-        return optax.apply_updates(p, u), s, val
-
-    s = opt.init(params)
-    losses = []
-    for _ in range(2):
-        params, s, val = step(params, s, batch)
-        losses.append(float(val))
-    return params, losses
+    return single_device_steps(params, loss, batch, optax.sgd(0.1, momentum=0.9), 2)
 
 
 @pytest.mark.parametrize(

@@ -59,23 +59,8 @@ def _fno_problem():
 PROBLEMS = {"transformer": _transformer_problem, "fno": _fno_problem}
 
 
-def _reference(params, loss, batch, opt, steps):
-    @jax.jit
-    def step(p, s, b):
-        val, g = jax.value_and_grad(loss)(p, b)
-        u, s = opt.update(g, s, p)
-        return optax.apply_updates(p, u), s, val
-
-    s = opt.init(params)
-    losses = []
-    for _ in range(steps):
-        params, s, val = step(params, s, batch)
-        losses.append(float(val))
-    return params, losses
-
-
 @pytest.mark.parametrize("model", sorted(PROBLEMS))
-def test_presets_match_single_device(mesh, model):
+def test_presets_match_single_device(mesh, model, single_device_steps):
     params, loss, batch, batch_names = PROBLEMS[model]()
     logical = logical_axes(params)
     # SGD with momentum: the update is linear in the gradient, so float reassociation in the
@@ -84,7 +69,7 @@ def test_presets_match_single_device(mesh, model):
     opt = optax.sgd(0.1, momentum=0.9)
     steps = 2
     if True:
-        ref_params, ref_losses = _reference(params, loss, batch, opt, steps)
+        ref_params, ref_losses = single_device_steps(params, loss, batch, opt, steps)
         for preset in PRESETS:
             rule_set = ps.rules(preset)
             st = ps.shard_train_state(params, logical, opt, mesh, rule_set)
@@ -117,7 +102,7 @@ def test_presets_match_single_device(mesh, model):
                 )
 
 
-def test_fsdp_gathers_each_parameter_once(mesh):
+def test_fsdp_gathers_each_parameter_once(mesh, single_device_steps):
     """FSDP gathers every data-sharded parameter exactly once per step, in both paths:
     ``gather_axes`` (a sharding constraint; left alone XLA:CPU gathered some LayerNorm vectors
     twice, 17 vs 14 all-gathers) and ``fsdp_axis`` (explicit shard_map: all_gather forward,
@@ -138,7 +123,7 @@ def test_fsdp_gathers_each_parameter_once(mesh):
     assert sharded, "FSDP shards some parameters"
     d = mesh.shape["data"]
     total = sum(x.size * 4 for x in jax.tree.leaves(params))
-    ref_p, ref_loss = _reference(params, loss, batch, opt, 1)
+    ref_p, ref_loss = single_device_steps(params, loss, batch, opt, 1)
     for kwargs in ({"gather_axes": ("data",)}, {"fsdp_axis": "data"}):
         step = ps.make_train_step(
             loss, opt, mesh, st.param_shardings, st.opt_shardings, bs, **kwargs
