@@ -71,7 +71,7 @@ def contraction_out_sharding(x: Array, w: Array) -> jax.NamedSharding | None:
     xs = getattr(jax.typeof(x), "sharding", None)
     ws = getattr(jax.typeof(w), "sharding", None)
     mesh = getattr(xs, "mesh", None)
-    if mesh is None or mesh.empty or not mesh._any_axis_explicit:
+    if mesh is None or mesh.empty or jax.sharding.AxisType.Explicit not in mesh.axis_types:
         return None
     xspec = tuple(xs.spec) + (None,) * (x.ndim - len(xs.spec))  # type: ignore[union-attr]
     wspec = tuple(ws.spec) + (None,) * (w.ndim - len(ws.spec))  # type: ignore[union-attr]
