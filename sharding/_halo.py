@@ -27,7 +27,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from parallax.sharding._mesh import has_explicit_axes
 
 __all__ = ["check_decomposition", "conform", "halo_exchange", "sharded_stencil", "spec_axes"]
 
@@ -35,9 +37,7 @@ __all__ = ["check_decomposition", "conform", "halo_exchange", "sharded_stencil",
 def conform(x: Any, mesh: Mesh, spec: Any) -> Any:
     """On a mesh with Explicit axes, ``jax.reshard`` ``x`` to ``spec`` (what ``shard_map``'s
     ``in_specs`` demand there); on Auto meshes ``shard_map`` reshards by itself."""
-    from jax.sharding import AxisType, NamedSharding
-
-    if not any(t == AxisType.Explicit for t in mesh.axis_types):
+    if not has_explicit_axes(mesh):
         return x
     return jax.tree.map(
         lambda a, s: jax.reshard(a, NamedSharding(mesh, s)),

@@ -27,7 +27,14 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh
 
-__all__ = ["MeshSpec", "make_mesh", "parse_mesh_spec", "resolve_mesh_shape", "split_ici_dcn"]
+__all__ = [
+    "MeshSpec",
+    "has_explicit_axes",
+    "make_mesh",
+    "parse_mesh_spec",
+    "resolve_mesh_shape",
+    "split_ici_dcn",
+]
 
 MeshSpec = Mapping[str, int] | str | Sequence[tuple[str, int]]
 
@@ -126,6 +133,11 @@ def split_ici_dcn(
             )
         ici[n] = shape[n] // dcn_shape[n]
     return ici, dcn_shape
+
+
+def has_explicit_axes(mesh: Mesh) -> bool:
+    """True when some axis of ``mesh`` is Explicit (shardings are part of the array types)."""
+    return AxisType.Explicit in mesh.axis_types
 
 
 def _axis_types(axis_types: Any, n: int) -> tuple[AxisType, ...]:

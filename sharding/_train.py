@@ -15,8 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from parallax.sharding._mesh import has_explicit_axes
 from parallax.sharding._rules import Rules, logical_shardings, opt_state_shardings
 
 __all__ = ["TrainState", "make_train_step", "shard_train_state"]
@@ -117,7 +118,7 @@ def _explicit_fsdp(
         g = jax.tree.map(lambda x: x / size, g)
         return jax.lax.pmean(loss, axis), g
 
-    explicit = any(t == AxisType.Explicit for t in mesh.axis_types)
+    explicit = has_explicit_axes(mesh)
     return jax.shard_map(
         local,
         mesh=None if explicit else mesh,  # Explicit: the (Auto-typed) mesh of auto_axes
@@ -176,7 +177,7 @@ def make_train_step(
     """
     import optax
 
-    explicit = any(t == AxisType.Explicit for t in mesh.axis_types)
+    explicit = has_explicit_axes(mesh)
     if explicit and not gather_axes and fsdp_axis is None:
         batch_axes = {a for sh in jax.tree.leaves(batch_shardings) for a in _axes(sh.spec)}
         fsdp = sorted(
