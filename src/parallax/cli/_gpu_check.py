@@ -46,11 +46,9 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from parallax.gpucheck import SECTIONS, Options, run_check
-    from parallax.gpucheck._check import IMPLS
+    from parallax.gpucheck._check import IMPLS, matches
 
-    unknown = [
-        s for s in args.section or [] if not any(n == s or n.startswith(s + ".") for n in SECTIONS)
-    ]
+    unknown = [s for s in args.section or [] if not any(matches(s, n) for n in SECTIONS)]
     if unknown:
         raise SystemExit(f"parallax gpu-check: unknown section {unknown}; sections: {SECTIONS}")
     if args.samples < 7:

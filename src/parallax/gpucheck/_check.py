@@ -17,7 +17,16 @@ from parallax.gpucheck._record import Recorder, Section, Step, write_json
 from parallax.gpucheck._report import render_summary
 from parallax.gpucheck._sizes import DRY, GPU, Sizes
 
-__all__ = ["IMPLS", "JSON_NAME", "MD_NAME", "SCHEMA", "SECTIONS", "Options", "run_check"]
+__all__ = [
+    "IMPLS",
+    "JSON_NAME",
+    "MD_NAME",
+    "SCHEMA",
+    "SECTIONS",
+    "Options",
+    "matches",
+    "run_check",
+]
 
 SCHEMA = "parallax.gpu-check/1"
 JSON_NAME = "gpu_check.json"
@@ -65,7 +74,12 @@ class Options:
     def selected(self, name: str) -> bool:
         if name == "environment" or not self.sections:
             return True
-        return any(name == s or name.startswith(s.rstrip(".") + ".") for s in self.sections)
+        return any(matches(s, name) for s in self.sections)
+
+
+def matches(selector: str, section: str) -> bool:
+    """``selector`` names ``section`` or a prefix of it (``bench`` or ``bench.``)."""
+    return section == selector or section.startswith(selector.rstrip(".") + ".")
 
 
 def _prepare_process(dry_run: bool) -> None:
