@@ -34,7 +34,7 @@ def test_unknown_kernel_exits_2_with_close_matches():
     assert "unknown kernel 'pde.heat1d'" in p.stderr and "pde.heat_1d" in p.stderr
 
 
-@pytest.mark.parametrize("sub", ["kernels", "parity", "bench", "run"])
+@pytest.mark.parametrize("sub", ["kernels", "parity", "bench", "gpu-check", "run"])
 def test_every_subcommand_has_help(sub, capsys):
     with pytest.raises(SystemExit) as e:
         main([sub, "--help"])

@@ -67,7 +67,8 @@ def apply_rope(x, positions=None, *, base: float, interleaved: bool):
         positions = torch.arange(s, device=x.device).expand(b, s)
     cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
     half = d // 2
-    inv_freq = torch.tensor(base, dtype=cdt) ** (-(torch.arange(half, dtype=cdt) * (2.0 / d)))
+    exponent = torch.arange(half, dtype=cdt, device=x.device) * (2.0 / d)
+    inv_freq = torch.tensor(base, dtype=cdt, device=x.device) ** -exponent
     ang = (positions.to(cdt)[..., None] * inv_freq)[:, :, None, :]
     cos, sin = ang.cos(), ang.sin()
     xc = x.to(cdt)

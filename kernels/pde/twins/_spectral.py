@@ -37,8 +37,8 @@ _CPLX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 _python_loop = torch.compiler.disable(recursive=False)
 
 
-def _c(x: np.ndarray, cdt: torch.dtype) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x), dtype=cdt)
+def _c(x: np.ndarray, cdt: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x), dtype=cdt, device=device)
 
 
 def _fit(x: torch.Tensor, ndim: int) -> torch.Tensor:
@@ -50,7 +50,7 @@ def _coefficients(lin: torch.Tensor, dt: torch.Tensor, order: int, m: int = 32) 
     cdt = _CPLX[dt.dtype]
     hl = lin.to(cdt) * dt.to(cdt)
     theta = 2 * np.pi * (np.arange(m) + 0.5) / m
-    roots = torch.as_tensor(np.exp(1j * theta), dtype=cdt)
+    roots = torch.as_tensor(np.exp(1j * theta), dtype=cdt, device=lin.device)
     sums = [torch.zeros_like(hl) for _ in range(4 if order == 4 else 1)]
     for j in range(m):
         z = hl + roots[j]
@@ -119,10 +119,8 @@ def _irfftn(uh: torch.Tensor, grid: Grid) -> torch.Tensor:
     return torch.fft.irfftn(uh, s=grid.shape, dim=grid.axes)
 
 
-def _mask(grid: Grid, enabled: bool = True) -> Step:
-    if not enabled:
-        return lambda uh: uh
-    keep = torch.as_tensor(grid.dealias_np())
+def _mask(grid: Grid, device: torch.device) -> Step:
+    keep = torch.as_tensor(grid.dealias_np(), device=device)
     return lambda uh: torch.where(_fit(keep, uh.ndim), uh, torch.zeros((), dtype=uh.dtype))
 
 
@@ -146,14 +144,14 @@ def _grid(u0: torch.Tensor, ndim: int, length: Any) -> Grid:
     return make_grid(tuple(u0.shape[u0.ndim - ndim :]), length)
 
 
-def _lap(grid: Grid, dtype: torch.dtype) -> torch.Tensor:
-    return torch.as_tensor(grid.laplacian_np(), dtype=dtype)
+def _lap(grid: Grid, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(grid.laplacian_np(), dtype=dtype, device=device)
 
 
-def _conv_1d(grid: Grid, cdt: torch.dtype, scale: float) -> Step:
+def _conv_1d(grid: Grid, cdt: torch.dtype, scale: float, device: torch.device) -> Step:
     """``N̂ = scale · ik · F[u²]`` with 2/3 dealiasing."""
-    mask = _mask(grid)
-    (dx,) = (_c(d, cdt) for d in grid.derivative_np())
+    mask = _mask(grid, device)
+    (dx,) = (_c(d, cdt, device) for d in grid.derivative_np())
 
     def nonlinear(uh: torch.Tensor) -> torch.Tensor:
         u = _irfftn(mask(uh), grid)
@@ -164,7 +162,7 @@ def _conv_1d(grid: Grid, cdt: torch.dtype, scale: float) -> Step:
 
 def heat_rollout(u0, dt, nu, *, ndim=1, num_steps, save_every=1, length=2 * math.pi):
     grid = _grid(u0, ndim, length)
-    lin = nu * _lap(grid, u0.dtype)
+    lin = nu * _lap(grid, u0.dtype, u0.device)
     return _rollout(_stepper(lin, None, dt, "etdrk4"), u0, grid, num_steps, save_every)
 
 
@@ -173,24 +171,24 @@ def advection_diffusion_rollout(
 ):
     grid = _grid(u0, ndim, length)
     cdt = _CPLX[u0.dtype]
-    lin = (nu * _lap(grid, u0.dtype)).to(cdt)
+    lin = (nu * _lap(grid, u0.dtype, u0.device)).to(cdt)
     for j, d in enumerate(grid.derivative_np()):
-        lin = lin - velocity[j].to(cdt) * _c(d, cdt)
+        lin = lin - velocity[j].to(cdt) * _c(d, cdt, u0.device)
     return _rollout(_stepper(lin, None, dt, "etdrk4"), u0, grid, num_steps, save_every)
 
 
 def burgers_1d_rollout(u0, dt, nu, *, num_steps, save_every=1, length=2 * math.pi, method="etdrk4"):
     grid = _grid(u0, 1, length)
-    lin = nu * _lap(grid, u0.dtype)
-    step = _stepper(lin, _conv_1d(grid, _CPLX[u0.dtype], -0.5), dt, method)
+    lin = nu * _lap(grid, u0.dtype, u0.device)
+    step = _stepper(lin, _conv_1d(grid, _CPLX[u0.dtype], -0.5, u0.device), dt, method)
     return _rollout(step, u0, grid, num_steps, save_every)
 
 
 def burgers_2d_rollout(u0, dt, nu, *, num_steps, save_every=1, length=2 * math.pi):
     grid = _grid(u0, 2, length)
     cdt = _CPLX[u0.dtype]
-    mask = _mask(grid)
-    ders = [_c(d, cdt) for d in grid.derivative_np()]
+    mask = _mask(grid, u0.device)
+    ders = [_c(d, cdt, u0.device) for d in grid.derivative_np()]
 
     def nonlinear(uh: torch.Tensor) -> torch.Tensor:
         uh = mask(uh)
@@ -201,34 +199,35 @@ def burgers_2d_rollout(u0, dt, nu, *, num_steps, save_every=1, length=2 * math.p
             adv = adv + u.select(-3, j).unsqueeze(-3) * _irfftn(_fit(ders[j], r) * uh, grid)
         return mask(-_rfftn(adv, grid))
 
-    lin = nu * _lap(grid, u0.dtype)
+    lin = nu * _lap(grid, u0.dtype, u0.device)
     return _rollout(_stepper(lin, nonlinear, dt, "etdrk4"), u0, grid, num_steps, save_every)
 
 
 def kdv_rollout(u0, dt, *, num_steps, save_every=1, length=2 * math.pi):
     grid = _grid(u0, 1, length)
     cdt = _CPLX[u0.dtype]
-    (dx,) = (_c(d, cdt) for d in grid.derivative_np())
-    step = _stepper(-(dx * dx * dx), _conv_1d(grid, cdt, -3.0), dt, "etdrk4")
+    (dx,) = (_c(d, cdt, u0.device) for d in grid.derivative_np())
+    step = _stepper(-(dx * dx * dx), _conv_1d(grid, cdt, -3.0, u0.device), dt, "etdrk4")
     return _rollout(step, u0, grid, num_steps, save_every)
 
 
-def _ks_lin(grid: Grid, dtype: torch.dtype) -> torch.Tensor:
+def _ks_lin(grid: Grid, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     lap = grid.laplacian_np()
-    return torch.as_tensor(-lap - lap * lap, dtype=dtype)
+    return torch.as_tensor(-lap - lap * lap, dtype=dtype, device=device)
 
 
 def ks_1d_rollout(u0, dt, *, num_steps, save_every=1, length=32 * math.pi, method="etdrk4"):
     grid = _grid(u0, 1, length)
-    step = _stepper(_ks_lin(grid, u0.dtype), _conv_1d(grid, _CPLX[u0.dtype], -0.5), dt, method)
+    lin = _ks_lin(grid, u0.dtype, u0.device)
+    step = _stepper(lin, _conv_1d(grid, _CPLX[u0.dtype], -0.5, u0.device), dt, method)
     return _rollout(step, u0, grid, num_steps, save_every)
 
 
 def ks_2d_rollout(u0, dt, *, num_steps, save_every=1, length=10 * math.pi):
     grid = _grid(u0, 2, length)
     cdt = _CPLX[u0.dtype]
-    mask = _mask(grid)
-    ders = [_c(d, cdt) for d in grid.derivative_np()]
+    mask = _mask(grid, u0.device)
+    ders = [_c(d, cdt, u0.device) for d in grid.derivative_np()]
 
     def nonlinear(uh: torch.Tensor) -> torch.Tensor:
         uh = mask(uh)
@@ -238,19 +237,19 @@ def ks_2d_rollout(u0, dt, *, num_steps, save_every=1, length=10 * math.pi):
             g2 = g2 + g * g
         return mask(-0.5 * _rfftn(g2, grid))
 
-    step = _stepper(_ks_lin(grid, u0.dtype), nonlinear, dt, "etdrk4")
+    step = _stepper(_ks_lin(grid, u0.dtype, u0.device), nonlinear, dt, "etdrk4")
     return _rollout(step, u0, grid, num_steps, save_every)
 
 
 def allen_cahn_rollout(u0, dt, eps, *, ndim=1, num_steps, save_every=1, length=2 * math.pi):
     grid = _grid(u0, ndim, length)
-    mask = _mask(grid)
+    mask = _mask(grid, u0.device)
 
     def nonlinear(uh: torch.Tensor) -> torch.Tensor:
         u = _irfftn(mask(uh), grid)
         return mask(-_rfftn(u * u * u, grid))
 
-    lin = 1.0 + eps * eps * _lap(grid, u0.dtype)
+    lin = 1.0 + eps * eps * _lap(grid, u0.dtype, u0.device)
     return _rollout(_stepper(lin, nonlinear, dt, "etdrk4"), u0, grid, num_steps, save_every)
 
 
@@ -267,16 +266,16 @@ def navier_stokes_2d_rollout(
     length=2 * math.pi,
 ):
     grid = _grid(w0, 2, length)
-    cdt = _CPLX[w0.dtype]
-    mask = _mask(grid)
+    cdt, dev = _CPLX[w0.dtype], w0.device
+    mask = _mask(grid, dev)
     dy, dx = grid.derivative_np()
     lap = grid.laplacian_np()
     inv = np.where(lap == 0, 0.0, -1.0 / np.where(lap == 0, 1.0, lap))
-    to_u, to_v = _c(dy * inv, cdt), _c(-dx * inv, cdt)
-    d_xy, d_xx_yy = _c(dx * dy, cdt), _c(dx * dx - dy * dy, cdt)  # Basdevant's 4-FFT form
+    to_u, to_v = _c(dy * inv, cdt, dev), _c(-dx * inv, cdt, dev)
+    d_xy, d_xx_yy = _c(dx * dy, cdt, dev), _c(dx * dx - dy * dy, cdt, dev)  # Basdevant's form
     kappa = 2 * np.pi * forcing_wavenumber / grid.length[0]
     y = np.arange(grid.shape[0])[:, None] * grid.spacing[0] + np.zeros(grid.shape)
-    force_hat = mask(forcing.to(cdt) * _c(np.fft.rfft2(-kappa * np.cos(kappa * y)), cdt))
+    force_hat = mask(forcing.to(cdt) * _c(np.fft.rfft2(-kappa * np.cos(kappa * y)), cdt, dev))
 
     def nonlinear(wh: torch.Tensor) -> torch.Tensor:
         r = wh.ndim
@@ -286,5 +285,5 @@ def navier_stokes_2d_rollout(
         adv = _fit(d_xy, r) * _rfftn(v * v - u * u, grid) + _fit(d_xx_yy, r) * _rfftn(u * v, grid)
         return mask(_fit(force_hat, r) - adv)
 
-    lin = nu * _lap(grid, w0.dtype) - drag
+    lin = nu * _lap(grid, w0.dtype, dev) - drag
     return _rollout(_stepper(lin, nonlinear, dt, "etdrk4"), w0, grid, num_steps, save_every)

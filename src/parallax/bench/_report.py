@@ -19,7 +19,8 @@ def format_table(records: Sequence[BenchRecord], ceilings: Ceilings | None = Non
     if ceilings is not None:
         lines.append(
             f"machine ceilings: SGEMM {ceilings.sgemm_gflops:.1f} GFLOP/s (n={ceilings.sgemm_n}), "
-            f"stream triad {ceilings.stream_gbps:.1f} GB/s"
+            f"stream triad {ceilings.stream_gbps:.1f} GB/s, "
+            f"copy {_fmt(ceilings.copy_gbps, '.1f')} GB/s"
         )
     head = (
         f"{'kernel':<28} {'case':<8} {'impl':<14} {'median':>11} {'min':>11} {'iqr':>9} "

@@ -8,7 +8,7 @@ import functools
 import importlib
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from parallax.bench._ceilings import Ceilings
 from parallax.bench._timing import Timer
 from parallax.registry import Case, KernelSpec
 
-__all__ = ["BenchRecord", "bench_spec"]
+__all__ = ["BenchRecord", "Made", "bench_spec", "time_impls"]
 
 IMPLS = ("jax", "torch-eager", "torch-compile")
 
@@ -98,6 +98,83 @@ def _torch_threads() -> int | None:
     return torch.get_num_threads()
 
 
+Made = Callable[[], Any] | tuple[Callable[[], Any], float]
+"""What a maker returns: a zero-argument callable, or ``(callable, compile_s)`` when it compiled
+ahead of time (the compile time is then reported instead of the first call's)."""
+
+
+def time_impls(
+    kernel: str,
+    case: str,
+    makers: Mapping[str, Callable[[], Made]],
+    *,
+    dtype: str = "float32",
+    steps: int = 1,
+    flops: float | None = None,
+    bytes: float | None = None,
+    samples: int = 7,
+    ceilings: Ceilings | None = None,
+    min_sample_s: float = 0.02,
+    baseline: str = "jax",
+    log: Callable[[str], None] | None = None,
+) -> list[BenchRecord]:
+    """Time every implementation ``makers[name]()`` builds, one record each, in ``makers`` order.
+
+    Each callable is warmed up and calibrated (:class:`Timer`), then samples are taken in
+    rounds, rotating which implementation goes first. A maker or warm-up that raises is
+    recorded in ``error`` and the others go on. ``flops`` and ``bytes`` are per call;
+    ``ratio_to_jax`` is each median over the ``baseline`` implementation's.
+    """
+    if samples < 7:
+        raise ValueError(f"samples: expected >= 7 for a stable median, got {samples}")
+    say = log or (lambda _: None)
+    timers: dict[str, Timer] = {}
+    records: dict[str, BenchRecord] = {}
+    for name, make in makers.items():
+        r = BenchRecord(kernel, case, name, dtype, steps=steps, flops=flops, bytes=bytes)
+        records[name] = r
+        try:
+            made = make()
+            fn, r.compile_s = made if isinstance(made, tuple) else (made, None)
+            say(f"  {kernel}/{case}: warming up {name}")
+            t = Timer(fn, min_sample_s=min_sample_s)
+            t.warmup()
+            if r.compile_s is None:
+                r.compile_s = t.first_call_s  # first call: compile (torch.compile, jit peers)
+            timers[name] = t
+        except Exception as e:  # recorded per implementation; the bench goes on
+            r.error = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+            say(f"  {name} unavailable: {r.error}")
+            if name == baseline:
+                say(traceback.format_exc(limit=4))
+
+    order = list(timers)
+    for i in range(samples):
+        k = i % max(len(order), 1)
+        for name in order[k:] + order[:k]:  # rotate who goes first in each round
+            timers[name].sample()
+
+    for name, t in timers.items():
+        s = t.stats()
+        r = records[name]
+        r.median_us, r.min_us, r.iqr_us = s.median * 1e6, s.min * 1e6, s.iqr * 1e6
+        r.samples, r.inner = s.samples, s.inner
+        r.per_step_us = r.median_us / max(steps, 1)
+        if flops:
+            r.gflops = flops / s.median / 1e9
+            if ceilings:
+                r.frac_peak_flops = r.gflops / ceilings.sgemm_gflops
+        if bytes:
+            r.gbps = bytes / s.median / 1e9
+            if ceilings:
+                r.frac_peak_bw = r.gbps / ceilings.bandwidth_gbps
+    base = records[baseline].median_us if baseline in records else None
+    for r in records.values():
+        if base and r.median_us:
+            r.ratio_to_jax = r.median_us / base
+    return list(records.values())
+
+
 def bench_spec(
     spec: KernelSpec,
     case_name: str = "bench",
@@ -114,74 +191,46 @@ def bench_spec(
 
     ``impls`` selects among ``jax``, ``torch-eager``, ``torch-compile`` and peer names (default:
     all). Failures of a non-JAX implementation (torch missing, torch.compile unable to handle
-    complex ops, a peer not installed) are recorded in ``error``, not raised.
+    complex ops, a peer not installed) are recorded in ``error``, not raised. ``device`` places
+    the torch twin's tensors; JAX and JAX peers run on JAX's default device.
     """
     if samples < 7:
         raise ValueError(f"samples: expected >= 7 for a stable median, got {samples}")
-    say = log or (lambda _: None)
     case = spec.make_case(case_name, dtype)
     wanted = list(impls) if impls else [*IMPLS, *(p.name for p in spec.peers)]
-    timers: dict[str, Timer] = {}
-    records: dict[str, BenchRecord] = {}
 
-    def record(name: str) -> BenchRecord:
-        r = BenchRecord(spec.name, case_name, name, dtype, steps=case.steps)
-        r.flops, r.bytes = case.flops, case.bytes
-        records[name] = r
-        return r
+    def maker(name: str) -> Callable[[], Made]:
+        def make() -> Made:
+            if name == "jax":
+                return _jax_impl(spec, case, dtype)
+            if name in ("torch-eager", "torch-compile"):
+                return _torch_impl(spec, case, device, compiled=name == "torch-compile")
+            peer = next((p for p in spec.peers if p.name == name), None)
+            if peer is None:
+                raise LookupError(f"no implementation {name!r} for {spec.name}")
+            if case_name not in peer.cases:
+                raise LookupError(f"peer {name} is not registered for case {case_name}")
+            importlib.import_module(peer.module)
+            return peer.make(case)
+
+        return make
 
     with _x64(dtype):
-        for name in wanted:
-            r = record(name)
-            try:
-                if name == "jax":
-                    fn, r.compile_s = _jax_impl(spec, case, dtype)
-                    r.threads = None
-                elif name in ("torch-eager", "torch-compile"):
-                    fn = _torch_impl(spec, case, device, compiled=name == "torch-compile")
-                    r.threads = _torch_threads()
-                else:
-                    peer = next((p for p in spec.peers if p.name == name), None)
-                    if peer is None:
-                        raise LookupError(f"no implementation {name!r} for {spec.name}")
-                    if case_name not in peer.cases:
-                        raise LookupError(f"peer {name} is not registered for case {case_name}")
-                    importlib.import_module(peer.module)
-                    fn = peer.make(case)
-                say(f"  {spec.name}/{case_name}: warming up {name}")
-                t = Timer(fn, min_sample_s=min_sample_s)
-                t.warmup()
-                if name != "jax":
-                    r.compile_s = t.first_call_s  # first call: compile (torch.compile, jit peers)
-                timers[name] = t
-            except Exception as e:  # recorded per implementation; the bench goes on
-                r.error = f"{type(e).__name__}: {e}".splitlines()[0][:300]
-                say(f"  {name} unavailable: {r.error}")
-                if name == "jax":
-                    say(traceback.format_exc(limit=4))
-
-        order = list(timers)
-        for i in range(samples):
-            k = i % max(len(order), 1)
-            for name in order[k:] + order[:k]:  # rotate who goes first in each round
-                timers[name].sample()
-
-    for name, t in timers.items():
-        s = t.stats()
-        r = records[name]
-        r.median_us, r.min_us, r.iqr_us = s.median * 1e6, s.min * 1e6, s.iqr * 1e6
-        r.samples, r.inner = s.samples, s.inner
-        r.per_step_us = r.median_us / max(case.steps, 1)
-        if case.flops:
-            r.gflops = case.flops / s.median / 1e9
-            if ceilings:
-                r.frac_peak_flops = r.gflops / ceilings.sgemm_gflops
-        if case.bytes:
-            r.gbps = case.bytes / s.median / 1e9
-            if ceilings:
-                r.frac_peak_bw = r.gbps / ceilings.stream_gbps
-    jax_median = records["jax"].median_us if "jax" in records else None
-    for r in records.values():
-        if jax_median and r.median_us:
-            r.ratio_to_jax = r.median_us / jax_median
-    return [records[n] for n in wanted]
+        records = time_impls(
+            spec.name,
+            case_name,
+            {name: maker(name) for name in wanted},
+            dtype=dtype,
+            steps=case.steps,
+            flops=case.flops,
+            bytes=case.bytes,
+            samples=samples,
+            ceilings=ceilings,
+            min_sample_s=min_sample_s,
+            log=log,
+        )
+    threads = _torch_threads()
+    for r in records:
+        if r.impl.startswith("torch") and r.error is None:
+            r.threads = threads
+    return records

@@ -1,4 +1,4 @@
-"""The ``parallax`` command: ``kernels``, ``parity``, ``bench`` and ``run``."""
+"""The ``parallax`` command: ``kernels``, ``parity``, ``bench``, ``gpu-check`` and ``run``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from parallax import __version__
-from parallax.cli import _bench, _kernels, _parity, _run
+from parallax.cli import _bench, _gpu_check, _kernels, _parity, _run
 
 __all__ = ["main"]
 
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"parallax {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (_kernels, _parity, _bench, _run):
+    for module in (_kernels, _parity, _bench, _gpu_check, _run):
         module.add(sub)
     return parser
 

@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         f"dtype {args.dtype}",
         flush=True,
     )
-    ceilings = None if args.no_ceilings else measure_ceilings()
+    torch_device = None if args.device == "cpu" else args.device
+    ceilings = None if args.no_ceilings else measure_ceilings(torch_device=torch_device)
     records = []
     for spec in chosen:
         if args.case not in spec.cases:

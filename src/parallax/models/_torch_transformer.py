@@ -17,8 +17,8 @@ def rope(x: torch.Tensor, base: float) -> torch.Tensor:
     """Rotate-half RoPE on ``(batch, heads, seq, head_dim)`` (positions ``0 … seq-1``)."""
     s, d = x.shape[-2], x.shape[-1]
     cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
-    inv = base ** (-(torch.arange(d // 2, dtype=cdt) * (2.0 / d)))
-    ang = torch.arange(s, dtype=cdt)[:, None] * inv[None, :]
+    inv = base ** (-(torch.arange(d // 2, dtype=cdt, device=x.device) * (2.0 / d)))
+    ang = torch.arange(s, dtype=cdt, device=x.device)[:, None] * inv[None, :]
     cos, sin = torch.cos(ang), torch.sin(ang)
     xc = x.to(cdt)
     a, b = xc[..., : d // 2], xc[..., d // 2 :]
@@ -110,7 +110,7 @@ class TorchTransformer(nn.Module):
         s = h.shape[1]
         allowed = None
         if c.causal:
-            allowed = torch.ones(s, s, dtype=torch.bool).tril()[None, None]
+            allowed = torch.ones(s, s, dtype=torch.bool, device=h.device).tril()[None, None]
         if padding_mask is not None:
             pm = padding_mask[:, None, None, :]
             allowed = pm if allowed is None else allowed & pm

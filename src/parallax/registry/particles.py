@@ -296,6 +296,10 @@ register(
             "bench": nve_case(
                 16, 0.8, 100, 100, r_cut=2.5, skin=0.3, capacity=128, cell_capacity=48
             ),
+            # 40^3 = 64000 particles at the same density and cut (15^3 cells): sized for a GPU
+            "bench_gpu": nve_case(
+                40, 0.8, 100, 100, r_cut=2.5, skin=0.3, capacity=128, cell_capacity=48
+            ),
         },
         # 20 chaotic steps: rounding differences (summation order in the neighbor sums) grow by
         # ~e^(λt) with λ ~ 3-5 per unit time, t = 0.1 — a factor < 2; float32 positions ~ 6.
@@ -306,7 +310,7 @@ register(
             PhysicsCheck("energy_drift_1e4_steps", _nve_energy_drift),
             PhysicsCheck("verlet_order", _verlet_order),
         ),
-        peers=(Peer("jax-md", "jax_md", _jax_md_nve),),
+        peers=(Peer("jax-md", "jax_md", _jax_md_nve, cases=("bench", "bench_gpu")),),
         description="Lennard-Jones NVE, velocity Verlet, O(N) cell/neighbor list with overflow "
         "check (raises), lax.scan rollout",
     )

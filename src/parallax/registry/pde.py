@@ -420,6 +420,17 @@ register(
                 state="w0",
                 forcing_wavenumber=4,
             ),
+            # one 1024² field (cuFFT-sized); dt keeps the advective CFL number near 0.2
+            "bench_gpu": _spectral_case(
+                (1, 1024, 1024),
+                2,
+                {"dt": 1e-3, "nu": 1e-3, "drag": 0.1, "forcing": 1.0},
+                100,
+                100,
+                16,
+                state="w0",
+                forcing_wavenumber=4,
+            ),
         },
         fwd_tol=_SPECTRAL_FWD,
         grad_tol=_SPECTRAL_GRAD,
@@ -428,7 +439,7 @@ register(
             PhysicsCheck("taylor_green", _chk.ns_taylor_green),
             PhysicsCheck("kolmogorov_laminar", _chk.ns_kolmogorov_laminar),
         ),
-        peers=(Peer("exponax", "exponax", _exponax_ns),),
+        peers=(Peer("exponax", "exponax", _exponax_ns, cases=("bench", "bench_gpu")),),
         description="2D Navier–Stokes vorticity form, Kolmogorov forcing, linear drag, ETDRK4",
     )
 )
