@@ -201,3 +201,25 @@ def test_resume_reloads_the_saved_config(toy, tmp_path, capsys):
     assert "lr: run has 0.01, command has 1.0" in capsys.readouterr().err
     assert run.cli(toy.main, toy.Config, ["--resume", str(tmp_path / "nope")], exit=False) == 2
     assert "--resume: " in capsys.readouterr().err
+
+
+def test_every_run_ends_with_a_results_block(toy, tmp_path, capsys):
+    def main(cfg, r):
+        out = toy.main(cfg, r)
+        r.report("max |w - w_true|", out["w_error"], "below 0.5")
+        r.plot_metrics(["loss"], "training")
+        return out
+
+    s = run.execute(main, toy.Config(workdir=str(tmp_path), steps=4), name="toy_experiment")
+    out = capsys.readouterr().out
+    assert out.startswith("== toy_experiment: completed at step 4 of 4 (")
+    assert re.search(r"max \|w - w_true\|\s+\S+\s+\(good: below 0\.5\)", out)
+    assert f"plots: {tmp_path}/plots/training.png" in out
+    assert f"TensorBoard: tensorboard --logdir {tmp_path}/tb" in out
+    assert s["report"] == [
+        {"label": "max |w - w_true|", "value": s["results"]["w_error"], "good": "below 0.5"}
+    ]
+    # run again: nothing is recomputed, the same block is printed
+    again = run.execute(main, toy.Config(workdir=str(tmp_path), steps=4), name="toy_experiment")
+    assert again == s
+    assert "max |w - w_true|" in capsys.readouterr().out
