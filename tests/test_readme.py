@@ -33,6 +33,8 @@ SHORT = {
         f"python experiments/ks_emulator.py --cpu-devices 8 --mesh data=8 --workdir runs/ks {SMALL}"
     ),
     "parallax bench nn --json bench.json": "parallax bench nn --json bench.json --help",
+    # a GPU run: on this CPU, check that it is found and parses its arguments
+    "parallax gpu-check out/ --budget-s 480": "parallax gpu-check out/ --budget-s 480 --help",
     # a server: check instead that it reads the run's events
     "tensorboard --logdir runs/lj/tb": "tensorboard --inspect --logdir runs/lj/tb",
 }
