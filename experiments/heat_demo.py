@@ -2,7 +2,7 @@
 
     scripts/run experiments/heat_demo.py --n 256 --nu 0.05 --steps 400
 
-A good result: max |u - exact| around 1e-6 (float32), every parity line "ok", and heat.png
+A good result: max |u - exact| around 1e-5 (float32 round-off), every parity line "ok", and heat.png
 showing each mode's amplitude on its exp(-ν k² t) line.
 """
 

@@ -165,23 +165,45 @@ def main(cfg: Config, r: run.Run) -> dict:
     nvt_rows = [row for row in rows if row.get("phase") == 0]
     e0, e1 = (float(v) for v in np.asarray(state["e_nve"]))
 
-    fig, (ax1, ax2) = run.new_figure(2)
-    for key, label in (("total", "E/N"), ("potential", "U/N"), ("kinetic", "K/N")):
+    t_switch = cfg.nvt_chunks * cfg.chunk * cfg.dt
+    fig, (ax1, ax2, ax3) = run.new_figure(3, size=(4.6, 3.6))
+    for key, label in (("total", "total E/N"), ("potential", "potential U/N"), ("kinetic", "K/N")):
         ax1.plot(t, [row[key] for row in rows], label=label)
-    ax2.plot(t, [row["temperature"] for row in rows], color="C3")
-    ax2.axhline(cfg.kT, ls="--", color="k", lw=0.8, label=f"kT = {cfg.kT}")
-    for ax in (ax1, ax2):
-        ax.axvline(cfg.nvt_chunks * cfg.chunk * cfg.dt, color="0.5", lw=0.8)
-        ax.set_xlabel("t (LJ units)")
-        ax.legend()
-    ax1.set_title("energy per particle (NVT | NVE)")
-    ax2.set_title("temperature")
+    ax1.set(ylabel="energy per particle (ε)", title="energies (NVT, then NVE)")
+    ax2.plot(t, [row["temperature"] for row in rows], color="C3", label="instantaneous")
+    ax2.axhline(cfg.kT, ls="--", color="k", lw=0.8, label=f"target kT = {cfg.kT}")
+    ax2.set(ylabel="temperature kT (ε)", title="temperature")
+    nve_rows = [row for row in rows if row.get("phase") == 1 and "energy_drift" in row]
+    t_nve = np.array([row["step"] for row in nve_rows]) * cfg.chunk * cfg.dt
+    ax3.plot(t_nve, [row["energy_drift"] for row in nve_rows], color="C2", marker=".")
+    for sign in (1, -1):
+        ax3.axhline(sign * 1e-3, ls="--", color="k", lw=0.8, label="±1e-3" if sign > 0 else None)
+    ax3.axhline(0.0, color="0.6", lw=0.6)
+    ax3.set(
+        ylabel="(E(t) − E(t₀)) / |E(t₀)|",
+        title="NVE total-energy drift (validates the integrator)",
+    )
+    for ax in (ax1, ax2, ax3):
+        ax.axvline(t_switch, color="0.5", lw=0.8, label="NVT → NVE")
+        ax.set_xlabel("t (LJ time τ)")
+        ax.legend(fontsize=7)
     r.save_figure(fig, "energy")
     fig, (ax,) = run.new_figure()
-    ax.plot(centers, g)
-    ax.axhline(1.0, ls="--", color="k", lw=0.8)
-    ax.set(xlabel="r / σ", ylabel="g(r)", title=f"radial distribution, N={n}, ρ={cfg.density}")
+    ax.plot(centers, g, label="g(r), NVE average")
+    ax.axhline(1.0, ls="--", color="k", lw=0.8, label="ideal gas")
+    ax.set(xlabel="r (σ)", ylabel="g(r)", title=f"radial distribution, N={n}, ρ={cfg.density}")
+    ax.legend(fontsize=8)
     r.save_figure(fig, "rdf")
+    drift = (e1 - e0) / abs(e0) if samples else None
+    temps = [row["temperature"] for row in nvt_rows[-10:]]
+    r.report(
+        "NVT mean temperature kT (last 10 chunks)",
+        float(np.mean(temps)) if temps else None,
+        f"near the target {cfg.kT}",
+    )
+    r.report("NVE total-energy drift (E(t) − E(t₀)) / |E(t₀)|", drift, "|drift| below ~1e-3")
+    r.report("g(r) first peak: position r/σ", float(centers[peak]), "≈ 1.1")
+    r.report("g(r) first peak: height", float(g[peak]), "≈ 2.5-3 (dense liquid)")
 
     return {
         "n": n,
@@ -189,7 +211,7 @@ def main(cfg: Config, r: run.Run) -> dict:
         "nvt_mean_temperature": float(np.mean([row["temperature"] for row in nvt_rows[-10:]]))
         if nvt_rows
         else None,
-        "nve_energy_drift": (e1 - e0) / abs(e0) if samples else None,
+        "nve_energy_drift": drift,
         "rdf_samples": samples,
         "rdf_peak_r": float(centers[peak]),
         "rdf_peak_g": float(g[peak]),

@@ -151,6 +151,11 @@ def main(cfg: Config, r: run.Run) -> dict:
     state = r.loop(state, step)
 
     r.plot_metrics(["loss", "excess_loss"], "training", logy=False)
+    r.report(
+        "excess loss over the chain's entropy rate (nats)",
+        r.last_metrics.get("excess_loss"),
+        "about 0.1 after 400 steps (0.08-0.14)",
+    )
     some = jax.tree.leaves(state["params"])
     return {
         "entropy_rate": entropy_rate,

@@ -3,11 +3,12 @@
 # Dependencies are (re)installed when pyproject.toml or this file changes; the editable install
 # (strict mode: a link tree, so pytest and type checkers see parallax.kernels and
 # parallax.sharding) is relinked when the set of source files changes.
-# PARALLAX_TORCH overrides the torch requirement (default: the CPU wheel pinned for this project).
+# torch comes from pyproject.toml's `torch` extra (the tested range). PARALLAX_TORCH replaces it
+# with another requirement (e.g. PARALLAX_TORCH="torch==2.14.0"), installed without the extra.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-PARALLAX_TORCH="${PARALLAX_TORCH:-torch==2.13.0}"
+PARALLAX_TORCH="${PARALLAX_TORCH:-}"
 
 _pick_python() {
   for py in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
@@ -24,6 +25,9 @@ _pick_python() {
 
 _hash() { sha256sum | cut -c1-16; }
 
+# What the installed dependencies depend on: a change reinstalls them.
+_deps_hash() { cat "$ROOT/pyproject.toml" "$ROOT/scripts/_bootstrap.sh" <(echo "$PARALLAX_TORCH") | _hash; }
+
 bootstrap() {
   local log="$VENV/.bootstrap.log"
   if [ ! -x "$VENV/bin/python" ]; then
@@ -34,14 +38,15 @@ bootstrap() {
   fi
   local pip=("$VENV/bin/python" -m pip --disable-pip-version-check)
   local deps_want deps_have files_want files_have
-  deps_want="$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/_bootstrap.sh" <(echo "$PARALLAX_TORCH") | _hash)"
+  deps_want="$(_deps_hash)"
   deps_have="$(cat "$VENV/.parallax-deps" 2>/dev/null || true)"
   if [ "$deps_want" != "$deps_have" ]; then
     echo "parallax: installing dependencies into .venv (first run takes a few minutes; log: $log)" >&2
+    local extras="dev,peers,export,tensorboard"
     {
       "${pip[@]}" install --upgrade pip setuptools wheel &&
-        "${pip[@]}" install "$PARALLAX_TORCH" &&
-        "${pip[@]}" install -e "$ROOT[torch,dev,peers,export]" --config-settings editable_mode=strict
+        if [ -n "$PARALLAX_TORCH" ]; then "${pip[@]}" install "$PARALLAX_TORCH"; else extras="torch,$extras"; fi &&
+        "${pip[@]}" install -e "$ROOT[$extras]" --config-settings editable_mode=strict
     } >"$log" 2>&1 || { tail -30 "$log" >&2; echo "parallax: install failed (see $log)" >&2; return 1; }
     echo "$deps_want" >"$VENV/.parallax-deps"
   fi

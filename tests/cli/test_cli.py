@@ -60,3 +60,31 @@ def test_parity_golden_mode_needs_no_torch(capsys):
 def test_run_unknown_experiment_exits_2(capsys):
     assert main(["run", "no_such_experiment"]) == 2
     assert "no experiment 'no_such_experiment'" in capsys.readouterr().err
+
+
+def test_run_resume_finds_the_experiment_from_the_run_directory(tmp_path, monkeypatch, capsys):
+    """`parallax run --resume DIR [overrides]`: no experiment name, no retyped flags."""
+    import shutil
+    from pathlib import Path
+
+    import jax
+
+    toy = Path(__file__).resolve().parents[1] / "run" / "toy_experiment.py"
+    (tmp_path / "experiments").mkdir()
+    shutil.copy(toy, tmp_path / "experiments" / "toy_experiment.py")
+    monkeypatch.chdir(tmp_path)
+    wd = tmp_path / "runs" / "a"
+    # optax's Adam computes b1 ** count (Python float ** int32); experiments run with JAX's
+    # default promotion, the test suite with strict promotion
+    with jax.numpy_dtype_promotion("standard"):
+        with pytest.raises(SystemExit) as e:
+            main(["run", "toy_experiment", "--workdir", str(wd), "--steps", "2", "--dim", "3"])
+        assert e.value.code == 0
+        with pytest.raises(SystemExit) as e:
+            main(["run", "--resume", str(wd), "--steps", "4"])
+        assert e.value.code == 0
+    summary = json.loads((wd / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["step"] == 4
+    assert summary["resumed_from"] == 2 and len(summary["results"]["w"]) == 3
+    assert main(["run", "--resume", str(tmp_path / "nope")]) == 2
+    assert "no run there" in capsys.readouterr().err

@@ -30,7 +30,17 @@ def test_ks_emulator_tiny(load, tmp_path):
     assert s["status"] == "completed", s["error"]
     res = s["results"]
     assert res["torch_parity"]["ok"] and res["torch_parity"]["max_rel_diff"] < 1e-5
-    assert 0 < res["one_step_rel_err"] < 10
-    assert set(res["rollout_rel_err_at"]) == {"1", "10", "40", "8"}
+    assert 0 < res["one_step_err_vs_increment"] < 10
+    assert set(res["rollout_err_vs_state"]) == {"1", "8"}
+    horizon = res["error_horizon"]
+    assert horizon["threshold"] == 0.3 and horizon["rollout_steps"] == 8
+    crossed = horizon["crossed_at_step"]
+    errs = list(res["rollout_err_vs_state"].values())
+    assert crossed is None or 1 <= crossed <= 8
+    if crossed is None:  # null means the error stayed below the threshold all the way
+        assert max(errs) <= 0.3
+    labels = [row["label"] for row in s["report"]]
+    assert any("vs the step's change" in x for x in labels)
+    assert any("torch twin" in x for x in labels)
     for name in ("spacetime", "error_growth", "training"):
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 1000

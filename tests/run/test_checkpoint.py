@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import jax
@@ -170,3 +171,39 @@ def test_digest_detects_any_change():
     b["params"]["w"] = b["params"]["w"].at[0, 0].set(1e-30)
     assert run.tree_digest(a) == run.tree_digest(_state(1))
     assert run.tree_digest(a) != run.tree_digest(b)
+
+
+def test_unfinished_saves_are_cleaned_up(tmp_path):
+    """A kill during a save leaves orbax's temporary folder (in checkpoints/ or best/); the next
+    Checkpointer on the directory removes it."""
+    ck = _saved(tmp_path, steps=(1, 2), best_directory=tmp_path / "best", best_metric="loss")
+    ck.close()
+    for d in (tmp_path / "ck", tmp_path / "best"):
+        shutil.copytree(d / "2", d / "9.orbax-checkpoint-tmp")
+    ck = run.Checkpointer(tmp_path / "ck", best_directory=tmp_path / "best", best_metric="loss")
+    ck.save(3, _state(3), {"loss": 7.0})
+    ck.close()
+    for d in (tmp_path / "ck", tmp_path / "best"):
+        assert not [p.name for p in d.iterdir() if "tmp" in p.name], list(d.iterdir())
+
+
+def test_restore_offers_the_restored_step_to_best(tmp_path):
+    """A kill after checkpoints/3 was written but before best/3 was: restoring step 3 (whose
+    metrics are in its meta) puts it into best/ when it beats the best so far."""
+    ck = run.Checkpointer(tmp_path / "ck", best_directory=tmp_path / "best", best_metric="loss")
+    ck.save(1, _state(1), {"loss": 9.0})
+    ck.save(2, _state(2), {"loss": 8.0})
+    ck.wait()
+    best = ck.best_manager
+    ck.best_manager = None  # the best save of step 3 never happens
+    ck.save(3, _state(3), {"loss": 7.0})
+    ck.close()
+    assert best is not None
+    best.close()
+    assert [p.name for p in (tmp_path / "best").iterdir()] == ["2"]
+    ck = run.Checkpointer(tmp_path / "ck", best_directory=tmp_path / "best", best_metric="loss")
+    step, _ = ck.restore(_state(0))
+    assert step == 3 and ck.restored_metrics == {"loss": 7.0}
+    ck.close()
+    assert [p.name for p in (tmp_path / "best").iterdir()] == ["3"]
+    assert ck.best_value == 7.0

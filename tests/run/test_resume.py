@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -173,3 +174,124 @@ def test_kill_9_mid_checkpointing_then_resume_is_exact(toy, final_state, tmp_pat
     a, b = final_state(wd, cfg), final_state(tmp_path / "clean", clean)
     for k in a:
         assert a[k].tobytes() == b[k].tobytes(), k
+
+
+def _without_wall_time(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k != "wall_time_s"}
+
+
+def test_rerunning_a_finished_run_changes_nothing(toy, tmp_path):
+    """The same command again (a scheduler retrying a finished job) keeps the summary."""
+    cfg = toy.Config(workdir=str(tmp_path), steps=6)
+    s1 = run.execute(toy.main, cfg)
+    assert s1["status"] == "completed" and s1["final_metrics"]["loss"] > 0
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    s2 = run.execute(toy.main, cfg)
+    assert s2 == s1
+    assert json.loads((tmp_path / "summary.json").read_text()) == s1
+    after = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    assert {p for p in after if after[p] != before.get(p)} <= {tmp_path / "log.txt"}
+    assert "already completed" in (tmp_path / "log.txt").read_text()
+
+
+def test_resuming_from_the_final_checkpoint_keeps_the_final_metrics(toy, final_state, tmp_path):
+    """Stopped after the loop (post-training phase): the re-run restores the last metrics and
+    finishes with the summary of an uninterrupted run."""
+    clean = run.execute(toy.main, toy.Config(workdir=str(tmp_path / "clean"), steps=6))
+    cut = toy.Config(workdir=str(tmp_path / "cut"), steps=6, sigterm_in="post")
+    s1 = run.execute(toy.main, cut)
+    assert s1["status"] == "preempted" and s1["step"] == 6
+    assert s1["final_metrics"] == clean["final_metrics"]
+    s2 = run.execute(toy.main, toy.Config(workdir=str(tmp_path / "cut"), steps=6))
+    assert s2["status"] == "completed" and s2["resumed_from"] == 6
+    assert s2["final_metrics"] == clean["final_metrics"]
+    assert s2["results"] == clean["results"] and s2["best"] == clean["best"]
+    a, b = final_state(tmp_path / "clean", cut), final_state(tmp_path / "cut", cut)
+    assert all(a[k].tobytes() == b[k].tobytes() for k in a)
+
+
+def test_sigterm_during_start_up_writes_a_preempted_summary(toy, tmp_path):
+    s = run.execute(toy.main, toy.Config(workdir=str(tmp_path), steps=6, sigterm_in="init"))
+    assert s["status"] == "preempted" and s["step"] == 0
+    assert "start-up" in s["error"]
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "preempted"
+    assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())
+    s2 = run.execute(toy.main, toy.Config(workdir=str(tmp_path), steps=6))
+    assert s2["status"] == "completed" and s2["step"] == 6
+
+
+def _popen_toy(wd: Path, *args: str) -> subprocess.Popen:
+    cmd = [sys.executable, str(TOY), "--workdir", str(wd), "--progress", "log", *args]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_for(proc: subprocess.Popen, ready, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None and not ready():
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+
+
+def test_sigterm_outside_the_loop_exits_cleanly_in_a_subprocess(tmp_path):
+    """SIGTERM while the script starts (before its state exists) and while it finishes (after
+    the last checkpoint): exit status 0, a "preempted" summary, and the same command resumes."""
+    wd = tmp_path / "start"
+    proc = _popen_toy(wd, "--steps", "4", "--startup-sleep", "30")
+    _wait_for(proc, lambda: (wd / "log.txt").exists())
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    summary = json.loads((wd / "summary.json").read_text())
+    assert summary["status"] == "preempted" and summary["step"] == 0
+
+    wd = tmp_path / "post"
+    proc = _popen_toy(wd, "--steps", "4", "--checkpoint-every", "2", "--post-sleep", "30")
+    _wait_for(proc, lambda: (wd / "checkpoints" / "4").is_dir())
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    summary = json.loads((wd / "summary.json").read_text())
+    assert summary["status"] == "preempted" and summary["step"] == 4
+    assert summary["final_metrics"]["loss"] > 0
+    assert "re-run the same command" in err
+
+
+def test_nan_before_any_checkpoint_says_so(toy, tmp_path):
+    """lr = 1e30: the loss overflows at step 2, before the first checkpoint (every 3)."""
+    s = run.execute(toy.main, toy.Config(workdir=str(tmp_path / "a"), steps=12, lr=1e30))
+    assert s["status"] == "nonfinite" and s["step"] == 1
+    assert "non-finite metrics at step 2" in s["error"]
+    assert "kept" not in s["error"] and "no checkpoint" in s["error"]
+    assert "new --workdir" in s["error"] and "--lr" not in s["error"]  # no guess at the cause
+    assert s["last_checkpoint"] is None
+
+
+def test_nan_advice_works_as_written(toy, tmp_path):
+    """The message names the checkpoints kept and how to start from one in a new workdir; doing
+    exactly that (with the poison removed, as a lower learning rate would) completes."""
+    wd = tmp_path / "a"
+    s = run.execute(toy.main, toy.Config(workdir=str(wd), steps=12, checkpoint_every=3, nan_at=6))
+    assert s["status"] == "nonfinite" and s["step"] == 7 and s["last_checkpoint"] == 6
+    assert "non-finite metrics at step 8" in s["error"]
+    assert f"{wd}/checkpoints: 3, 6 (all finite)" in s["error"]
+    advice = re.search(r"--workdir NEW --init-from (\S+)", s["error"])
+    assert advice, s["error"]
+    s2 = run.execute(
+        toy.main,
+        toy.Config(workdir=str(tmp_path / "b"), steps=12, init_from=advice.group(1)),
+    )
+    assert s2["status"] == "completed" and s2["step"] == 12
+
+
+def test_step_means_the_last_finite_step_for_train_and_eval_metrics(toy, tmp_path):
+    train = run.execute(toy.main, toy.Config(workdir=str(tmp_path / "t"), nan_at=4, eval_every=1))
+    evl = run.execute(
+        toy.main, toy.Config(workdir=str(tmp_path / "e"), eval_nan_at=5, eval_every=1)
+    )
+    for s in (train, evl):
+        assert s["status"] == "nonfinite"
+        assert s["step"] == 4 and "non-finite metrics at step 5" in s["error"], s["error"]
+        assert s["final_metrics"] == train["final_metrics"]  # the metrics of step 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import runpy
 import sys
 from pathlib import Path
@@ -18,10 +19,13 @@ def add(sub: argparse._SubParsersAction) -> None:
         help="run an experiment script",
         description=(
             "Run experiments/NAME.py (or a path to a .py file) with its own command-line "
-            f"overrides. Without a name, runs the default demo ({DEFAULT_EXPERIMENT})."
+            f"overrides. Without a name, runs the default demo ({DEFAULT_EXPERIMENT}). "
+            "--resume DIR continues the run in DIR (its experiment and config come from DIR; "
+            "overrides change what may change on resume, e.g. --steps)."
         ),
         add_help=True,
     )
+    p.add_argument("--resume", metavar="DIR", help="continue the run in this run directory")
     p.add_argument("experiment", nargs="?", default=None, help="experiment name or .py path")
     p.add_argument("overrides", nargs=argparse.REMAINDER, help="passed to the experiment")
     p.set_defaults(run=run)
@@ -41,15 +45,50 @@ def find_experiment(name: str | None) -> Path:
     raise FileNotFoundError(stem)
 
 
-def run(args: argparse.Namespace) -> int:
+def _experiment_of(workdir: str) -> str:
+    """The experiment name saved in a run directory's config.json."""
+    config = Path(workdir) / "config.json"
     try:
-        path = find_experiment(args.experiment)
+        return json.loads(config.read_text())["experiment"]
+    except (OSError, ValueError, KeyError) as e:
+        raise FileNotFoundError(f"--resume {workdir}: no run there ({config}: {e})") from None
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """``run --resume DIR [overrides]`` -> ``run NAME --resume DIR [overrides]`` with NAME read
+    from DIR (the experiment's own command line handles ``--resume``)."""
+    if len(argv) < 2 or argv[0] != "run" or not argv[1].startswith("--resume"):
+        return argv
+    if argv[1] == "--resume" and len(argv) > 2:
+        where, rest = argv[2], argv[3:]
+    elif argv[1].startswith("--resume="):
+        where, rest = argv[1].split("=", 1)[1], argv[2:]
+    else:
+        return argv
+    try:
+        name = _experiment_of(where)
+    except FileNotFoundError:
+        return argv  # run() reports it
+    return ["run", name, "--resume", where, *rest]
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    name = args.experiment
+    if args.resume is not None:
+        try:
+            _experiment_of(args.resume)
+        except FileNotFoundError as e:
+            print(f"parallax run: {e}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        path = find_experiment(name)
     except FileNotFoundError as e:
         print(
             f"parallax run: no experiment {e.args[0]!r} (looked for experiments/{e.args[0]}.py)",
             file=sys.stderr,
         )
         return EXIT_USAGE
-    sys.argv = [str(path), *args.overrides]
+    sys.argv = [str(path), *overrides]
     runpy.run_path(str(path), run_name="__main__")
     return 0

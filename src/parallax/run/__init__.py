@@ -14,6 +14,7 @@ from parallax.run._config import ConfigError as ConfigError
 from parallax.run._config import Range as Range
 from parallax.run._config import RunConfig as RunConfig
 from parallax.run._config import config_diff as config_diff
+from parallax.run._config import config_from_dict as config_from_dict
 from parallax.run._config import config_to_dict as config_to_dict
 from parallax.run._config import parse_config as parse_config
 from parallax.run._config import validate_config as validate_config
@@ -29,6 +30,8 @@ from parallax.run._guard import NonFiniteError as NonFiniteError
 from parallax.run._guard import nonfinite_leaves as nonfinite_leaves
 from parallax.run._metrics import MetricsWriter as MetricsWriter
 from parallax.run._metrics import read_metrics as read_metrics
+from parallax.run._plots import UnlabelledFigureWarning as UnlabelledFigureWarning
+from parallax.run._plots import figure_problems as figure_problems
 from parallax.run._plots import new_figure as new_figure
 from parallax.run._plots import plot_metrics as plot_metrics
 from parallax.run._plots import save_figure as save_figure
@@ -61,12 +64,15 @@ __all__ = [
     "Run",
     "RunConfig",
     "RunDir",
+    "UnlabelledFigureWarning",
     "cli",
     "config_diff",
+    "config_from_dict",
     "config_to_dict",
     "distributed_requested",
     "environment_info",
     "execute",
+    "figure_problems",
     "find_checkpoint_dir",
     "is_main_process",
     "load_experiment",

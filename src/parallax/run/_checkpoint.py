@@ -113,21 +113,39 @@ def _abstract(tree: Any) -> Any:
     return jax.tree.map(leaf, tree)
 
 
+def _absolute(path: str | Path) -> Path:
+    """``path`` made absolute against the working directory (orbax refuses relative paths)."""
+    return Path(path).expanduser().absolute()
+
+
+def _step_dirs(directory: Path) -> list[int]:
+    """Steps of the finalized checkpoints in ``directory`` (orbax renames a step when done)."""
+    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit() and p.is_dir())
+
+
 def find_checkpoint_dir(path: str | Path) -> tuple[Path, int | None]:
     """Resolve ``--init-from``: a run dir, its ``checkpoints/`` dir, or one step dir.
 
-    Returns ``(checkpoints_dir, step or None for the latest)``.
+    Returns ``(absolute checkpoints_dir, step or None for the latest)``; raises
+    :class:`CheckpointError` when the path does not exist or holds no checkpoint.
     """
-    p = Path(path).expanduser()
+    p = _absolute(path)
     if not p.exists():
         raise CheckpointError(f"checkpoint path {p} does not exist")
     if not p.is_dir():
         raise CheckpointError(f"checkpoint path {p} is not a directory")
     if (p / "checkpoints").is_dir():
-        return p / "checkpoints", None
-    if p.name.isdigit() and (p / "state").exists():
-        return p.parent, int(p.name)
-    return p, None
+        where, step = p / "checkpoints", None
+    elif p.name.isdigit() and (p / "state").exists():
+        where, step = p.parent, int(p.name)
+    else:
+        where, step = p, None
+    if not _step_dirs(where):
+        raise CheckpointError(
+            f"{p} holds no checkpoint (expected a run directory, its checkpoints/ folder or "
+            "one step folder checkpoints/<step>)"
+        )
+    return where, step
 
 
 class Checkpointer:
@@ -146,25 +164,32 @@ class Checkpointer:
         quarantine: Path | None = None,
         read_only: bool = False,
     ):
-        self.directory = Path(directory)
+        self.directory = _absolute(directory)
         self.quarantine = quarantine
         self.best_metric = best_metric
         self.best_mode = best_mode
         self.best_value: float | None = None
+        self.restored_metrics: dict[str, float] = {}
+        """The metrics saved with the step :meth:`restore` returned."""
         self._last_saved: int | None = None
+        # a kill during a save leaves orbax's temporary folder; the next writer removes it
         opts = ocp.CheckpointManagerOptions(
             max_to_keep=keep,
             enable_async_checkpointing=async_save,
             create=not read_only,
             read_only=read_only,
+            cleanup_tmp_directories=not read_only,
         )
         self.manager = ocp.CheckpointManager(self.directory, options=opts)
         self.best_manager = None
         if best_metric and best_directory is not None and not read_only:
             bopts = ocp.CheckpointManagerOptions(
-                max_to_keep=1, enable_async_checkpointing=async_save, create=True
+                max_to_keep=1,
+                enable_async_checkpointing=async_save,
+                create=True,
+                cleanup_tmp_directories=True,
             )
-            self.best_manager = ocp.CheckpointManager(best_directory, options=bopts)
+            self.best_manager = ocp.CheckpointManager(_absolute(best_directory), options=bopts)
             self._load_best_value()
 
     # -- saving -------------------------------------------------------------------------------
@@ -188,17 +213,22 @@ class Checkpointer:
         self._one_writer_at_a_time(self.best_manager)
         self.manager.save(step, args=self._args(step, state, metrics), force=True)
         self._last_saved = step
-        key = self.best_metric
-        if self.best_manager is not None and metrics and key is not None and key in metrics:
-            value = float(metrics[key])
-            better = self.best_value is None or (
-                value < self.best_value if self.best_mode == "min" else value > self.best_value
-            )
-            if better and np.isfinite(value):
-                self._one_writer_at_a_time(self.manager)
-                self.best_manager.save(step, args=self._args(step, state, metrics), force=True)
-                self.best_value = value
+        self._offer_best(step, state, metrics)
         return True
+
+    def _offer_best(self, step: int, state: Any, metrics: Mapping[str, float] | None) -> None:
+        """Save ``state`` into ``best/`` when its metric beats the best so far."""
+        key = self.best_metric
+        if self.best_manager is None or not metrics or key is None or key not in metrics:
+            return
+        value = float(metrics[key])
+        better = self.best_value is None or (
+            value < self.best_value if self.best_mode == "min" else value > self.best_value
+        )
+        if better and np.isfinite(value) and step not in self.best_manager.all_steps():
+            self._one_writer_at_a_time(self.manager)
+            self.best_manager.save(step, args=self._args(step, state, metrics), force=True)
+            self.best_value = value
 
     @staticmethod
     def _one_writer_at_a_time(other: Any) -> None:
@@ -226,7 +256,7 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
-    def _restore_step(self, step: int, target: Any) -> Any:
+    def _restore_step(self, step: int, target: Any) -> tuple[Any, dict[str, Any]]:
         abstract = {"step": jax.ShapeDtypeStruct((), np.int32), "state": _abstract(target)}
         out = self.manager.restore(
             step,
@@ -242,14 +272,16 @@ class Checkpointer:
             got = tree_digest(payload)
             if got is not None and got != want:
                 raise CheckpointError("contents differ from what was saved (digest mismatch)")
-        return _from_savable(payload["state"], target)
+        return _from_savable(payload["state"], target), meta
 
     def restore(self, target: Any, step: int | None = None) -> tuple[int, Any] | None:
         """Restore onto ``target`` (a state with the wanted shapes, dtypes and shardings).
 
         ``step=None`` takes the newest step that restores and verifies, warning about and
         quarantining newer ones that do not. Returns None when there are no checkpoints;
-        raises :class:`CheckpointError` when there are some but none is usable.
+        raises :class:`CheckpointError` when there are some but none is usable. The restored
+        step's metrics are in :attr:`restored_metrics`; when they beat the best so far (the
+        best save of that step was cut short), the step is saved into ``best/`` too.
         """
         self.wait()
         self.manager.reload()
@@ -265,7 +297,7 @@ class Checkpointer:
         failures: list[str] = []
         for s in steps:
             try:
-                state = self._restore_step(s, target)
+                state, meta = self._restore_step(s, target)
             except Exception as e:  # orbax/tensorstore raise many types for damaged files
                 reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
                 failures.append(f"step {s}: {reason}")
@@ -280,6 +312,8 @@ class Checkpointer:
             if bad:
                 log.warning("restored step %d after skipping damaged step(s) %s", s, bad)
                 self._quarantine(bad)
+            self.restored_metrics = {k: float(v) for k, v in meta.get("metrics", {}).items()}
+            self._offer_best(s, state, self.restored_metrics)
             return s, state
         raise CheckpointError(
             f"no usable checkpoint in {self.directory}:\n  " + "\n  ".join(failures)

@@ -23,6 +23,7 @@ __all__ = [
     "Range",
     "RunConfig",
     "config_diff",
+    "config_from_dict",
     "config_to_dict",
     "parse_config",
     "validate_config",
@@ -95,6 +96,9 @@ class RunConfig:
     """Start from this checkpoint (a run dir, its checkpoints/ dir or a step dir)."""
     progress: Literal["auto", "bar", "log", "off"] = "auto"
     """Progress display: a bar on a terminal and log lines otherwise ("auto"), or force one."""
+    resume: str | None = None
+    """Continue the run in this directory with its saved config: other flags are needed only to
+    change what may change on resume (--steps, cadence, mesh ...)."""
 
     RESUMABLE: ClassVar[frozenset[str]] = frozenset(
         {
@@ -108,6 +112,7 @@ class RunConfig:
             "async_checkpoint",
             "init_from",
             "progress",
+            "resume",
         }
     )
     """Fields that may differ when resuming a run; any other difference is an incompatible run.
@@ -185,21 +190,29 @@ def validate_config(cfg: Any, prefix: str = "") -> None:
         cfg.validate()
 
 
-def parse_config(cls: type[C], argv: Sequence[str] | None = None, *, prog: str | None = None) -> C:
+def parse_config(
+    cls: type[C],
+    argv: Sequence[str] | None = None,
+    *,
+    prog: str | None = None,
+    default: C | None = None,
+) -> C:
     """Parse ``argv`` into ``cls`` with tyro (``--help`` prints every field), then validate.
 
-    tyro rejects unknown flags and unparsable values (exiting with status 2 and a message naming
-    the flag); out-of-range values and cross-field rules raise :class:`ConfigError`.
+    ``default`` (e.g. a saved run's config) replaces the class defaults. tyro rejects unknown
+    flags and unparsable values (exiting with status 2 and a message naming the flag);
+    out-of-range values and cross-field rules raise :class:`ConfigError`.
     """
     import tyro
 
-    cfg = tyro.cli(
+    cfg: C = tyro.cli(
         cls,
         args=list(argv) if argv is not None else None,
         prog=prog,
         description=cls.__doc__,
         config=(tyro.conf.FlagConversionOff,),
-    )
+        default=default,
+    )  # type: ignore[assignment]  # tyro types ``default`` as making the result optional
     validate_config(cfg)
     return cfg
 
@@ -207,6 +220,38 @@ def parse_config(cls: type[C], argv: Sequence[str] | None = None, *, prog: str |
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     """A JSON-able dict of the config (nested dataclasses become dicts, tuples lists)."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def config_from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
+    """Rebuild a config from :func:`config_to_dict`'s output (nested dataclasses, tuples);
+    missing keys keep their defaults, unknown keys raise :class:`ConfigError`."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(prefix + unknown[0], f"not a field of {cls.__name__}")
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in data or not f.init:
+            continue
+        value, tp = data[f.name], hints.get(f.name, Any)
+        base = typing.get_args(tp)[0] if typing.get_origin(tp) is Annotated else tp
+        if dataclasses.is_dataclass(base) and isinstance(value, dict):
+            value = config_from_dict(base, value, f"{prefix}{f.name}.")  # type: ignore[arg-type]
+        elif isinstance(value, list):
+            value = _tuples(value) if _wants_tuple(base) else value
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def _wants_tuple(tp: Any) -> bool:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_wants_tuple(a) for a in typing.get_args(tp))
+    return tp is tuple or typing.get_origin(tp) is tuple
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def config_diff(saved: dict[str, Any], new: dict[str, Any], free: frozenset[str]) -> list[str]:

@@ -13,16 +13,14 @@ __all__ = ["NonFiniteError", "check_metrics", "nonfinite_leaves"]
 
 
 class NonFiniteError(FloatingPointError):
-    """A metric or a state leaf became NaN/Inf; ``step`` is the step that produced it."""
+    """A metric or a state leaf became NaN/Inf; ``step`` is the step that produced it (the
+    runner adds which checkpoints are kept and how to go on)."""
 
     def __init__(self, step: int, names: list[str], where: str = "metrics"):
         self.step = step
         self.names = names
-        super().__init__(
-            f"non-finite {where} at step {step}: {', '.join(names)}. The run is stopped; the "
-            "last checkpoint (all finite) is kept. Lower the learning rate or time step, or "
-            "resume from an earlier checkpoint with different settings."
-        )
+        self.where = where
+        super().__init__(f"non-finite {where} at step {step}: {', '.join(names)}.")
 
 
 def check_metrics(step: int, metrics: Mapping[str, float]) -> None:

@@ -1,4 +1,10 @@
-"""Metrics: JSON lines (the source of truth for plots and tests) plus TensorBoard event files."""
+"""Metrics: JSON lines (the source of truth for plots and tests) plus TensorBoard event files.
+
+TensorBoard (``tensorboard --logdir RUN/tb``) gets every logged metric as a scalar, the figures
+the run saves (Images tab), and at the end the config as hyperparameters with the final metrics
+and numeric results (HParams tab). A resumed run drops the events past its checkpoint, as the
+JSON lines do.
+"""
 
 from __future__ import annotations
 
@@ -62,26 +68,56 @@ def _summary_writer_cls() -> Any:
     return SummaryWriter
 
 
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a/b": 1}`` (lists keep their index: ``a/0``)."""
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + "/"))
+        elif isinstance(v, list | tuple) and len(v) <= 16:
+            out.update(flatten({str(i): x for i, x in enumerate(v)}, key + "/"))
+        else:
+            out[key] = v
+    return out
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
 class MetricsWriter:
-    """Append ``{"step", "time", **metrics}`` lines and TensorBoard scalars (process 0 only)."""
+    """Append ``{"step", "time", **metrics}`` lines and TensorBoard events (process 0 only)."""
 
     def __init__(self, jsonl: Path, tb_dir: Path | None, *, enabled: bool = True):
         self.jsonl = jsonl
         self.enabled = enabled
+        self.tb_dir = tb_dir
         self._tb = None
+        self._purge_step: int | None = None
         self._file = None
         if not enabled:
             return
         jsonl.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(jsonl, "a")  # noqa: SIM115 - kept open for the run
-        if tb_dir is not None:
-            self._tb = _summary_writer_cls()(logdir=str(tb_dir), flush_secs=30)
+
+    @property
+    def tb(self) -> Any:
+        """The TensorBoard writer, opened on first use (after a resume has set its purge step)."""
+        if self._tb is None and self.enabled and self.tb_dir is not None:
+            self._tb = _summary_writer_cls()(
+                logdir=str(self.tb_dir), flush_secs=30, purge_step=self._purge_step
+            )
+        return self._tb
 
     def truncate_after(self, step: int) -> None:
         """Drop records past ``step`` (written after the checkpoint a resumed run restarts from)."""
         if not self.enabled or self._file is None:
             return
         self._file.close()
+        self._purge_step = step + 1
         rows = [r for r in read_metrics(self.jsonl) if int(r.get("step", 0)) <= step]
         tmp = self.jsonl.with_name(self.jsonl.name + ".tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -97,9 +133,33 @@ class MetricsWriter:
             row[prefix + k] = v if math.isfinite(v) else str(v)
         self._file.write(json.dumps(row) + "\n")
         self._file.flush()
-        if self._tb is not None:
+        if self.tb is not None:
             for k, v in metrics.items():
-                self._tb.add_scalar(prefix + k, float(v), global_step=int(step))
+                self.tb.add_scalar(prefix + k, float(v), global_step=int(step))
+
+    def add_figure(self, tag: str, fig: Any, step: int) -> None:
+        """The figure as an image (before it is closed)."""
+        if self.tb is not None:
+            self.tb.add_figure(tag, fig, global_step=int(step), close=False)
+
+    def add_hparams(self, config: Mapping[str, Any], results: Mapping[str, Any], step: int) -> None:
+        """The config as hyperparameters and the numeric ``results`` (nested dicts flattened to
+        ``a/b``) as scalars at ``step`` and as the HParams tab's metrics, in this run's events."""
+        if self.tb is None:
+            return
+        from tensorboardX.summary import hparams
+
+        hp = {
+            k: v if isinstance(v, bool | int | float | str) else str(v)
+            for k, v in flatten(config).items()
+        }
+        values = {k: x for k, v in flatten(results).items() if (x := _number(v)) is not None}
+        for k, v in values.items():
+            self.tb.add_scalar(k, v, global_step=int(step))
+        writer = self.tb._get_file_writer()
+        for summary in hparams(hp, values):
+            writer.add_summary(summary)
+        self.tb.flush()
 
     def close(self) -> None:
         if self._file is not None:

@@ -1,7 +1,11 @@
 """Preemption: turn SIGTERM (what a TPU VM gets before it is reclaimed) into a clean stop.
 
-While a :class:`PreemptionGuard` is active, SIGTERM (and a first Ctrl-C) only set a flag; the
-loop checks it between steps, saves a checkpoint and stops. A second Ctrl-C interrupts at once.
+A :class:`PreemptionGuard` catches SIGTERM (and a first Ctrl-C) for the whole run. Where work
+would be lost by stopping mid-way (a training step, a checkpoint write, the run directory's
+files) the guard is *deferred*: the signal only sets a flag, which the loop checks between steps
+to save a checkpoint and stop. Elsewhere (start-up, data generation, compilation, the evaluation
+and plots after the loop) it is *immediate*: everything worth keeping is already on disk, so the
+handler raises :class:`Preempted` at once. A second Ctrl-C interrupts at once.
 On multi-host jobs each process may see the signal at a different step, so the decision is taken
 collectively with ``multihost_utils.reached_preemption_sync_point`` (JAX's preemption service),
 which every process reaches at the same step.
@@ -9,9 +13,11 @@ which every process reaches at the same step.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -23,12 +29,14 @@ log = logging.getLogger("parallax.run")
 
 
 class Preempted(Exception):
-    """Raised out of the loop after the preemption checkpoint is saved."""
+    """Raised out of the loop after the preemption checkpoint is saved (``step`` is its step),
+    or, outside the loop, as soon as the signal arrives (``step`` None: the runner knows it)."""
 
-    def __init__(self, step: int, signame: str):
+    def __init__(self, step: int | None, signame: str):
         self.step = step
         self.signame = signame
-        super().__init__(f"stopped by {signame} at step {step}; checkpoint saved")
+        where = "" if step is None else f" at step {step}; checkpoint saved"
+        super().__init__(f"stopped by {signame}{where}")
 
 
 class PreemptionGuard:
@@ -38,13 +46,42 @@ class PreemptionGuard:
         self.signals = signals
         self.requested: str | None = None
         self._previous: dict[int, Any] = {}
+        self._immediate = False
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if self.requested is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = name
+        if self._immediate:
+            log.warning("received %s: stopping now", name)
+            raise Preempted(None, name)
         log.warning("received %s: saving a checkpoint and stopping after this step", name)
+
+    @contextlib.contextmanager
+    def immediate(self) -> Iterator[None]:
+        """Inside, a signal raises :class:`Preempted` at once (one already received: on entry)."""
+        with self._mode(immediate=True):
+            yield
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Inside, a signal only sets :attr:`requested`; back in immediate mode it raises."""
+        with self._mode(immediate=False):
+            yield
+
+    @contextlib.contextmanager
+    def _mode(self, *, immediate: bool) -> Iterator[None]:
+        previous, self._immediate = self._immediate, immediate
+        if immediate and self.requested is not None:
+            self._immediate = previous
+            raise Preempted(None, self.requested)
+        try:
+            yield
+        finally:
+            self._immediate = previous
+        if previous and self.requested is not None:
+            raise Preempted(None, self.requested)
 
     def __enter__(self) -> PreemptionGuard:
         if threading.current_thread() is not threading.main_thread():
@@ -55,6 +92,7 @@ class PreemptionGuard:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._immediate = False
         for s, h in self._previous.items():
             signal.signal(s, h)
         self._previous.clear()

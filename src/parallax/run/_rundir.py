@@ -3,8 +3,10 @@
 ::
 
     runs/NAME/<UTC timestamp>/      (or --workdir DIR)
-      config.json        the resolved config (and the experiment name)
-      environment.json   versions, devices, git commit, XLA flags, host, argv
+      config.json        the resolved config (and the experiment name), as the run was created
+      environment.json   versions, devices, git commit, XLA flags, host, argv, at creation
+      resumes.jsonl      one line per later invocation: its config, what changed, the previous
+                         status and its environment (the history of environments the run saw)
       log.txt            the log (process 0)
       metrics.jsonl      one JSON object per logged step: {"step": .., "time": .., name: value}
       tb/                TensorBoard event files
@@ -131,9 +133,48 @@ def environment_info(code_dir: Path | None = None) -> dict[str, Any]:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    """Write atomically: a kill leaves the old file (or none) and at most ``NAME.tmp``."""
+    tmp = path.with_name(path.name + _TMP)
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
     os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def _append_jsonl(path: Path, obj: Any) -> None:
+    """Append one line (a kill can only truncate the last line, which readers skip)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(obj, default=str) + "\n")
+
+
+def _read_jsonl(path: Path) -> list[Any]:
+    rows = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+_TMP = ".tmp"
+_PARTS = ("plots", "tb", "checkpoints", "best")
+"""Folders the runner makes inside a run directory."""
+
+
+def _leftovers(root: Path) -> list[str]:
+    """Entries of a workdir without config.json that the runner did not leave there: its own
+    temporary files and empty run folders are what a kill during creation leaves."""
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if not (
+            (p.is_file() and p.name.endswith(_TMP))
+            or (p.is_dir() and p.name in _PARTS and not any(p.iterdir()))
+        )
+    )
 
 
 @dataclasses.dataclass
@@ -152,6 +193,7 @@ class RunDir:
     checkpoints = property(lambda self: self.root / "checkpoints")
     best = property(lambda self: self.root / "best")
     summary = property(lambda self: self.root / "summary.json")
+    resumes = property(lambda self: self.root / "resumes.jsonl")
 
     def check_compatible(self, cfg: RunConfig, name: str) -> bool:
         """Raise :class:`IncompatibleRunError` if the workdir holds a different run.
@@ -164,7 +206,7 @@ class RunDir:
         if not self.root.is_dir():
             raise IncompatibleRunError(f"workdir {self.root} exists and is not a directory")
         if not self.config.exists():
-            extra = sorted(p.name for p in self.root.iterdir())
+            extra = _leftovers(self.root)
             if extra:
                 raise IncompatibleRunError(
                     f"workdir {self.root} is not empty and holds no config.json "
@@ -172,7 +214,7 @@ class RunDir:
                 )
             return False
         try:
-            saved = json.loads(self.config.read_text())
+            saved = _read_json(self.config)
         except (OSError, json.JSONDecodeError) as e:
             raise IncompatibleRunError(f"workdir {self.root}: unreadable config.json ({e})") from e
         if saved.get("experiment") != name:
@@ -190,12 +232,46 @@ class RunDir:
         return True
 
     def create(self, cfg: RunConfig, name: str, env: dict[str, Any]) -> None:
+        """Write config.json and environment.json for a new run; for an existing one, append
+        this invocation to resumes.jsonl instead (the files of earlier invocations stay)."""
         if not self.write:
             return
-        for d in (self.root, self.plots):
-            d.mkdir(parents=True, exist_ok=True)
-        _write_json(self.config, {"experiment": name, "config": config_to_dict(cfg)})
-        _write_json(self.environment, env)
+        self.root.mkdir(parents=True, exist_ok=True)
+        new = {"experiment": name, "config": config_to_dict(cfg)}
+        if not self.config.exists():
+            # config.json first: until it exists the folder holds nothing a later run refuses
+            _write_json(self.config, new)
+            _write_json(self.environment, env)
+        else:
+            previous = self.read_summary()
+            _append_jsonl(
+                self.resumes,
+                {
+                    "config": new["config"],
+                    "changes": config_diff(self.latest_config(), new["config"], frozenset()),
+                    "previous": {k: previous.get(k) for k in ("status", "step")}
+                    if previous
+                    else None,
+                    "environment": env,
+                },
+            )
+        for p in self.root.iterdir():
+            if p.is_file() and p.name.endswith(_TMP):
+                p.unlink()
+        self.plots.mkdir(exist_ok=True)
+
+    def latest_config(self) -> dict[str, Any]:
+        """The config of the latest invocation (config.json's, or the last resume's)."""
+        resumes = _read_jsonl(self.resumes)
+        if resumes:
+            return resumes[-1]["config"]
+        return _read_json(self.config)["config"]
+
+    def read_summary(self) -> dict[str, Any] | None:
+        try:
+            return _read_json(self.summary)
+        except (OSError, json.JSONDecodeError):
+            return None
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         if self.write:

@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import importlib.util
 import inspect
+import json
 import logging
 import math
 import sys
@@ -40,7 +41,15 @@ import numpy as np
 
 from parallax.kernels import value_checks
 from parallax.run._checkpoint import Checkpointer, CheckpointError, find_checkpoint_dir
-from parallax.run._config import ConfigError, RunConfig, parse_config, validate_config
+from parallax.run._config import (
+    ConfigError,
+    RunConfig,
+    config_diff,
+    config_from_dict,
+    config_to_dict,
+    parse_config,
+    validate_config,
+)
 from parallax.run._distributed_env import (
     MeshError,
     is_main_process,
@@ -53,6 +62,7 @@ from parallax.run._metrics import MetricsWriter, read_metrics, to_scalars
 from parallax.run._plots import plot_metrics, save_figure
 from parallax.run._preempt import Preempted, PreemptionGuard
 from parallax.run._progress import Progress
+from parallax.run._report import ReportRow, format_report
 from parallax.run._rundir import IncompatibleRunError, RunDir, environment_info, resolve_workdir
 
 __all__ = ["EXIT_CODES", "Run", "cli", "execute", "load_experiment", "run_file"]
@@ -65,6 +75,10 @@ log = logging.getLogger("parallax.run")
 EXIT_CODES = {"completed": 0, "preempted": 0, "usage": 2, "nonfinite": 3, "checkpoint": 4}
 """Process exit status by outcome. A preempted run exits 0 after saving (summary.json says
 "preempted"; re-run the same command to resume)."""
+
+_NOT_RESULTS = frozenset({"workdir", "progress", "resume"})
+"""Config fields that cannot change what a finished run computed (its workdir may be spelled
+differently); a finished run re-run with only these different is not run again."""
 
 
 def _jsonable(x: Any) -> Any:
@@ -100,11 +114,13 @@ class Run:
         *,
         runs_root: str | Path = "runs",
         code_dir: Path | None = None,
+        guard: PreemptionGuard | None = None,
     ):
         validate_config(cfg)
         self.cfg = cfg
         self.name = name
         self.is_main = is_main_process()
+        self.init_from = _init_from(cfg.init_from)
         self.mesh = make_run_mesh(cfg.mesh)
         self.dir = RunDir(resolve_workdir(cfg.workdir, name, runs_root), write=self.is_main)
         self.existing = self.dir.check_compatible(cfg, name)
@@ -113,13 +129,28 @@ class Run:
         self.resumed_from: int | None = None
         self.last_metrics: dict[str, float] = {}
         self.results: dict[str, Any] = {}
+        self.report_rows: list[ReportRow] = []
         self.status = "running"
         self.error: str | None = None
         self.checkpointer: Checkpointer | None = None
+        self.last_checkpoint: int | None = None
         self.summary: dict[str, Any] = {}
         self._handlers: list[logging.Handler] = []
         self._t0 = time.perf_counter()
+        self._phase = "start-up"
+        self._guard = guard
         self.metrics: MetricsWriter | None = None
+
+    def finished_summary(self) -> dict[str, Any] | None:
+        """The saved summary when this workdir's run is already completed with this config (up
+        to :data:`_NOT_RESULTS`), so running it again would only recompute the same results."""
+        if not self.existing:
+            return None
+        saved = self.dir.read_summary()
+        if not saved or saved.get("status") != "completed" or saved.get("step") != self.cfg.steps:
+            return None
+        diffs = config_diff(self.dir.latest_config(), config_to_dict(self.cfg), _NOT_RESULTS)
+        return None if diffs else saved
 
     # -- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> Run:
@@ -140,15 +171,27 @@ class Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        with self._deferred():
+            return self._finish(exc)
+
+    def _finish(self, exc: BaseException | None) -> bool:
         suppress = False
+        try:
+            if self.checkpointer is not None:
+                self.checkpointer.wait()
+                self.last_checkpoint = self.checkpointer.latest_step()
+        except Exception as e:  # an unfinished save must not hide why the run ended
+            log.error("waiting for the checkpoint writes failed: %s", e)
         if exc is None:
             self.status = "completed" if self.status == "running" else self.status
         elif isinstance(exc, Preempted):
             self.status, suppress = "preempted", True
-            log.warning("%s; re-run the same command to resume from step %d", exc, exc.step)
+            self.error = self._preempted_message(exc)
+            log.warning("%s; re-run the same command to resume", self.error)
         elif isinstance(exc, NonFiniteError):
-            self.status, self.error, suppress = "nonfinite", str(exc), True
-            log.error("%s", exc)
+            self.step = min(self.step, exc.step - 1)
+            self.status, self.error, suppress = "nonfinite", self._nonfinite_message(exc), True
+            log.error("%s", self.error)
         else:
             self.status = "failed"
             self.error = f"{type(exc).__name__}: {exc}"
@@ -159,10 +202,72 @@ class Run:
         finally:
             self._write_summary()
             if self.metrics is not None:
+                self.metrics.add_hparams(
+                    config_to_dict(self.cfg),
+                    {"final": self.last_metrics, "results": self.results},
+                    self.step,
+                )
                 self.metrics.close()
+            self._print_report(self.summary)
             log.info("%s: %s (summary in %s)", self.name, self.status, self.dir.summary)
             self._teardown_logging()
         return suppress
+
+    def _preempted_message(self, exc: Preempted) -> str:
+        if exc.step is not None:  # stopped by the loop, which saved the state
+            return f"stopped by {exc.signame} at step {exc.step} (checkpoint saved)"
+        if self._phase == "start-up":
+            kept = (
+                f"restarts from its checkpoint at step {self.step}"
+                if self.resumed_from is not None
+                else "starts from step 0 (nothing to save yet)"
+            )
+            return f"stopped by {exc.signame} during start-up; the run {kept}"
+        saved = "saved" if self.last_checkpoint == self.step else "not saved"
+        return (
+            f"stopped by {exc.signame} after the loop, at step {self.step} (checkpoint {saved}); "
+            "the work after the loop (evaluation, plots) runs again on resume"
+        )
+
+    def _nonfinite_message(self, exc: NonFiniteError) -> str:
+        cfg, where = self.cfg, self.dir.checkpoints
+        steps = sorted(self.checkpointer.manager.all_steps()) if self.checkpointer else []
+        if steps:
+            found = (
+                f"Checkpoints in {where}: {', '.join(map(str, steps))} (all finite). To try "
+                "other settings, start a new --workdir from one of them: "
+                f"--workdir NEW --init-from {where}/{steps[-1]} and the new settings (an "
+                "earlier checkpoint if that one is already diverging)."
+            )
+        else:
+            found = (
+                "There is no checkpoint from before it (the first is due at step "
+                f"{cfg.checkpoint_every}). To try other settings, start again in a new "
+                "--workdir."
+            )
+        return (
+            f"{exc} The run stopped after step {self.step}, the last whose metrics were finite. "
+            f"{found} This workdir resumes only with its own settings (config.json), so it "
+            "would stop the same way."
+        )
+
+    def _print_report(self, summary: dict[str, Any]) -> None:
+        if not self.is_main:
+            return
+        plots = sorted(self.dir.plots.glob("*.png")) if self.dir.plots.is_dir() else []
+        text = format_report(summary, summary.get("report", []), plots, self.dir.tensorboard)
+        print(text, flush=True)
+        for line in text.splitlines():
+            log.debug("%s", line)
+
+    @contextlib.contextmanager
+    def _deferred(self) -> Any:
+        """Signals wait (only set a flag) inside; see :class:`PreemptionGuard`."""
+        if self._guard is None:
+            yield None
+        else:
+            with self._guard.deferred():
+                yield self._guard
 
     def _setup_logging(self) -> None:
         log.setLevel(logging.INFO)
@@ -186,6 +291,9 @@ class Run:
         self._handlers.clear()
 
     def _write_summary(self) -> None:
+        """summary.json. ``step``: the last step whose metrics (and state) were finite;
+        ``error``: why a run that did not complete stopped; ``last_checkpoint``: the newest
+        step in checkpoints/ (None: none); ``report``: the rows of the printed results block."""
         best = None
         if self.checkpointer is not None and self.checkpointer.best_metric:
             best = {"metric": self.checkpointer.best_metric, "value": self.checkpointer.best_value}
@@ -197,10 +305,12 @@ class Run:
                 "step": self.step,
                 "steps": self.cfg.steps,
                 "resumed_from": self.resumed_from,
+                "last_checkpoint": self.last_checkpoint,
                 "wall_time_s": round(time.perf_counter() - self._t0, 3),
                 "final_metrics": self.last_metrics,
                 "best": best,
                 "results": self.results,
+                "report": [row.to_json() for row in self.report_rows],
                 "workdir": str(self.dir.root),
             }
         )
@@ -231,10 +341,12 @@ class Run:
             best_mode=best_mode,
             quarantine=self.dir.root / "corrupt",
         )
-        restored = self.checkpointer.restore(target)
+        with self._deferred():
+            restored = self.checkpointer.restore(target)
         if restored is not None:
             step, state = restored
             self.step = self.resumed_from = step
+            self.last_metrics = dict(self.checkpointer.restored_metrics)
             log.info(
                 "resumed from checkpoint %s/%d (step %d of %d)",
                 self.dir.checkpoints,
@@ -247,17 +359,15 @@ class Run:
             return state
         if self.existing:
             log.info("no checkpoint in %s yet; starting from step 0", self.dir.checkpoints)
-        if self.cfg.init_from:
-            where, want = find_checkpoint_dir(self.cfg.init_from)
+        if self.init_from is not None:
+            where, want = self.init_from
             src = Checkpointer(where, read_only=True, async_save=False)
             try:
                 got = src.restore(target, step=want)
             finally:
                 src.close()
             if got is None:
-                raise CheckpointError(
-                    f"--init-from {self.cfg.init_from}: no checkpoints in {where}"
-                )
+                raise CheckpointError(f"--init-from: no checkpoints in {where}")
             self.step, state = got
             log.info("initialised from checkpoint %s/%d", where, self.step)
             return state
@@ -270,8 +380,9 @@ class Run:
         bad = nonfinite_leaves(state)
         if bad:
             raise NonFiniteError(self.step, bad[:8], where="state")
-        if self.checkpointer.save(self.step, state, metrics):
-            log.debug("checkpoint saved at step %d", self.step)
+        with self._deferred():
+            if self.checkpointer.save(self.step, state, metrics):
+                log.debug("checkpoint saved at step %d", self.step)
 
     # -- the loop -----------------------------------------------------------------------------
     def loop(
@@ -306,34 +417,45 @@ class Run:
             description=description or self.name,
         )
         metrics: dict[str, float] = dict(self.last_metrics)
+        self._phase = "loop"
         try:
-            with PreemptionGuard() as guard:
+            with self._loop_guard() as guard:
                 while self.step < total:
                     if guard.should_stop(self.step):
                         self.save(state, metrics)
                         self.checkpointer.wait()
                         raise Preempted(self.step, guard.requested or "signal")
                     new_state, raw = step_fn(state, self.step)
+                    done = self.step + 1
                     metrics = to_scalars(raw)
-                    check_metrics(self.step + 1, metrics)
-                    state = new_state
-                    self.step += 1
-                    if eval_fn is not None and (self.step % eval_every == 0 or self.step == total):
-                        extra = to_scalars(eval_fn(state))
-                        check_metrics(self.step, extra)
+                    check_metrics(done, metrics)
+                    if eval_fn is not None and (done % eval_every == 0 or done == total):
+                        extra = to_scalars(eval_fn(new_state))
+                        check_metrics(done, extra)
                         metrics.update(extra)
-                    self.last_metrics = metrics
+                    state, self.step, self.last_metrics = new_state, done, metrics
                     if self.step % cfg.log_every == 0 or self.step == total:
                         assert self.metrics is not None
                         self.metrics.write(self.step, metrics)
                     progress.update(self.step, metrics)
                     if self.step % cfg.checkpoint_every == 0 or self.step == total:
                         self.save(state, metrics)
+                self.checkpointer.wait()
+                self.last_checkpoint = self.checkpointer.latest_step()
         finally:
             progress.close()
-        if self.checkpointer is not None:
-            self.checkpointer.wait()
+            self._phase = "finishing"
         return state
+
+    @contextlib.contextmanager
+    def _loop_guard(self) -> Any:
+        """The run's guard in deferred mode; a guard of its own when the Run has none."""
+        if self._guard is not None:
+            with self._guard.deferred():
+                yield self._guard
+        else:
+            with PreemptionGuard() as guard:
+                yield guard
 
     # -- outputs ------------------------------------------------------------------------------
     def log_metrics(self, step: int, metrics: Mapping[str, Any], *, prefix: str = "") -> None:
@@ -341,15 +463,25 @@ class Run:
         if self.metrics is not None:
             self.metrics.write(step, to_scalars(metrics), prefix=prefix)
 
+    def report(self, label: str, value: Any, good: str | None = None) -> None:
+        """Add a row to the results block printed when the run ends (and to summary.json's
+        ``report``): what ``value`` measures, in words a reader needs no code for, and what
+        good looks like."""
+        self.report_rows.append(ReportRow(label, _jsonable(value), good))
+
     def save_figure(self, fig: Any, name: str) -> Path | None:
-        """Save a matplotlib figure as ``plots/NAME.png`` (process 0; closed either way)."""
+        """Save a matplotlib figure as ``plots/NAME.png`` and into TensorBoard (process 0;
+        closed either way)."""
         path = self.dir.plots / f"{name}.png"
         if not self.is_main:
             import matplotlib.pyplot as plt
 
             plt.close(fig)
             return None
-        save_figure(fig, path)
+        if self.metrics is not None:
+            with self._deferred():
+                self.metrics.add_figure(f"plots/{name}", fig, self.step)
+        save_figure(fig, path, name=name)
         log.info("plot %s", path)
         return path
 
@@ -359,9 +491,18 @@ class Run:
         """Plot logged metrics against step into ``plots/NAME.png``."""
         if not self.is_main:
             return None
-        return plot_metrics(
-            read_metrics(self.dir.metrics), keys, self.dir.plots / f"{name}.png", logy=logy
+        path = plot_metrics(
+            read_metrics(self.dir.metrics),
+            keys,
+            self.dir.plots / f"{name}.png",
+            logy=logy,
+            title=f"{self.name}: {name}",
+            tb=self.metrics.add_figure if self.metrics is not None else None,
+            step=self.step,
         )
+        if path is not None:
+            log.info("plot %s", path)
+        return path
 
 
 def _name_of(main: Callable[..., Any]) -> str:
@@ -369,6 +510,16 @@ def _name_of(main: Callable[..., Any]) -> str:
         return Path(inspect.getfile(main)).stem
     except (TypeError, OSError):
         return getattr(main, "__module__", "experiment").rsplit(".", 1)[-1]
+
+
+def _init_from(path: str | None) -> tuple[Path, int | None] | None:
+    """``--init-from``'s checkpoint folder and step, checked before anything is written."""
+    if not path:
+        return None
+    try:
+        return find_checkpoint_dir(path)
+    except CheckpointError as e:
+        raise ConfigError("init_from", str(e)) from None
 
 
 def execute(
@@ -383,7 +534,26 @@ def execute(
     Config, mesh, workdir and checkpoint problems raise before anything runs (ConfigError,
     MeshError, IncompatibleRunError, CheckpointError); a preempted or non-finite run returns
     its summary with that ``status``; other errors propagate after the summary is written.
+    A workdir whose run already completed with this config is not run again: its summary is
+    returned as it is.
+
+    SIGTERM (and a first Ctrl-C) are caught for the whole call: in the loop the state is
+    checkpointed at the next step; before and after the loop the run stops at once (its
+    checkpoints are already written). Either way the summary says "preempted" and the same
+    command resumes.
     """
+    with PreemptionGuard() as guard:
+        return _execute(main, cfg, name=name, runs_root=runs_root, guard=guard)
+
+
+def _execute(
+    main: Callable[[C, Run], Mapping[str, Any] | None],
+    cfg: C,
+    *,
+    name: str | None,
+    runs_root: str | Path,
+    guard: PreemptionGuard,
+) -> dict[str, Any]:
     validate_config(cfg)
     set_cpu_devices(cfg.cpu_devices)
     maybe_initialize_distributed()
@@ -392,15 +562,63 @@ def execute(
         code_dir = Path(inspect.getfile(main)).parent
     except (TypeError, OSError):
         code_dir = None
-    r = Run(cfg, name, runs_root=runs_root, code_dir=code_dir)
+    r = Run(cfg, name, runs_root=runs_root, code_dir=code_dir, guard=guard)
+    done = r.finished_summary()
+    if done is not None:
+        r._setup_logging()
+        log.info(
+            "%s already completed in %s (step %d of %d); nothing to do (a larger --steps "
+            "trains further)",
+            name,
+            r.dir.root,
+            done["step"],
+            cfg.steps,
+        )
+        r._print_report(done)
+        r._teardown_logging()
+        return done
     # a traced value check that raises on one device stalls the others at their next
     # collective until XLA aborts; on a multi-device mesh bad values become NaN instead and
     # the NaN guard stops the run (status "nonfinite", last good checkpoint kept)
     checks = value_checks("nan") if r.mesh.size > 1 else contextlib.nullcontext()
-    with r, checks:
+    with r, checks, guard.immediate():
         results = main(cfg, r)
-        r.results = dict(results or {})
+        with guard.deferred():
+            r.results = dict(results or {})
     return r.summary
+
+
+def _flag(argv: Sequence[str], flag: str) -> str | None:
+    """The value of ``--flag VALUE`` / ``--flag=VALUE`` in ``argv`` (the last one), if any."""
+    value = None
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif a.startswith(flag + "="):
+            value = a.split("=", 1)[1]
+    return value
+
+
+def _resume_default(config_cls: type[C], name: str, argv: Sequence[str]) -> C | None:
+    """``--resume DIR``: the config saved in DIR (its latest invocation's), as the defaults."""
+    where = _flag(argv, "--resume")
+    if where is None:
+        return None
+    d = RunDir(Path(where).expanduser().absolute())
+    if not d.config.is_file():
+        raise ConfigError("resume", f"{d.root} holds no run (no config.json)")
+    try:
+        saved = json.loads(d.config.read_text())
+        latest = d.latest_config()
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError("resume", f"{d.config}: unreadable ({e})") from None
+    if saved.get("experiment") != name:
+        raise ConfigError(
+            "resume", f"{d.root} holds a run of {saved.get('experiment')!r}, not {name!r}"
+        )
+    cfg = config_from_dict(config_cls, latest)
+    cfg.workdir = str(d.root)
+    return cfg
 
 
 def cli(
@@ -413,22 +631,30 @@ def cli(
 ) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``) into ``config_cls``, run, exit with a status.
 
-    Bad input is reported in one line naming the key (status 2); a non-finite run exits 3, an
-    unusable checkpoint 4; a preempted run 0 after saving (see :data:`EXIT_CODES`).
+    ``--resume DIR`` takes the config saved in DIR as the defaults. Bad input is reported in
+    one line naming the key (status 2); a non-finite run exits 3, an unusable checkpoint 4; a
+    preempted run 0 after saving (see :data:`EXIT_CODES`).
     """
     name = name or _name_of(main)
     argv = list(sys.argv[1:] if argv is None else argv)
     code = 0
-    try:
-        cfg = parse_config(config_cls, argv, prog=f"{name}.py")
-        summary = execute(main, cfg, name=name)
-        code = EXIT_CODES.get(summary["status"], 1)
-    except (ConfigError, MeshError, IncompatibleRunError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_CODES["usage"]
-    except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = EXIT_CODES["checkpoint"]
+    with PreemptionGuard() as guard:
+        try:
+            default = _resume_default(config_cls, name, argv)
+            cfg = parse_config(config_cls, argv, prog=f"{name}.py", default=default)
+            if default is not None and cfg.workdir != default.workdir:
+                raise ConfigError("workdir", f"differs from --resume {default.workdir}")
+            summary = _execute(main, cfg, name=name, runs_root="runs", guard=guard)
+            code = EXIT_CODES.get(summary["status"], 1)
+        except (ConfigError, MeshError, IncompatibleRunError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            code = EXIT_CODES["usage"]
+        except CheckpointError as e:
+            print(f"error: {e}", file=sys.stderr)
+            code = EXIT_CODES["checkpoint"]
+        except Preempted as e:  # before the run directory existed: nothing to save
+            print(f"{name}: {e} during start-up; nothing was written", file=sys.stderr)
+            code = EXIT_CODES["preempted"]
     if exit:
         sys.exit(code)
     return code

@@ -1,0 +1,145 @@
+"""The README as a new user follows it: in a fresh copy of the repository, after the two set-up
+commands (``scripts/run`` and ``source .venv/bin/activate``), every command and code block in it
+runs.
+
+The copy's ``.venv`` reuses this environment's installed dependencies (a path file, and links to
+their console scripts) instead of downloading them, so the test exercises what the README and
+``scripts/run`` do, not the package index. Commands too long for a test run in a short form that
+still proves they are found and parse (:data:`SHORT`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SETUP = ["scripts/run", "source .venv/bin/activate"]
+SMALL = (
+    "--n 32 --train-trajectories 2 --test-trajectories 2 --burn-in 20 --samples 16 "
+    "--rollout-steps 8 --modes 4 --width 8 --depth 1 --batch 8 --log-every 5 --steps 10"
+)
+SHORT = {
+    # the default demo trains for minutes: the same script on a tiny config
+    "scripts/run": f"scripts/run experiments/ks_emulator.py {SMALL} --workdir runs/demo",
+    "python experiments/ks_emulator.py --cpu-devices 8 --mesh data=8 --workdir runs/ks": (
+        f"python experiments/ks_emulator.py --cpu-devices 8 --mesh data=8 --workdir runs/ks {SMALL}"
+    ),
+    "parallax bench nn --json bench.json": "parallax bench nn --json bench.json --help",
+    # a GPU run: on this CPU, check that it is found and parses its arguments
+    "parallax gpu-check out/ --budget-s 480": "parallax gpu-check out/ --budget-s 480 --help",
+    # a server: check instead that it reads the run's events
+    "tensorboard --logdir runs/lj/tb": "tensorboard --inspect --logdir runs/lj/tb",
+}
+
+
+def _blocks(lang: str) -> list[str]:
+    """Top-level fenced blocks (an indented one inside a list is a template, not a command)."""
+    return re.findall(rf"^```{lang}\n(.*?)^```", (ROOT / "README.md").read_text(), re.S | re.M)
+
+
+def _commands() -> list[str]:
+    """Each shell command of the README (continuation lines joined, comments dropped)."""
+    out = []
+    for block in _blocks("bash"):
+        text = block.replace("\\\n", " ")
+        for line in text.splitlines():
+            cmd = line.split(" #")[0].strip()
+            if cmd and not cmd.startswith("#"):
+                out.append(re.sub(r"\s+", " ", cmd))
+    return out
+
+
+def _copy_repo(dest: Path) -> None:
+    """What a clone holds: the tracked files and new files git does not ignore."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, check=True, capture_output=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for f in filter(None, files):
+        src = ROOT / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            (dest / f).write_bytes(src.read_bytes())
+            (dest / f).chmod(src.stat().st_mode)
+
+
+def _venv_from_this_environment(repo: Path) -> None:
+    """``repo/.venv`` seeing this environment's dependencies, marked as installed for
+    scripts/_bootstrap.sh (which then only installs parallax itself, editable)."""
+    venv = repo / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    ours = Path(sys.executable).parent
+    for tool in ("tensorboard", "ruff", "pyright", "pytest"):
+        if (ours / tool).exists():
+            (venv / "bin" / tool).symlink_to(ours / tool)
+    deps = subprocess.run(
+        ["bash", "-c", "source scripts/_bootstrap.sh && _deps_hash"],
+        cwd=repo, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    (venv / ".parallax-deps").write_text(deps)
+
+
+def _bash(repo: Path, script: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",  # no virtual environment on it
+        "HOME": os.environ.get("HOME", "/root"),
+        "JAX_PLATFORMS": "cpu",
+        **{k: v for k, v in os.environ.items() if k.startswith("PIP_")},
+    }
+    return subprocess.run(
+        ["bash", "-c", f"set -e\n{script}"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def test_setup_commands_come_first():
+    assert _commands()[: len(SETUP)] == SETUP
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_every_readme_command_works_after_the_setup(tmp_path):
+    pytest.importorskip("torch", reason="the README installs the torch extra")
+    repo = tmp_path / "parallax"
+    _copy_repo(repo)
+    _venv_from_this_environment(repo)
+    setup = _bash(repo, SHORT["scripts/run"])
+    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
+    assert "== ks_emulator: completed" in setup.stdout  # the demo's results block
+
+    failures = []
+    for cmd in _commands()[len(SETUP) :]:
+        short = SHORT.get(cmd, cmd)
+        if cmd.startswith("scripts/tpu_vm.sh"):  # no gcloud here: print the commands instead
+            short = cmd.replace("scripts/tpu_vm.sh", "scripts/tpu_vm.sh --dry-run", 1)
+        p = _bash(repo, f"source .venv/bin/activate\n{short}")
+        if p.returncode != 0:
+            failures.append(f"$ {short}\n{p.stdout[-1500:]}{p.stderr[-1500:]}")
+    for i, code in enumerate(_blocks("python")):
+        (repo / f"readme_{i}.py").write_text(code)
+        p = _bash(repo, f"source .venv/bin/activate\npython readme_{i}.py")
+        if p.returncode != 0:
+            failures.append(f"python block {i}:\n{code}\n{p.stderr[-1500:]}")
+    assert not failures, "\n\n".join(failures)
+
+
+def test_short_forms_name_readme_commands():
+    """A README command that changes must not leave a stale short form here."""
+    commands = set(_commands())
+    assert set(SHORT) <= commands, set(SHORT) - commands
+    for cmd in commands:
+        assert shlex.split(cmd)  # each parses as a shell command line
