@@ -7,6 +7,9 @@ For any code:
   :class:`ParityReport` prints as a table with the worst element of every failing leaf.
 * :func:`reference_outputs` / :class:`Reference` — record the torch side once (golden arrays) and
   compare against the recording later, without torch.
+* :func:`compare_modules` — a flax.nnx / equinox model against a torch module: weights copied by
+  :mod:`parallax.bridge` rules, outputs and gradients w.r.t. inputs and every parameter, and the
+  activations of every layer: ``report.first_divergence`` names the first layer that differs.
 
 For parallax's registered kernels (the same engine underneath): :func:`run_parity`,
 :func:`record_golden` / :func:`check_golden`. Tolerance defaults: :func:`default_tolerances`.
@@ -28,6 +31,9 @@ from parallax.parity._harness import jax_outputs as jax_outputs
 from parallax.parity._harness import run_parity as run_parity
 from parallax.parity._harness import torch_available as torch_available
 from parallax.parity._harness import torch_outputs as torch_outputs
+from parallax.parity._layers import LayerReport as LayerReport
+from parallax.parity._modules import ModuleParityReport as ModuleParityReport
+from parallax.parity._modules import compare_modules as compare_modules
 from parallax.parity._precision import dtype_context as dtype_context
 from parallax.parity._precision import pinned_precision as pinned_precision
 from parallax.parity._report import ParityError as ParityError
@@ -37,7 +43,9 @@ from parallax.parity._tolerance import default_tolerances as default_tolerances
 
 __all__ = [
     "GOLDEN_DTYPES",
+    "LayerReport",
     "LeafReport",
+    "ModuleParityReport",
     "Outputs",
     "ParityError",
     "ParityReport",
@@ -48,6 +56,7 @@ __all__ = [
     "check_golden",
     "compare",
     "compare_leaf",
+    "compare_modules",
     "default_tolerances",
     "dtype_context",
     "golden_path",
