@@ -10,6 +10,9 @@ For any code:
 * :func:`compare_modules` — a flax.nnx / equinox model against a torch module: weights copied by
   :mod:`parallax.bridge` rules, outputs and gradients w.r.t. inputs and every parameter, and the
   activations of every layer: ``report.first_divergence`` names the first layer that differs.
+* :func:`compare_training` — optax against torch.optim, step by step, from identical weights.
+* :func:`compare_rollout` — two trajectories against the round-off envelope ``ε e^{λt}``: the
+  parity horizon of a chaotic system.
 
 For parallax's registered kernels (the same engine underneath): :func:`run_parity`,
 :func:`record_golden` / :func:`check_golden`. Tolerance defaults: :func:`default_tolerances`.
@@ -38,8 +41,12 @@ from parallax.parity._precision import dtype_context as dtype_context
 from parallax.parity._precision import pinned_precision as pinned_precision
 from parallax.parity._report import ParityError as ParityError
 from parallax.parity._report import ParityReport as ParityReport
+from parallax.parity._rollout import RolloutParityReport as RolloutParityReport
+from parallax.parity._rollout import compare_rollout as compare_rollout
 from parallax.parity._tolerance import Tolerances as Tolerances
 from parallax.parity._tolerance import default_tolerances as default_tolerances
+from parallax.parity._training import TrainingParityReport as TrainingParityReport
+from parallax.parity._training import compare_training as compare_training
 
 __all__ = [
     "GOLDEN_DTYPES",
@@ -51,12 +58,16 @@ __all__ = [
     "ParityReport",
     "ParityResult",
     "Reference",
+    "RolloutParityReport",
     "Tolerances",
+    "TrainingParityReport",
     "assert_parity",
     "check_golden",
     "compare",
     "compare_leaf",
     "compare_modules",
+    "compare_rollout",
+    "compare_training",
     "default_tolerances",
     "dtype_context",
     "golden_path",
