@@ -340,13 +340,25 @@ def pair_layers(
 
 
 def _align(got: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, str]:
-    """Torch activations are channels-first where JAX ones are channels-last: when only the
-    move of axis 1 to the end makes the shapes agree, compare that way."""
-    if got.shape == want.shape or want.ndim < 3:
+    """Torch activations are often channels-first where JAX ones are channels-last: when only
+    moving torch's axis 1 to the end makes the shapes agree, compare that way. When both
+    layouts fit (channels == last axis), the closer one is compared, and the note says so."""
+    if want.ndim < 3:
         return want, ""
     moved = np.moveaxis(want, 1, -1)
-    if moved.shape == got.shape:
+    if moved.shape != got.shape:
+        return want, ""
+    if got.shape != want.shape:
         return moved, "torch channels-first compared channels-last"
+    if np.array_equal(moved, want):
+        return want, ""
+
+    def err(w: np.ndarray) -> float:
+        with np.errstate(invalid="ignore"):
+            return float(np.nanmax(np.abs(got.astype(np.complex128) - w)))
+
+    if err(moved) < err(want):
+        return moved, "channels == last axis: compared channels-last, the closer layout"
     return want, ""
 
 
