@@ -116,12 +116,12 @@ RULES = B.Rules.of(
     B.Rule("fno_blocks.convs.{i}.bias", "fno_blocks.convs.{i}.bias", perm=(1, 0)),
     B.pointwise_conv(
         "fno_blocks.fno_skips.{i}.conv.kernel", "fno_blocks.fno_skips.{i}.conv.weight", ndim=1
-    ),  # fmt: skip
+    ),
     B.Rule(
         "fno_blocks.channel_mlp_skips.{i}.weight",
         "fno_blocks.channel_mlp_skips.{i}.weight",
         perm=(0, 2, 1),
-    ),  # fmt: skip
+    ),
     ignore=["_metadata"],  # neuralop's state_dict carries its constructor arguments
 )
 

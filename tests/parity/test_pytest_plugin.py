@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-USER_TESTS = '''
+USER_TESTS = """
 import jax.numpy as jnp
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ def test_module(parity):
     report = parity.modules(nnx.Linear(4, 2, rngs=nnx.Rngs(0)), torch.nn.Linear(4, 2), (X,),
                             rules=rules)
     assert report.first_divergence is None
-'''
+"""
 
 
 def _pytest(tmp_path, tests, *args, conftest=None):
