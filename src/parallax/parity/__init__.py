@@ -13,6 +13,8 @@ For any code:
 * :func:`compare_training` — optax against torch.optim, step by step, from identical weights.
 * :func:`compare_rollout` — two trajectories against the round-off envelope ``ε e^{λt}``: the
   parity horizon of a chaotic system.
+* :func:`export_onnx` / :func:`compare_onnx` — a model to ONNX through its torch twin, checked
+  against ONNX Runtime (the ``onnx`` extra).
 
 For parallax's registered kernels (the same engine underneath): :func:`run_parity`,
 :func:`record_golden` / :func:`check_golden`. Tolerance defaults: :func:`default_tolerances`.
@@ -37,6 +39,11 @@ from parallax.parity._harness import torch_outputs as torch_outputs
 from parallax.parity._layers import LayerReport as LayerReport
 from parallax.parity._modules import ModuleParityReport as ModuleParityReport
 from parallax.parity._modules import compare_modules as compare_modules
+from parallax.parity._onnx import OnnxExportError as OnnxExportError
+from parallax.parity._onnx import compare_onnx as compare_onnx
+from parallax.parity._onnx import export_onnx as export_onnx
+from parallax.parity._onnx import onnx_function as onnx_function
+from parallax.parity._onnx import onnx_ready as onnx_ready
 from parallax.parity._precision import dtype_context as dtype_context
 from parallax.parity._precision import pinned_precision as pinned_precision
 from parallax.parity._report import ParityError as ParityError
@@ -53,6 +60,7 @@ __all__ = [
     "LayerReport",
     "LeafReport",
     "ModuleParityReport",
+    "OnnxExportError",
     "Outputs",
     "ParityError",
     "ParityReport",
@@ -66,12 +74,16 @@ __all__ = [
     "compare",
     "compare_leaf",
     "compare_modules",
+    "compare_onnx",
     "compare_rollout",
     "compare_training",
     "default_tolerances",
     "dtype_context",
+    "export_onnx",
     "golden_path",
     "jax_outputs",
+    "onnx_function",
+    "onnx_ready",
     "pinned_precision",
     "record_golden",
     "reference_outputs",
