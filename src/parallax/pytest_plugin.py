@@ -64,12 +64,14 @@ class ParityFixture:
         self.dtypes = dtypes
 
     def __call__(self, jax_fn: Any, torch_fn: Any, inputs: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
         from parallax.parity import assert_parity
 
         kwargs.setdefault("dtypes", self.dtypes)
         return assert_parity(jax_fn, torch_fn, inputs, **kwargs)
 
     def modules(self, jax_model: Any, torch_module: Any, inputs: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
         from parallax.parity import ParityError, compare_modules
 
         kwargs.setdefault("dtypes", self.dtypes)

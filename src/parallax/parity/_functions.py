@@ -166,6 +166,7 @@ def assert_parity(*args: Any, **kwargs: Any) -> ParityReport:
     """:func:`compare` with the same arguments; raises :class:`ParityError` (an
     ``AssertionError`` whose message is the table and whose ``.report`` is the report) unless
     everything passes. Returns the report when it does."""
+    __tracebackhide__ = True  # pytest shows the caller's line and the table, not this frame
     report = compare(*args, **kwargs)
     if not report.passed:
         raise ParityError(report)
