@@ -120,7 +120,7 @@ class _Programs:
 
 
 _CACHE: collections.OrderedDict[Any, _Programs] = collections.OrderedDict()
-_CACHE_SIZE = 256
+_CACHE_SIZE = 64
 
 
 def _programs(
