@@ -356,3 +356,16 @@ def test_sequential_of_conv_gelu_linear_layernorm():
     assert report.passed, report
     conv = next(r for r in report.layers["float32"] if r.torch_name == "0")
     assert conv.status == "pass" and "channels-first compared channels-last" in conv.note
+
+
+def test_bad_arguments_name_the_argument():
+    port, seq = _nnx_port(1e-5), _torch_mlp()
+    with pytest.raises(ValueError, match="direction: expected one of"):
+        compare_modules(port, seq, (X_MLP,), rules=SEQ_RULES, direction="both")
+    with pytest.raises(TypeError, match="has no default torch rules: pass rules="):
+        compare_modules(port, seq, (X_MLP,))
+    kernels_only = B.Rules.of(B.linear("layers.{i}.kernel", "{i}.weight"))
+    with pytest.raises(B.StateDictMismatchError, match=r"JAX parameters no rule maps \(7\)"):
+        compare_modules(port, seq, (X_MLP,), rules=kernels_only)
+    with pytest.raises(ValueError, match=r"tol: no values tolerance for dtype 'float64'"):
+        compare_modules(port, seq, (X_MLP,), rules=SEQ_RULES, tol={"float32": (1e-5, 1e-5)})

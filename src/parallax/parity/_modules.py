@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from parallax.bridge import import_from_torch, named_params, named_to_torch
@@ -42,6 +43,7 @@ from parallax.parity._inputs import (
 from parallax.parity._layers import (
     LayerReport,
     compare_layers,
+    jax_submodules,
     pair_layers,
     record_jax,
     record_torch,
@@ -252,44 +254,49 @@ def compare_modules(
         report.leaves += leaves
         report.errors += errors
         if layers:
-            _layers(report, torch_copy, rebuild, jnames, jvals, tin, cast_user, torch_fn,
-                    rules, layer_map, dtype, tols.get(dtype))  # fmt: skip
+            ctx = _LayerContext(torch_copy, rebuild, jnames, rules, layer_map, device)
+            _layers(report, ctx, jvals, tin, cast_user, torch_fn, dtype, tols.get(dtype))
     return report
+
+
+@dataclass(frozen=True)
+class _LayerContext:
+    """What layer recording needs besides the values at one dtype."""
+
+    torch_module: Any
+    rebuild: Callable[[Mapping[str, Any]], Any]
+    jnames: list[str]
+    rules: Any
+    layer_map: Mapping[str, str] | None
+    device: str
 
 
 def _layers(
     report: ModuleParityReport,
-    torch_copy: Any,
-    rebuild: Callable[[Mapping[str, Any]], Any],
-    jnames: list[str],
+    ctx: _LayerContext,
     jvals: list[np.ndarray],
     tin: Inputs,
     user: Inputs,
     torch_fn: Callable[..., Any],
-    rules: Any,
-    layer_map: Mapping[str, str] | None,
     dtype: str,
     tol: tuple[float, float],
 ) -> None:
-    import jax.numpy as jnp
-
-    from parallax.parity._layers import jax_submodules
-
-    tvalues = [to_torch(leaf.value) if leaf.array else leaf.value for leaf in tin.leaves]
-    n_params = len(tvalues) - len(user.leaves)
-    for i in range(n_params):  # grad enabled: no inference-only fast paths skipping submodules
-        tvalues[i] = tvalues[i].requires_grad_(True)
+    """Record both sides' activations at ``dtype``, pair and compare them into ``report``."""
+    torch_copy = ctx.torch_module
+    values = [to_torch(leaf.value, ctx.device) if leaf.array else leaf.value for leaf in tin.leaves]
+    for i in range(len(values) - len(user.leaves)):  # grad enabled: no inference fast paths
+        values[i] = values[i].requires_grad_(True)  # that skip submodules (MHA, encoder)
     with pinned_precision():
-        torch_records = record_torch(torch_copy, lambda: torch_fn(*tin.rebuild(tvalues)))
-    static = [None if leaf.array else leaf.value for leaf in user.leaves]
+        torch_records = record_torch(torch_copy, lambda: torch_fn(*tin.rebuild(values)))
 
     def run(model: Any, arrays: list[Any]) -> Any:
-        values = [a if leaf.array else s for a, s, leaf in zip(arrays, static, user.leaves,
-                                                              strict=True)]  # fmt: skip
-        return _call(model, user.kind, user.rebuild(values))
+        args = [
+            a if leaf.array else leaf.value for a, leaf in zip(arrays, user.leaves, strict=True)
+        ]
+        return _call(model, user.kind, user.rebuild(args))
 
     def build(flat: list[Any]) -> Any:
-        return rebuild(dict(zip(jnames, flat, strict=True)))
+        return ctx.rebuild(dict(zip(ctx.jnames, flat, strict=True)))
 
     with dtype_context(dtype), pinned_precision(torch_too=False):
         params = [jnp.asarray(v) for v in jvals]
@@ -297,10 +304,8 @@ def _layers(
         jax_records = record_jax(build, params, args, run)
         jax_mods = [name for name, _ in jax_submodules(build(params))]
     torch_mods = [name for name, _ in torch_copy.named_modules()]
-    pairs = pair_layers(
-        jax_mods, jnames, torch_mods, [n for n, _ in torch_copy.named_parameters()], rules,
-        layer_map,
-    )  # fmt: skip
+    torch_params = [n for n, _ in torch_copy.named_parameters()]
+    pairs = pair_layers(jax_mods, ctx.jnames, torch_mods, torch_params, ctx.rules, ctx.layer_map)
     report.layers[dtype] = compare_layers(torch_records, jax_records, pairs, dtype, tol)
     seen = {a.name for a in torch_records}
     report.unpaired_torch = [t for t in torch_mods if t in seen and t not in pairs]
