@@ -18,5 +18,3 @@ import jax
 jax.config.update("jax_num_cpu_devices", 8)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
-
-pytest_plugins = ["parallax.parity.pytest_plugin"]

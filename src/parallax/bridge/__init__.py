@@ -31,6 +31,7 @@ from parallax.bridge._serialize import save_exported as save_exported
 from parallax.bridge._state_dict import StateDictMismatchError as StateDictMismatchError
 from parallax.bridge._state_dict import export_to_torch as export_to_torch
 from parallax.bridge._state_dict import import_from_torch as import_from_torch
+from parallax.bridge._state_dict import named_to_torch as named_to_torch
 from parallax.bridge._state_dict import numpy_to_tensor as numpy_to_tensor
 from parallax.bridge._state_dict import tensor_to_numpy as tensor_to_numpy
 from parallax.bridge._state_dict import to_state_dict as to_state_dict
@@ -52,6 +53,7 @@ __all__ = [
     "load_exported",
     "matched_optimizer",
     "named_params",
+    "named_to_torch",
     "norm",
     "numpy_to_tensor",
     "pointwise_conv",

@@ -30,6 +30,7 @@ __all__ = [
     "StateDictMismatchError",
     "export_to_torch",
     "import_from_torch",
+    "named_to_torch",
     "numpy_to_tensor",
     "tensor_to_numpy",
     "to_state_dict",
@@ -77,10 +78,10 @@ def numpy_to_tensor(x: Any) -> torch.Tensor:
     import ml_dtypes
     import torch
 
-    a = np.array(x, copy=True)
+    a = np.array(x, copy=True, order="C")  # not ascontiguousarray: it turns 0-d into (1,)
     if a.dtype == ml_dtypes.bfloat16:
         return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(np.ascontiguousarray(a))
+    return torch.from_numpy(a)
 
 
 def _rules_for(model: Any, rules: Rules | None) -> Rules:
@@ -118,6 +119,12 @@ def to_state_dict(model: Any, rules: Rules | None = None) -> dict[str, np.ndarra
     """The model's parameters as torch-named, torch-laid-out NumPy arrays (copies)."""
     rules = _rules_for(model, rules)
     leaves, _ = named_params(model)
+    return named_to_torch(leaves, rules)
+
+
+def named_to_torch(leaves: Mapping[str, Any], rules: Rules) -> dict[str, np.ndarray]:
+    """Arrays keyed by JAX parameter name (parameters, or anything laid out like them, such as
+    their gradients) as torch-named, torch-laid-out NumPy arrays; fused parts concatenated."""
     err = StateDictMismatchError()
     groups = _group(leaves, rules, err)
     if err:

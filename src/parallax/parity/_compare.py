@@ -29,6 +29,8 @@ class LeafReport:
     got: complex | None = None
     want: complex | None = None
     note: str = ""
+    dtype: str = ""
+    kind: str = ""
 
     def describe(self) -> str:
         head = (
@@ -46,19 +48,22 @@ def _scalar(x: np.generic) -> complex | float:
     return complex(x) if np.iscomplexobj(x) else float(x)
 
 
-def compare_leaf(name: str, got, want, rtol: float, atol: float) -> LeafReport:
-    """Compare ``got`` (JAX) against ``want`` (reference) elementwise."""
+def compare_leaf(
+    name: str, got, want, rtol: float, atol: float, *, dtype: str = "", kind: str = ""
+) -> LeafReport:
+    """Compare ``got`` (JAX) against ``want`` (reference) elementwise:
+    ``|got - want| <= atol + rtol |want|``; NaN never passes, equal infinities do."""
     got = np.asarray(got)
     want = np.asarray(want)
     if got.shape != want.shape:
         return LeafReport(
             name, tuple(want.shape), np.inf, np.inf, rtol, atol, False,
-            note=f"shape mismatch: jax {got.shape} vs torch {want.shape}",
+            note=f"shape mismatch: jax {got.shape} vs torch {want.shape}", dtype=dtype, kind=kind,
         )  # fmt: skip
     compute = np.complex128 if np.iscomplexobj(got) or np.iscomplexobj(want) else np.float64
     g, w = got.astype(compute), want.astype(compute)
     if g.size == 0:
-        return LeafReport(name, tuple(w.shape), 0.0, 0.0, rtol, atol, True)
+        return LeafReport(name, tuple(w.shape), 0.0, 0.0, rtol, atol, True, dtype=dtype, kind=kind)
     finite = np.isfinite(g) & np.isfinite(w)
     same_inf = np.isinf(g) & (g == w)  # equal infinities agree; any NaN never does
     diff = np.where(finite, np.abs(g - w), np.where(same_inf, 0.0, np.inf))
@@ -81,4 +86,6 @@ def compare_leaf(name: str, got, want, rtol: float, atol: float) -> LeafReport:
         got=_scalar(got[worst]),
         want=_scalar(want[worst]),
         note=note,
+        dtype=dtype,
+        kind=kind,
     )

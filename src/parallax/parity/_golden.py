@@ -1,19 +1,29 @@
 """Golden arrays: torch reference outputs stored as ``.npz`` so parity is checkable without torch.
 
 One file per kernel, ``<dir>/<kernel>.npz``, holding for each recorded (case, dtype) the inputs,
-the static arguments (JSON), the twin's forward leaves and its gradients. ``check_golden`` runs
-the JAX kernel on the stored inputs and compares with the kernel's tolerance tables.
+the static arguments (JSON), the twin's forward leaves and its gradients (recorded with
+:func:`parallax.parity.reference_outputs`). ``check_golden`` loads them as a
+:class:`parallax.parity.Reference` and runs :func:`parallax.parity.compare` of the JAX kernel
+against it, with the kernel's tolerance tables.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 
-from parallax.parity._harness import ParityResult, compare, jax_outputs, torch_outputs
-from parallax.registry import Case, KernelSpec
+from parallax.parity._engine import Outputs
+from parallax.parity._functions import Reference, compare, reference_outputs
+from parallax.parity._harness import (
+    COTANGENT_SEED,
+    ParityResult,
+    bound_kernel,
+    kernel_tolerances,
+)
+from parallax.registry import KernelSpec
 
 __all__ = ["GOLDEN_DTYPES", "check_golden", "golden_path", "record_golden"]
 
@@ -37,13 +47,19 @@ def record_golden(
     for case in cases:
         for dtype in (d for d in spec.dtypes if d in GOLDEN_DTYPES):
             c = spec.make_case(case, dtype)
-            fwd, grads = torch_outputs(spec, c, dtype)
+            ref = reference_outputs(
+                functools.partial(spec.load_twin(), **c.static),
+                dict(c.inputs),
+                grad_wrt=spec.grad_wrt or None,
+                dtypes=(dtype,),
+                seed=COTANGENT_SEED,
+            ).by_dtype[dtype]
             for k, v in c.inputs.items():
                 arrays[_key(case, dtype, "in", k)] = np.asarray(v)
-            for i, (name, v) in enumerate(fwd):
+            for i, (name, v) in enumerate(ref.outputs):
                 arrays[_key(case, dtype, "fwd", f"{i:03d}{name}")] = v
-            for k, v in grads.items():
-                arrays[_key(case, dtype, "grad", k)] = v
+            for label, v in ref.grads.items():
+                arrays[_key(case, dtype, "grad", label[len("grad[") : -1])] = v
             arrays[_key(case, dtype, "static", "json")] = np.asarray(
                 json.dumps(dict(c.static), sort_keys=True, default=str)
             )
@@ -72,9 +88,17 @@ def check_golden(spec: KernelSpec, directory: str | Path, case: str, dtype: str)
         result.error = f"{path}: static arguments changed since recording ({static}); re-record"
         return result
     inputs = {k.split("|", 1)[1]: v for k, v in entries.items() if k.startswith("in|")}
-    case_obj = Case(inputs=inputs, static=fresh.static)
     fwd = sorted((k.split("|", 1)[1], v) for k, v in entries.items() if k.startswith("fwd|"))
-    want_fwd = [(name[3:], v) for name, v in fwd]
-    want_grad = {k.split("|", 1)[1]: v for k, v in entries.items() if k.startswith("grad|")}
-    got = jax_outputs(spec, case_obj, dtype, with_grads=bool(want_grad))
-    return compare(spec, case, dtype, got, (want_fwd, want_grad), reference=result.reference)
+    grads = {f"grad[{k.split('|', 1)[1]}]": v for k, v in entries.items() if k.startswith("grad|")}
+    want = Outputs(outputs=[(name[3:], v) for name, v in fwd], grads=grads)
+    report = compare(
+        bound_kernel(spec, fresh.static),
+        Reference({dtype: want}, name=result.reference),
+        inputs,
+        grad_wrt=spec.grad_wrt if grads else None,
+        dtypes=(dtype,),
+        tol=kernel_tolerances(spec),
+        seed=COTANGENT_SEED,
+        title=spec.name,
+    )
+    return ParityResult(spec.name, case, dtype, report, reference=result.reference)
