@@ -41,7 +41,7 @@ def test_cli_json_schema(tmp_path, capsys):
     rc = main(["bench", "pde.heat_1d", "--case", "test", "--impl", "jax", "--no-ceilings",
                "--json", str(out)])  # fmt: skip
     assert rc == 0
-    (rec,) = json.loads(out.read_text())
+    (rec,) = json.loads(out.read_text())["records"]
     for key in ("kernel", "case", "impl", "median_us", "min_us", "iqr_us", "compile_s", "bytes",
                 "flops"):  # fmt: skip
         assert key in rec
