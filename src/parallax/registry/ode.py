@@ -272,19 +272,19 @@ def _kepler_case(batch: int, steps: int, save_every: int) -> Callable[..., Case]
 
 
 def _diffrax_dopri5(case: Case) -> Callable[[], Any]:
-    """diffrax Dopri5 with the same controller: ``PIDController(pcoeff=0.4, icoeff=0.3,
-    dcoeff=0, safety=0.9, factormin=0.2, factormax=10, error_order=5)`` (its default error order
-    for Dopri5 is 6; ours, Hairer's, is 5), the same rtol/atol/dt0, SaveAt(ts) dense output and
-    max_steps. One difference remains: diffrax's embedded error weights are Shampine's (1986)
-    4th-order solution, ours Dormand–Prince's (1980, as scipy and HNW's DOPRI5), so step
-    counts differ by a few per cent."""
+    """diffrax Dopri5 taking exactly the steps of ours: the same controller
+    (``PIDController(pcoeff=0.4, icoeff=0.3, dcoeff=0, safety=0.9, factormin=0.2,
+    factormax=10, error_order=5)``), dt0, SaveAt(ts) dense output and max_steps, at
+    ``rtol / 1.5`` and ``atol / 1.5``: diffrax's embedded error estimate (Shampine's) is 2/3 of
+    ours (Dormand–Prince's), see :mod:`parallax.kernels.ode._dopri5`. Same steps, same
+    accuracy, so the times compare the same work."""
     import diffrax
 
     inp = {k: jnp.asarray(v) for k, v in case.inputs.items()}
     ts = inp["ts"]
     term = diffrax.ODETerm(lambda t, y, p: ode.lorenz63(jnp.asarray(t), y, p))
     ctrl = diffrax.PIDController(
-        rtol=inp["rtol"], atol=inp["atol"], pcoeff=0.4, icoeff=0.3, dcoeff=0.0,
+        rtol=inp["rtol"] / 1.5, atol=inp["atol"] / 1.5, pcoeff=0.4, icoeff=0.3, dcoeff=0.0,
         safety=0.9, factormin=0.2, factormax=10.0, error_order=5,
     )  # fmt: skip
 
