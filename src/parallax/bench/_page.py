@@ -152,7 +152,8 @@ def _bench_sections(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
                      _ratio(by.get("torch-compile"), j), *(_ratio(by.get(p), j) for p in peers),
                      _roof(j), flags(j)])  # fmt: skip
         if j.compile_s is not None and j.compile_s > COMPILE_LIMIT_S:
-            slow_compiles.append(f"`{kernel}` {format_seconds(j.compile_s)}")
+            slow_compiles.append(f"`{kernel}` {format_seconds(j.compile_s)} "
+                                 f"(CPU {format_seconds(j.compile_cpu_s)})")  # fmt: skip
         for r in recs:
             if r.error:
                 unavailable.append(f"- `{kernel}` {r.impl}: {r.error}")

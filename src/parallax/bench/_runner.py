@@ -49,6 +49,7 @@ class BenchRecord:
     min_us: float | None = None
     iqr_us: float | None = None
     compile_s: float | None = None
+    compile_cpu_s: float | None = None
     samples: int = 0
     inner: int = 0
     steps: int = 1
@@ -140,13 +141,15 @@ def _x64(dtype: str) -> Iterator[None]:
         yield
 
 
-def _jax_impl(spec: KernelSpec, case: Case, dtype: str) -> tuple[Callable[[], Any], float]:
+def _jax_impl(spec: KernelSpec, case: Case, dtype: str) -> tuple[Callable[[], Any], float, float]:
+    """The compiled call, and the wall and CPU seconds of tracing + compiling it (CPU time is
+    the less load-sensitive of the two on a busy machine)."""
     inputs = {k: jnp.asarray(v) for k, v in case.inputs.items()}
     fn = jax.jit(functools.partial(spec.fn, **case.static))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     compiled = fn.lower(**inputs).compile()
-    compile_s = time.perf_counter() - t0
-    return (lambda: compiled(**inputs)), compile_s
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return (lambda: compiled(**inputs)), wall, cpu
 
 
 def _torch_inputs(case: Case, device: str) -> dict[str, Any]:
@@ -178,9 +181,10 @@ def _torch_threads() -> int | None:
     return torch.get_num_threads()
 
 
-Made = Callable[[], Any] | tuple[Callable[[], Any], float]
+Made = Callable[[], Any] | tuple[Callable[[], Any], float] | tuple[Callable[[], Any], float, float]
 """What a maker returns: a zero-argument callable, or ``(callable, compile_s)`` when it compiled
-ahead of time (the compile time is then reported instead of the first call's)."""
+ahead of time (the compile time is then reported instead of the first call's), optionally with
+the compile's CPU seconds: ``(callable, compile_s, compile_cpu_s)``."""
 
 
 def time_impls(
@@ -222,7 +226,11 @@ def time_impls(
         try:
             with progress(f"{kernel}/{case}: building {name}", say, progress_every):
                 made = make()
-            fn, r.compile_s = made if isinstance(made, tuple) else (made, None)
+            if isinstance(made, tuple):
+                fn, r.compile_s, *cpu = made
+                r.compile_cpu_s = cpu[0] if cpu else None
+            else:
+                fn = made
             t = Timer(fn, min_sample_s=min_sample_s)
             # a lazily compiled implementation (torch.compile, jit peers) compiles on its first call
             what = "warming up" if r.compile_s is not None else "first call (compiles) + warm-up of"
