@@ -133,10 +133,17 @@ def plan(chosen: list[KernelSpec], args: argparse.Namespace) -> tuple[list, str 
                 f"{args.case!r}, got {', '.join(map(repr, unknown))}"
             )
     out = []
-    for spec in with_case:
+    for spec in chosen:
+        if spec not in with_case:
+            why = f"dtype {args.dtype}" if spec not in with_dtype else f"case {args.case!r}"
+            print(f"# {spec.name}: skipped (no {why})", file=sys.stderr)
+            continue
         impls = [i for i in (args.impl or available(spec)) if i in available(spec)]
         if impls:
             out.append((spec, impls))
+        else:
+            print(f"# {spec.name}: skipped (none of --impl {', '.join(args.impl)})",
+                  file=sys.stderr)  # fmt: skip
     return out, None
 
 
