@@ -38,7 +38,7 @@ def rollout(
     ``⌈log2 n⌉``, minimal recomputation; reverse mode only, no ``jvp``) bound it; ``checkpoints``
     is the number of states kept per loop (the loop over saved frames and the loop inside each
     frame). Gradients equal the plain scan's to round-off. See
-    :func:`parallax.kernels._checkpoint.checkpointed_scan`.
+    :func:`parallax.kernels.checkpointed_scan`.
     """
     if not isinstance(num_steps, int) or num_steps < 0:
         raise ValueError(f"num_steps: expected a non-negative int, got {num_steps!r}")
