@@ -49,6 +49,10 @@ class MemoryCase:
 
 
 def _ks_1d(batch: int, n: int, steps: int) -> Callable[[], tuple[Callable[..., Any], tuple]]:
+    """KS on [0, 64π) with dt = 1e-3: 10,000 steps reach t = 10. Much longer horizons of this
+    chaotic flow make the float32 gradient itself round-off noise (at t = 100 two equal
+    computations differ by 5%), which would hide what the comparison checks."""
+
     def build() -> tuple[Callable[..., Any], tuple]:
         import jax.numpy as jnp
 
@@ -63,7 +67,7 @@ def _ks_1d(batch: int, n: int, steps: int) -> Callable[[], tuple[Callable[..., A
                                          length=64 * np.pi, checkpoint=checkpoint)  # fmt: skip
             return jnp.mean(final**2)
 
-        return loss, (u0, jnp.float32(0.01))
+        return loss, (u0, jnp.float32(1e-3))
 
     return build
 
@@ -93,11 +97,11 @@ def _ns_2d(batch: int, n: int, steps: int) -> Callable[[], tuple[Callable[..., A
 
 MEMORY_CASES: dict[str, dict[str, MemoryCase]] = {
     "bench": {
-        "ks_1d": MemoryCase("KS 1D, 64×256 float32, 10,000 ETDRK4 steps", 10_000,
+        "ks_1d": MemoryCase("KS 1D, 64×256 float32, 10,000 ETDRK4 steps (t = 10)", 10_000,
                             _ks_1d(64, 256, 10_000)),
-        "ns_2d": MemoryCase("NS 2D, 256² float32, 1,000 ETDRK4 steps", 1_000,
+        "ns_2d": MemoryCase("NS 2D, 256² float32, 1,000 ETDRK4 steps (t = 10)", 1_000,
                             _ns_2d(1, 256, 1_000)),
-        "ks_1d_oom": MemoryCase("KS 1D, 256×256 float32, 10,000 ETDRK4 steps", 10_000,
+        "ks_1d_oom": MemoryCase("KS 1D, 256×256 float32, 10,000 ETDRK4 steps (t = 10)", 10_000,
                                 _ks_1d(256, 256, 10_000)),
     },
     "test": {
