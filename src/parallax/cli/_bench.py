@@ -52,7 +52,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--samples", type=int, default=7, help="samples per implementation (>= 7)")
     p.add_argument("--json", metavar="FILE", help="also write the run (records, environment, "
-                   "load, ceilings) as JSON to FILE, e.g. benchmarks/cpu/all.json")  # fmt: skip
+                   "load, ceilings) as JSON to FILE, e.g. benchmarks/cpu/bench.json")  # fmt: skip
     p.add_argument("--no-ceilings", action="store_true", help="skip the ceiling measurement")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument(
