@@ -318,6 +318,8 @@ def sharded_fd_heat(
     save_every: int | None = None,
     order: int = 2,
     bc: str = "dirichlet",
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
 ) -> Callable[..., tuple[jax.Array, jax.Array]]:
     r"""``run(u0, dt, nu, dx) -> (u_final, trajectory)``: ``num_steps`` explicit heat steps
     :math:`u \leftarrow u + \nu\,\Delta t\,\nabla^2_h u` (forward Euler in time, the order-2/4
@@ -327,13 +329,16 @@ def sharded_fd_heat(
     given, as :func:`parallax.kernels.rollout`); the halos are exchanged every step and nothing
     else is communicated. ``trajectory`` holds ``u`` after every ``save_every`` steps (default:
     only the final state), shape ``(num_steps // save_every, *u.shape)``, sharded as
-    ``P(None, *spec)``. ``dt``, ``nu`` (scalars) and ``dx`` are arrays, so changing them does not
-    recompile; ``dt, nu > 0``, finite ``u0`` and the explicit stability limit
-    ``nu dt w sum_a 1/h_a^2 <= 2`` (``w = 4`` at order 2, ``16/3`` at order 4) are checked.
+    ``P(None, *spec)``. ``checkpoint`` / ``checkpoints`` bound the memory of gradients through
+    the rollout (:func:`parallax.kernels.rollout`). ``dt``, ``nu`` (scalars) and ``dx`` are
+    arrays, so changing them does not recompile; ``dt, nu > 0``, finite ``u0`` and the explicit
+    stability limit ``nu dt w sum_a 1/h_a^2 <= 2`` (``w = 4`` at order 2, ``16/3`` at order 4)
+    are checked.
     ``bc="dirichlet"`` holds the boundary nodes at their initial values.
     """
     _check_static(ndim, order, bc)
     every = num_steps if save_every is None else save_every
+    remat = {"checkpoint": checkpoint, "checkpoints": checkpoints}
     if not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps: expected a positive int, got {num_steps!r}")
     traj_spec = PartitionSpec(None, *tuple(spec))
@@ -363,7 +368,7 @@ def sharded_fd_heat(
                 )
                 return v + kn * lap
 
-            return _rollout(step, b, num_steps, save_every=every)
+            return _rollout(step, b, num_steps, save_every=every, **remat)
 
         in_specs = (spec, PartitionSpec(), PartitionSpec(), PartitionSpec())
         placed = conform((u0, dt, nu, dxa), mesh, in_specs)
@@ -397,6 +402,8 @@ def sharded_wave_2d(
     save_every: int | None = None,
     order: int = 2,
     bc: str = "dirichlet",
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
 ) -> Callable[..., tuple[tuple[jax.Array, jax.Array], jax.Array]]:
     r"""``run(u_prev, u, c, dt, dx) -> ((u^{N-1}, u^N), trajectory)``:
     :func:`parallax.kernels.pde.wave_2d_rollout` (leapfrog
@@ -406,11 +413,13 @@ def sharded_wave_2d(
     One ``shard_map`` around the ``lax.scan``; halos of ``u^n`` are exchanged every step (the
     only communication besides one scalar all-reduce per call for the NaN check). The
     trajectory holds ``u`` after every ``save_every`` steps (default: the final one), sharded as
-    ``P(None, *spec)``. Same checks as the single-device kernel (shapes, dtypes, ``c, dt > 0``,
+    ``P(None, *spec)``; ``checkpoint`` / ``checkpoints`` as :func:`parallax.kernels.rollout`.
+    Same checks as the single-device kernel (shapes, dtypes, ``c, dt > 0``,
     the Courant limit) plus the block sizes of :func:`sharded_laplacian`.
     """
     _check_static(2, order, bc)
     every = num_steps if save_every is None else save_every
+    remat = {"checkpoint": checkpoint, "checkpoints": checkpoints}
     if not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps: expected a positive int, got {num_steps!r}")
     traj_spec = PartitionSpec(None, *tuple(spec))
@@ -448,7 +457,7 @@ def sharded_wave_2d(
                     vn = jnp.where(inside, vn, v)
                 return v, vn
 
-            final, traj = _rollout(step, (bp, b), num_steps, save_every=every)
+            final, traj = _rollout(step, (bp, b), num_steps, save_every=every, **remat)
             return final, traj[1]
 
         in_specs = (spec, spec, PartitionSpec(), PartitionSpec(), PartitionSpec())

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
+from parallax.kernels._checkpoint import checkpointed_scan
 from parallax.sharding._halo import check_decomposition, conform
 
 __all__ = ["block_accelerations", "ring_accelerations", "sharded_nbody_rollout"]
@@ -79,11 +80,14 @@ def sharded_nbody_rollout(
     *,
     num_steps: int,
     G: float = 1.0,
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Velocity-Verlet (kick-drift-kick) N-body rollout with ring accelerations.
 
     Same scheme as :func:`parallax.kernels.particles.nbody_rollout`; returns the final
-    ``(positions, velocities)``, sharded over ``axis``.
+    ``(positions, velocities)``, sharded over ``axis``. ``checkpoint`` / ``checkpoints`` bound
+    the memory of gradients through the rollout (:func:`parallax.kernels.rollout`).
     """
     acc = ring_accelerations(mesh, axis)
     dtype = positions.dtype
@@ -92,14 +96,15 @@ def sharded_nbody_rollout(
     g = jnp.asarray(G, dtype)
     m = masses.astype(dtype)
 
-    def step(s, _):
+    def step(s):
         x, v, a = s
         v = v + (0.5 * dt) * a
         x = x + dt * v
         a = acc(x, m, eps, g)
         return (x, v + (0.5 * dt) * a, a), None
 
-    (x, v, _), _ = lax.scan(
-        step, (positions, velocities, acc(positions, m, eps, g)), None, length=num_steps
-    )
+    (x, v, _), _ = checkpointed_scan(
+        step, (positions, velocities, acc(positions, m, eps, g)), num_steps,
+        checkpoint=checkpoint, checkpoints=checkpoints,
+    )  # fmt: skip
     return x, v

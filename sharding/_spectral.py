@@ -55,6 +55,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from parallax.kernels._checkpoint import checkpointed_scan
 from parallax.sharding._fft import check_nyquist_free, complex_dtype
 
 __all__ = [
@@ -135,7 +136,9 @@ class ShardedSpectralStepper:
     method: str = "etdrk4"
     check_nyquist: bool = False
 
-    def _local(self, u: jax.Array, dt: jax.Array, *params: Any, num_steps: int) -> jax.Array:
+    def _local(
+        self, u: jax.Array, dt: jax.Array, *params: Any, num_steps: int, remat: dict[str, Any]
+    ) -> jax.Array:
         # imported here so that `import parallax.sharding` stays light (multi-host workers)
         from parallax.kernels.pde import etd1, etd1_coefficients, etdrk4, etdrk4_coefficients
 
@@ -147,20 +150,30 @@ class ShardedSpectralStepper:
             step = etd1(etd1_coefficients(lin, dt), nonlinear)
         else:
             raise ValueError(f"method: expected 'etdrk4' or 'etd1', got {self.method!r}")
-        uh, _ = lax.scan(lambda v, _: (step(v), None), sp.fft(u), None, length=num_steps)
+        uh, _ = checkpointed_scan(lambda v: (step(v), None), sp.fft(u), num_steps, **remat)
         return sp.ifft(uh)
 
-    def rollout(self, u0: jax.Array, num_steps: int) -> jax.Array:
-        """The state after ``num_steps`` steps (same layout as ``u0``)."""
+    def rollout(
+        self,
+        u0: jax.Array,
+        num_steps: int,
+        *,
+        checkpoint: str | None = None,
+        checkpoints: int | None = None,
+    ) -> jax.Array:
+        """The state after ``num_steps`` steps (same layout as ``u0``); ``checkpoint`` /
+        ``checkpoints`` bound the memory of gradients through it
+        (:func:`parallax.kernels.rollout`)."""
         if num_steps < 0:
             raise ValueError(f"num_steps: expected >= 0, got {num_steps}")
         dtype = u0.dtype
         if self.check_nyquist and getattr(self.ops, "real", False) and hasattr(self.ops, "mesh"):
             check_nyquist_free(u0, "u0")
         args = (jnp.asarray(self.dt, dtype), *(jnp.asarray(p, dtype) for p in self.params))
+        remat = {"checkpoint": checkpoint, "checkpoints": checkpoints}
 
         def local(u: jax.Array, *a: Any) -> jax.Array:
-            return self._local(u, *a, num_steps=num_steps)
+            return self._local(u, *a, num_steps=num_steps, remat=remat)
 
         return self.ops.spmd(local, batch_dims=u0.ndim - len(self.ops.shape), n_args=1 + len(args))(
             u0, *args

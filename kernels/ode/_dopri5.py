@@ -18,8 +18,19 @@ error ``ε_n = rms(err / (atol + rtol max(|y_n|, |y_{n+1}|)))`` a step is accept
 with ``ε_{n-1}`` the last *accepted* error, ``(β_P, β_I) = (0.4, 0.3)`` (Hairer–Wanner's
 ``α = 0.7/k, β = 0.4/k``), safety ``s = 0.9``; after acceptance the factor lies in
 ``[1, f_max = 10]``, after rejection in ``[f_min = 0.2, s]``. This is exactly diffrax's
-``PIDController(pcoeff=0.4, icoeff=0.3, dcoeff=0, error_order=5)`` (its form (4)), so the two
-take the same steps. The last step is clipped to land on ``ts[-1]``.
+``PIDController(pcoeff=0.4, icoeff=0.3, dcoeff=0, error_order=5)`` (its form (4)). The last
+step is clipped to land on ``ts[-1]``.
+
+**Error estimate and diffrax.** ``err`` uses Dormand and Prince's own embedded weights, as
+Hairer's DOPRI5, scipy's ``RK45`` and MATLAB's ``ode45`` do. diffrax's ``Dopri5`` uses
+Shampine's embedded solution (L. F. Shampine, "Some practical Runge–Kutta formulas", Math.
+Comp. 46 (1986) 135–150), which is ``b/3 + 2b̂/3``: its estimate is exactly 2/3 of this one.
+So diffrax at ``(rtol, atol)`` accepts what this solver accepts at ``(1.5 rtol, 1.5 atol)``:
+with the same controller, diffrax at ``(rtol / 1.5, atol / 1.5)`` takes exactly the steps this
+solver takes at ``(rtol, atol)`` and reaches the same error (tested against diffrax from 1e-4 to
+1e-12). The two lie on one work-precision curve; at equal tolerances this solver takes about
+8% more steps and is about 1.5x more accurate, and its tolerance means what it means in
+Hairer's code and scipy.
 
 **Termination.** The loop stops on success, after ``max_steps`` attempted steps (accepted plus
 rejected), when the step size underflows (``h <= 10 eps max(|t|, |T - t0|)``), or when it

@@ -89,9 +89,13 @@ def _all_pairs_force(box, sigma, epsilon, r_cut: float):
     return force_fn
 
 
-def _neighbor_force(box, sigma, epsilon, r_cut: float):
+def _neighbor_force(box, sigma, epsilon, r_cut: float, *, update: bool = True):
+    """Forces over the list, rebuilt first when stale (``update``; off only for a list just
+    built at these positions: each rebuild path in the program costs compile time)."""
+
     def force_fn(x: Array, nl: NeighborList) -> tuple[Array, Array, NeighborList]:
-        nl = maybe_update_neighbor_list(nl, x, box)
+        if update:
+            nl = maybe_update_neighbor_list(nl, x, box)
         u, g = jax.value_and_grad(lj_energy_neighbor)(x, box, sigma, epsilon, nl, r_cut=r_cut)
         return u, -g, nl
 
@@ -129,12 +133,22 @@ def lj_nve_neighbor_rollout(
     moved more than ``skin / 2``. Returns the trajectory AND the final list: if
     ``neighbors.did_overflow`` is set the trajectory is invalid — reallocate
     (:func:`reallocate_neighbor_list`) and rerun."""
+    return _nve_neighbor(positions, velocities, box, dt, sigma, epsilon, neighbors, num_steps,
+                         r_cut, save_every, fresh=False)  # fmt: skip
+
+
+def _nve_neighbor(
+    positions, velocities, box, dt, sigma, epsilon, neighbors: NeighborList, num_steps: int,
+    r_cut: float, save_every: int, *, fresh: bool,
+) -> tuple[MDTrajectory, NeighborList]:  # fmt: skip
+    """``fresh``: ``neighbors`` was just built at ``positions`` (no staleness check at t=0)."""
     positions, velocities, dt = _check_state(positions, velocities, dt)
     dtype = positions.dtype
     sigma, epsilon = _scalar("sigma", sigma, dtype), _scalar("epsilon", epsilon, dtype)
     box = jnp.asarray(box, dtype=dtype)
     force_fn = _neighbor_force(box, sigma, epsilon, r_cut)
-    state = init_state(force_fn, positions, velocities, neighbors)
+    first = _neighbor_force(box, sigma, epsilon, r_cut, update=not fresh)
+    state = init_state(first, positions, velocities, neighbors)
     out, final = _run(lambda s: velocity_verlet_step(force_fn, s, dt), state, num_steps, save_every)
     return out, final.aux
 
@@ -182,10 +196,8 @@ def lj_nve_rollout(
         cells_per_side=cells_per_side,
         cell_capacity=cell_capacity,
     )
-    out, nl = lj_nve_neighbor_rollout(
-        positions, velocities, box, dt, sigma, epsilon, nl,
-        num_steps=num_steps, r_cut=r_cut, save_every=save_every,
-    )  # fmt: skip
+    out, nl = _nve_neighbor(positions, velocities, box, dt, sigma, epsilon, nl, num_steps, r_cut,
+                            save_every, fresh=True)  # fmt: skip
     return error_if(
         out,
         nl.did_overflow,

@@ -141,11 +141,15 @@ def advection_1d_rollout(
     num_steps: int,
     save_every: int = 1,
     bc: BC = "periodic",
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Float[Array, "*batch n"], Float[Array, "t *batch n"]]:
     """``num_steps`` upwind steps on ``lax.scan``; returns ``(final, trajectory)`` with the
-    state after every ``save_every`` steps."""
+    state after every ``save_every`` steps. ``checkpoint`` / ``checkpoints`` bound the memory of
+    reverse mode (:func:`parallax.kernels.rollout`)."""
     u0, c, dt, dx = _check(u0, c, dt, dx, 1, bc)
-    return rollout(lambda u: _step(u, c, dt, dx, 1, bc), u0, num_steps, save_every=save_every)
+    return rollout(lambda u: _step(u, c, dt, dx, 1, bc), u0, num_steps, save_every=save_every,
+                   checkpoint=checkpoint, checkpoints=checkpoints)  # fmt: skip
 
 
 def advection_2d_step(
@@ -170,7 +174,11 @@ def advection_2d_rollout(
     num_steps: int,
     save_every: int = 1,
     bc: BC = "periodic",
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[Float[Array, "*batch nx ny"], Float[Array, "t *batch nx ny"]]:
-    """``num_steps`` 2D upwind steps on ``lax.scan``; returns ``(final, trajectory)``."""
+    """``num_steps`` 2D upwind steps on ``lax.scan``; returns ``(final, trajectory)``
+    (``checkpoint`` / ``checkpoints``: :func:`parallax.kernels.rollout`)."""
     u0, c, dt, dx = _check(u0, c, dt, dx, 2, bc)
-    return rollout(lambda u: _step(u, c, dt, dx, 2, bc), u0, num_steps, save_every=save_every)
+    return rollout(lambda u: _step(u, c, dt, dx, 2, bc), u0, num_steps, save_every=save_every,
+                   checkpoint=checkpoint, checkpoints=checkpoints)  # fmt: skip

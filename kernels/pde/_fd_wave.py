@@ -107,17 +107,21 @@ def wave_2d_rollout(
     save_every: int = 1,
     order: int = 2,
     bc: BC = "periodic",
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
 ) -> tuple[tuple[Field, Field], Float[Array, "t *batch nx ny"]]:
     """``num_steps`` leapfrog steps on ``lax.scan``.
 
     Returns ``((u^{N-1}, u^N), trajectory)``; the trajectory holds ``u`` after every
     ``save_every`` steps, shape ``(num_steps // save_every, *batch, nx, ny)``. Start from
     ``(wave_2d_start(u0, v0, ...), u0)`` for an initial displacement and velocity.
+    ``checkpoint`` / ``checkpoints``: as :func:`parallax.kernels.rollout`.
     """
     u_prev, u, c, dt, dx = _check(u_prev, u, c, dt, dx, order, bc)
     final, traj = rollout(
-        lambda s: _leapfrog(s, c, dt, dx, order, bc), (u_prev, u), num_steps, save_every=save_every
-    )
+        lambda s: _leapfrog(s, c, dt, dx, order, bc), (u_prev, u), num_steps,
+        save_every=save_every, checkpoint=checkpoint, checkpoints=checkpoints,
+    )  # fmt: skip
     return final, traj[1]
 
 

@@ -48,12 +48,14 @@ def heat_1d_rollout(
     *,
     num_steps: int,
     save_every: int = 1,
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
     length: float = 2 * math.pi,
 ) -> tuple[Float[Array, "*batch n"], Float[Array, "t *batch n"]]:
     """``num_steps`` exact heat steps on ``lax.scan``; returns ``(final, trajectory)``:
     ``heat_rollout(..., ndim=1)``. The state stays in Fourier space inside the scan (one real
     scaling of the complex modes per step); the trajectory is transformed back per saved frame.
+    ``checkpoint`` / ``checkpoints``: as :func:`parallax.kernels.rollout`.
     """
-    return heat_rollout(
-        u0, dt, nu, ndim=1, num_steps=num_steps, save_every=save_every, length=length
-    )
+    return heat_rollout(u0, dt, nu, ndim=1, num_steps=num_steps, save_every=save_every,
+                        checkpoint=checkpoint, checkpoints=checkpoints, length=length)  # fmt: skip

@@ -4,14 +4,16 @@ Each builds its stepper from the initial state's grid (the trailing axes of ``u0
 parameter arrays, then runs ``num_steps`` steps on ``lax.scan`` with the state in Fourier space,
 returning ``(final, trajectory)`` in real space; ``trajectory`` holds every ``save_every``-th
 state (``num_steps // save_every`` frames). These are the registered kernels (``pde.ks_1d`` ...);
-``dt`` and the physical parameters are arrays, so changing them does not recompile.
+``dt`` and the physical parameters are arrays, so changing them does not recompile. Every
+rollout takes ``checkpoint=`` (``None``, ``"sqrt"``, ``"binomial"``) and ``checkpoints=``, which
+bound the memory of gradients through long rollouts (:func:`parallax.kernels.rollout`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 from jaxtyping import Array, Float
@@ -44,14 +46,20 @@ __all__ = [
 Traj = tuple[Float[Array, "*shape"], Float[Array, "t ..."]]
 
 
+class _Loop(NamedTuple):
+    num_steps: int
+    save_every: int
+    checkpoint: str | None
+    checkpoints: int | None
+
+
 def _run(
     make: Callable[..., SpectralStepper],
     u0: Array,
     ndim: int,
     channels: int,
     length: Any,
-    num_steps: int,
-    save_every: int,
+    loop: _Loop,
     *args: Any,
     **kwargs: Any,
 ) -> tuple[Array, Array]:
@@ -63,7 +71,8 @@ def _run(
         raise ValueError("u0: contains NaN or Inf")  # before any coefficient is computed
     grid = make_grid(tuple(u0.shape[u0.ndim - ndim :]), length)
     stepper = make(grid, *args, dtype=u0.dtype, **kwargs)
-    return stepper.rollout(u0, num_steps, save_every=save_every)
+    return stepper.rollout(u0, loop.num_steps, save_every=loop.save_every,
+                           checkpoint=loop.checkpoint, checkpoints=loop.checkpoints)  # fmt: skip
 
 
 def heat_rollout(
@@ -74,12 +83,15 @@ def heat_rollout(
     ndim: int = 1,
     num_steps: int,
     save_every: int = 1,
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
     length: float | tuple[float, ...] = 2 * math.pi,
 ) -> Traj:
     """Heat ``u_t = ν Δu`` on the trailing ``ndim`` axes of ``u0``: each step multiplies the
     Fourier modes by the exact factor ``e^{-ν|k|² dt}`` (the linear ETD step), so the only error
     is rounding. The one heat implementation (``heat_1d_rollout`` is its 1D form)."""
-    return _run(heat, u0, ndim, 0, length, num_steps, save_every, dt, nu)
+    loop = _Loop(num_steps, save_every, checkpoint, checkpoints)
+    return _run(heat, u0, ndim, 0, length, loop, dt, nu)
 
 
 def advection_diffusion_rollout(
@@ -91,10 +103,13 @@ def advection_diffusion_rollout(
     ndim: int = 1,
     num_steps: int,
     save_every: int = 1,
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
     length: float | tuple[float, ...] = 2 * math.pi,
 ) -> Traj:
     """``u_t + c·∇u = ν Δu`` on the trailing ``ndim`` axes (exact ETD step)."""
-    return _run(advection_diffusion, u0, ndim, 0, length, num_steps, save_every, dt, velocity, nu)
+    loop = _Loop(num_steps, save_every, checkpoint, checkpoints)
+    return _run(advection_diffusion, u0, ndim, 0, length, loop, dt, velocity, nu)
 
 
 def burgers_1d_rollout(
@@ -104,11 +119,14 @@ def burgers_1d_rollout(
     *,
     num_steps: int,
     save_every: int = 1,
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
     length: float = 2 * math.pi,
     method: str = "etdrk4",
 ) -> Traj:
     """1D viscous Burgers ``u_t + ½(u²)_x = ν u_xx`` (ETDRK4, 2/3 dealiasing)."""
-    return _run(burgers, u0, 1, 0, length, num_steps, save_every, dt, nu, method=method)
+    loop = _Loop(num_steps, save_every, checkpoint, checkpoints)
+    return _run(burgers, u0, 1, 0, length, loop, dt, nu, method=method)
 
 
 def burgers_2d_rollout(
@@ -118,10 +136,13 @@ def burgers_2d_rollout(
     *,
     num_steps: int,
     save_every: int = 1,
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
     length: float | tuple[float, float] = 2 * math.pi,
 ) -> Traj:
     """2D viscous Burgers ``u_t + (u·∇)u = ν Δu`` for the velocity ``(u, v)`` on axis -3."""
-    return _run(burgers, u0, 2, 1, length, num_steps, save_every, dt, nu)
+    loop = _Loop(num_steps, save_every, checkpoint, checkpoints)
+    return _run(burgers, u0, 2, 1, length, loop, dt, nu)
 
 
 def kdv_rollout(
@@ -130,10 +151,13 @@ def kdv_rollout(
     *,
     num_steps: int,
     save_every: int = 1,
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
     length: float = 2 * math.pi,
 ) -> Traj:
     """KdV ``u_t + 6 u u_x + u_xxx = 0`` (ETDRK4, 2/3 dealiasing)."""
-    return _run(korteweg_de_vries, u0, 1, 0, length, num_steps, save_every, dt)
+    loop = _Loop(num_steps, save_every, checkpoint, checkpoints)
+    return _run(korteweg_de_vries, u0, 1, 0, length, loop, dt)
 
 
 def ks_1d_rollout(
@@ -142,12 +166,15 @@ def ks_1d_rollout(
     *,
     num_steps: int,
     save_every: int = 1,
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
     length: float = 32 * math.pi,
     method: str = "etdrk4",
 ) -> Traj:
     """1D Kuramoto–Sivashinsky ``u_t + ½(u²)_x + u_xx + u_xxxx = 0`` (Kassam & Trefethen
     2005's benchmark on ``[0, 32π)``)."""
-    return _run(kuramoto_sivashinsky, u0, 1, 0, length, num_steps, save_every, dt, method=method)
+    loop = _Loop(num_steps, save_every, checkpoint, checkpoints)
+    return _run(kuramoto_sivashinsky, u0, 1, 0, length, loop, dt, method=method)
 
 
 def ks_2d_rollout(
@@ -156,10 +183,13 @@ def ks_2d_rollout(
     *,
     num_steps: int,
     save_every: int = 1,
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
     length: float | tuple[float, float] = 10 * math.pi,
 ) -> Traj:
     """2D Kuramoto–Sivashinsky ``u_t + ½|∇u|² + Δu + Δ²u = 0``."""
-    return _run(kuramoto_sivashinsky, u0, 2, 0, length, num_steps, save_every, dt)
+    loop = _Loop(num_steps, save_every, checkpoint, checkpoints)
+    return _run(kuramoto_sivashinsky, u0, 2, 0, length, loop, dt)
 
 
 def allen_cahn_rollout(
@@ -170,10 +200,13 @@ def allen_cahn_rollout(
     ndim: int = 1,
     num_steps: int,
     save_every: int = 1,
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
     length: float | tuple[float, ...] = 2 * math.pi,
 ) -> Traj:
     """Allen–Cahn ``u_t = ε² Δu + u - u³`` on the trailing ``ndim`` axes."""
-    return _run(allen_cahn, u0, ndim, 0, length, num_steps, save_every, dt, eps)
+    loop = _Loop(num_steps, save_every, checkpoint, checkpoints)
+    return _run(allen_cahn, u0, ndim, 0, length, loop, dt, eps)
 
 
 def navier_stokes_2d_rollout(
@@ -186,17 +219,19 @@ def navier_stokes_2d_rollout(
     forcing_wavenumber: int = 4,
     num_steps: int,
     save_every: int = 1,
+    checkpoint: str | None = None,
+    checkpoints: int | None = None,
     length: float | tuple[float, float] = 2 * math.pi,
 ) -> Traj:
     """2D Navier–Stokes (vorticity ``ω``) with linear drag and Kolmogorov forcing."""
+    loop = _Loop(num_steps, save_every, checkpoint, checkpoints)
     return _run(
         navier_stokes_2d,
         w0,
         2,
         0,
         length,
-        num_steps,
-        save_every,
+        loop,
         dt,
         nu,
         drag,

@@ -78,12 +78,20 @@ class SpectralStepper:
         return self.from_hat(self.step_hat(self.to_hat(u)))
 
     def rollout(
-        self, u0: Float[Array, "*shape"], num_steps: int, *, save_every: int = 1
+        self,
+        u0: Float[Array, "*shape"],
+        num_steps: int,
+        *,
+        save_every: int = 1,
+        checkpoint: str | None = None,
+        checkpoints: int | None = None,
     ) -> tuple[Float[Array, "*shape"], Float[Array, "t ..."]]:
         """``num_steps`` steps on ``lax.scan``; the trajectory holds every ``save_every``-th
-        state (``num_steps // save_every`` frames, initial state excluded)."""
+        state (``num_steps // save_every`` frames, initial state excluded). ``checkpoint`` /
+        ``checkpoints`` bound the memory of reverse mode (:func:`parallax.kernels.rollout`)."""
         u0 = self.check("u0", u0)
-        final, traj = rollout(self.step_hat, self.to_hat(u0), num_steps, save_every=save_every)
+        final, traj = rollout(self.step_hat, self.to_hat(u0), num_steps, save_every=save_every,
+                              checkpoint=checkpoint, checkpoints=checkpoints)  # fmt: skip
         frames = self.from_hat(traj)
         if num_steps:  # the last frame is the final state (num_steps is a multiple of save_every)
             return frames[-1], frames

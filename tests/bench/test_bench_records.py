@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
-from parallax.bench import bench_spec, format_table
+from parallax.bench import bench_spec, format_seconds, format_table
+from parallax.bench._runner import progress
 from parallax.bench._timing import Stats
 from parallax.cli import main
 from parallax.registry import get
@@ -15,6 +17,23 @@ from parallax.registry import get
 def test_stats_median_min_iqr():
     s = Stats.of([4.0, 1.0, 3.0, 2.0, 5.0, 6.0, 7.0], inner=3)
     assert (s.median, s.min, s.iqr, s.samples, s.inner) == (4.0, 1.0, 3.0, 7, 3)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(1.234e-7, "123 ns"), (5.6e-3, "5.60 ms"), (0.0009996, "1.00 ms"), (12.34, "12.3 s"),
+     (2.5e-5, "25.0 µs"), (None, "-")],
+)  # fmt: skip
+def test_times_print_with_units_and_three_significant_digits(seconds, text):
+    assert format_seconds(seconds) == text
+
+
+def test_progress_ticks_while_a_block_runs():
+    said: list[str] = []
+    with progress("compiling x", said.append, every=0.02):
+        time.sleep(0.1)
+    assert said[0] == "  compiling x ..." and said[-1].startswith("  compiling x: ")
+    assert any(s.startswith("  ... still compiling x (") for s in said[1:-1])
 
 
 def test_too_few_samples_rejected():
@@ -41,7 +60,7 @@ def test_cli_json_schema(tmp_path, capsys):
     rc = main(["bench", "pde.heat_1d", "--case", "test", "--impl", "jax", "--no-ceilings",
                "--json", str(out)])  # fmt: skip
     assert rc == 0
-    (rec,) = json.loads(out.read_text())
+    (rec,) = json.loads(out.read_text())["records"]
     for key in ("kernel", "case", "impl", "median_us", "min_us", "iqr_us", "compile_s", "bytes",
                 "flops"):  # fmt: skip
         assert key in rec

@@ -3,29 +3,51 @@
 
 Compile time is reported separately; samples are calibrated (>= 20 ms each), alternated between
 implementations, and summarised by median, min and IQR; achieved GFLOP/s and GB/s are reported
-against this machine's ceilings measured in the same run. Timings are never asserted in tests.
+against this machine's ceilings measured in the same run. Every run records its environment
+(date, machine, versions, threads) and load; numbers taken under load or with a wide spread are
+flagged. Timings are never asserted in tests.
 """
 
 from parallax.bench._ceilings import Ceilings as Ceilings
 from parallax.bench._ceilings import measure_ceilings as measure_ceilings
+from parallax.bench._environment import LOAD_LIMIT as LOAD_LIMIT
+from parallax.bench._environment import OTHERS_LIMIT as OTHERS_LIMIT
+from parallax.bench._environment import CpuMonitor as CpuMonitor
+from parallax.bench._environment import Environment as Environment
+from parallax.bench._environment import Load as Load
+from parallax.bench._environment import capture_environment as capture_environment
+from parallax.bench._environment import load_average as load_average
 from parallax.bench._report import format_table as format_table
+from parallax.bench._report import trust_warnings as trust_warnings
 from parallax.bench._runner import IMPLS as IMPLS
+from parallax.bench._runner import SPREAD_LIMIT as SPREAD_LIMIT
 from parallax.bench._runner import BenchRecord as BenchRecord
 from parallax.bench._runner import bench_spec as bench_spec
 from parallax.bench._runner import time_impls as time_impls
 from parallax.bench._timing import Stats as Stats
 from parallax.bench._timing import Timer as Timer
+from parallax.bench._timing import format_seconds as format_seconds
 from parallax.bench._timing import sync as sync
 
 __all__ = [
     "IMPLS",
+    "LOAD_LIMIT",
+    "OTHERS_LIMIT",
+    "SPREAD_LIMIT",
     "BenchRecord",
     "Ceilings",
+    "CpuMonitor",
+    "Environment",
+    "Load",
     "Stats",
     "Timer",
     "bench_spec",
+    "capture_environment",
+    "format_seconds",
     "format_table",
+    "load_average",
     "measure_ceilings",
     "sync",
     "time_impls",
+    "trust_warnings",
 ]

@@ -6,22 +6,35 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from parallax.bench._ceilings import Ceilings
-from parallax.bench._timing import Timer
+from parallax.bench._environment import CpuMonitor
+from parallax.bench._timing import Timer, format_seconds
 from parallax.registry import Case, KernelSpec
 
-__all__ = ["BenchRecord", "Made", "bench_spec", "time_impls"]
+__all__ = [
+    "IMPLS",
+    "SPREAD_LIMIT",
+    "BenchRecord",
+    "Made",
+    "bench_spec",
+    "describe_inputs",
+    "progress",
+    "time_impls",
+]
 
 IMPLS = ("jax", "torch-eager", "torch-compile")
+SPREAD_LIMIT = 0.10
+"""A record is noisy when its samples' IQR exceeds this fraction of their median."""
 
 
 @dataclass
@@ -36,9 +49,11 @@ class BenchRecord:
     min_us: float | None = None
     iqr_us: float | None = None
     compile_s: float | None = None
+    compile_cpu_s: float | None = None
     samples: int = 0
     inner: int = 0
     steps: int = 1
+    inputs: str = ""
     per_step_us: float | None = None
     flops: float | None = None
     bytes: float | None = None
@@ -48,10 +63,76 @@ class BenchRecord:
     frac_peak_bw: float | None = None
     ratio_to_jax: float | None = None
     threads: int | None = None
+    others_cores: float | None = None
+    load_reasons: list[str] = field(default_factory=list)
     error: str | None = None
 
+    @property
+    def measured(self) -> bool:
+        return self.median_us is not None
+
+    @property
+    def rel_iqr(self) -> float | None:
+        """The samples' IQR as a fraction of their median."""
+        if self.median_us is None or self.iqr_us is None or self.median_us <= 0:
+            return None
+        return self.iqr_us / self.median_us
+
+    @property
+    def noisy(self) -> bool:
+        return self.rel_iqr is not None and self.rel_iqr > SPREAD_LIMIT
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self.load_reasons)
+
+    @property
+    def roofline(self) -> tuple[float, str] | None:
+        """``(fraction, "GFLOP/s" | "GB/s")``: achieved over the ceiling measured in the same
+        run, for whichever ceiling binds (the larger fraction)."""
+        pairs = ((self.frac_peak_flops, "GFLOP/s"), (self.frac_peak_bw, "GB/s"))
+        fracs = [(f, unit) for f, unit in pairs if f is not None]
+        return max(fracs) if fracs else None
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "rel_iqr": self.rel_iqr, "noisy": self.noisy,
+                "loaded": self.loaded}  # fmt: skip
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> BenchRecord:
+        names = BenchRecord.__dataclass_fields__
+        return BenchRecord(**{k: v for k, v in d.items() if k in names})
+
+
+def describe_inputs(case: Case) -> str:
+    """The case's array inputs with more than 3 elements and its step count, e.g.
+    ``u0 64×4096, 100 steps``."""
+    parts = [f"{k} {'×'.join(map(str, v.shape))}" for k, v in case.inputs.items() if v.size > 3]
+    if case.steps > 1:
+        parts.append(f"{case.steps} steps")
+    return ", ".join(parts)
+
+
+@contextlib.contextmanager
+def progress(label: str, say: Callable[[str], None], every: float = 10.0) -> Iterator[None]:
+    """Say ``label`` now and ``... still <label> (N s)`` every ``every`` seconds until the block
+    ends (compilations can take minutes), then how long it took."""
+    say(f"  {label} ...")
+    t0 = time.perf_counter()
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.wait(every):
+            say(f"  ... still {label} ({time.perf_counter() - t0:.0f} s)")
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+    say(f"  {label}: {format_seconds(time.perf_counter() - t0)}")
 
 
 @contextlib.contextmanager
@@ -60,13 +141,15 @@ def _x64(dtype: str) -> Iterator[None]:
         yield
 
 
-def _jax_impl(spec: KernelSpec, case: Case, dtype: str) -> tuple[Callable[[], Any], float]:
+def _jax_impl(spec: KernelSpec, case: Case, dtype: str) -> tuple[Callable[[], Any], float, float]:
+    """The compiled call, and the wall and CPU seconds of tracing + compiling it (CPU time is
+    the less load-sensitive of the two on a busy machine)."""
     inputs = {k: jnp.asarray(v) for k, v in case.inputs.items()}
     fn = jax.jit(functools.partial(spec.fn, **case.static))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     compiled = fn.lower(**inputs).compile()
-    compile_s = time.perf_counter() - t0
-    return (lambda: compiled(**inputs)), compile_s
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return (lambda: compiled(**inputs)), wall, cpu
 
 
 def _torch_inputs(case: Case, device: str) -> dict[str, Any]:
@@ -98,9 +181,10 @@ def _torch_threads() -> int | None:
     return torch.get_num_threads()
 
 
-Made = Callable[[], Any] | tuple[Callable[[], Any], float]
+Made = Callable[[], Any] | tuple[Callable[[], Any], float] | tuple[Callable[[], Any], float, float]
 """What a maker returns: a zero-argument callable, or ``(callable, compile_s)`` when it compiled
-ahead of time (the compile time is then reported instead of the first call's)."""
+ahead of time (the compile time is then reported instead of the first call's), optionally with
+the compile's CPU seconds: ``(callable, compile_s, compile_cpu_s)``."""
 
 
 def time_impls(
@@ -117,13 +201,18 @@ def time_impls(
     min_sample_s: float = 0.02,
     baseline: str = "jax",
     log: Callable[[str], None] | None = None,
+    inputs: str = "",
+    progress_every: float = 10.0,
 ) -> list[BenchRecord]:
     """Time every implementation ``makers[name]()`` builds, one record each, in ``makers`` order.
 
     Each callable is warmed up and calibrated (:class:`Timer`), then samples are taken in
     rounds, rotating which implementation goes first. A maker or warm-up that raises is
     recorded in ``error`` and the others go on. ``flops`` and ``bytes`` are per call;
-    ``ratio_to_jax`` is each median over the ``baseline`` implementation's.
+    ``ratio_to_jax`` is each median over the ``baseline`` implementation's. Building
+    (compiling) and warming up are reported through ``log`` while they run (every
+    ``progress_every`` seconds); the CPU other processes used while the samples were taken is
+    recorded in each record (``others_cores``, ``load_reasons``).
     """
     if samples < 7:
         raise ValueError(f"samples: expected >= 7 for a stable median, got {samples}")
@@ -131,14 +220,22 @@ def time_impls(
     timers: dict[str, Timer] = {}
     records: dict[str, BenchRecord] = {}
     for name, make in makers.items():
-        r = BenchRecord(kernel, case, name, dtype, steps=steps, flops=flops, bytes=bytes)
+        r = BenchRecord(kernel, case, name, dtype, steps=steps, flops=flops, bytes=bytes,
+                        inputs=inputs)  # fmt: skip
         records[name] = r
         try:
-            made = make()
-            fn, r.compile_s = made if isinstance(made, tuple) else (made, None)
-            say(f"  {kernel}/{case}: warming up {name}")
+            with progress(f"{kernel}/{case}: building {name}", say, progress_every):
+                made = make()
+            if isinstance(made, tuple):
+                fn, r.compile_s, *cpu = made
+                r.compile_cpu_s = cpu[0] if cpu else None
+            else:
+                fn = made
             t = Timer(fn, min_sample_s=min_sample_s)
-            t.warmup()
+            # a lazily compiled implementation (torch.compile, jit peers) compiles on its first call
+            what = "warming up" if r.compile_s is not None else "first call (compiles) + warm-up of"
+            with progress(f"{kernel}/{case}: {what} {name}", say, progress_every):
+                t.warmup()
             if r.compile_s is None:
                 r.compile_s = t.first_call_s  # first call: compile (torch.compile, jit peers)
             timers[name] = t
@@ -149,16 +246,20 @@ def time_impls(
                 say(traceback.format_exc(limit=4))
 
     order = list(timers)
-    for i in range(samples):
-        k = i % max(len(order), 1)
-        for name in order[k:] + order[:k]:  # rotate who goes first in each round
-            timers[name].sample()
+    with CpuMonitor() as monitor:
+        for i in range(samples):
+            k = i % max(len(order), 1)
+            for name in order[k:] + order[:k]:  # rotate who goes first in each round
+                timers[name].sample()
+    load = monitor.load
 
     for name, t in timers.items():
         s = t.stats()
         r = records[name]
         r.median_us, r.min_us, r.iqr_us = s.median * 1e6, s.min * 1e6, s.iqr * 1e6
         r.samples, r.inner = s.samples, s.inner
+        if load is not None:
+            r.others_cores, r.load_reasons = load.others_cores, load.reasons
         r.per_step_us = r.median_us / max(steps, 1)
         if flops:
             r.gflops = flops / s.median / 1e9
@@ -228,6 +329,7 @@ def bench_spec(
             ceilings=ceilings,
             min_sample_s=min_sample_s,
             log=log,
+            inputs=describe_inputs(case),
         )
     threads = _torch_threads()
     for r in records:

@@ -10,7 +10,25 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Stats", "Timer", "sync"]
+__all__ = ["Stats", "Timer", "format_seconds", "sync"]
+
+_UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+
+
+def format_seconds(seconds: float | None, digits: int = 3) -> str:
+    """A duration with a unit chosen so the number lies in [1, 1000) (seconds and above stay
+    in s) and ``digits`` significant digits: ``1.23 ms``, ``456 µs``, ``12.0 s``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    for scale, unit in _UNITS:
+        if abs(seconds) >= scale or unit == "ns":
+            v = seconds / scale
+            decimals = max(0, digits - 1 - math.floor(math.log10(abs(v))) if v else 0)
+            text = f"{v:.{decimals}f}"
+            if float(text) >= 1000 and unit != "s":  # rounding crossed into the next unit
+                return format_seconds(seconds * 1.0005, digits)
+            return f"{text} {unit}"
+    raise AssertionError("unreachable")
 
 
 def sync(result: Any) -> None:

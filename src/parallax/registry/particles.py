@@ -139,6 +139,7 @@ def nve_case(
         v = np.sqrt(kT) * rng.standard_normal(x.shape)
         v -= v.mean(axis=0)
         cps = int(np.floor(box / (r_cut + skin)))
+        n, item = x.shape[0], np.dtype(dtype).itemsize
         return Case(
             inputs={
                 "positions": x.astype(dtype),
@@ -158,6 +159,13 @@ def nve_case(
                 "cell_capacity": cell_capacity,
             },
             steps=steps,
+            # per step: forces over the padded neighbor list (n x capacity entries are
+            # computed, ~40 flops each for the energy and its gradient) plus the Verlet update;
+            # bytes: the neighbor positions gathered (3 floats) and indices (int32) per entry,
+            # one read and one write of x, v and a. List rebuilds (data-dependent, every few
+            # tens of steps) are not counted.
+            flops=steps * (40.0 * n * capacity + 30.0 * n),
+            bytes=steps * (n * capacity * (3 * item + 4) + 2 * 9 * n * item),
         )
 
     return make
@@ -324,6 +332,7 @@ def _langevin_case(n_side: int, density: float, steps: int, save_every: int, r_c
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
         box = _box_for(n_side, 3, density)
         x = lattice(n_side, box, 3, rng)
+        n = x.shape[0]
         return Case(
             inputs={
                 "positions": x.astype(dtype),
@@ -338,6 +347,11 @@ def _langevin_case(n_side: int, density: float, steps: int, save_every: int, r_c
             },
             static={"num_steps": steps, "save_every": save_every, "r_cut": r_cut},
             steps=steps,
+            # per step the all-pairs energy gradient (as lj_energy: 40 flops per ordered pair)
+            # and BAOAB's two kicks, two drifts and the O-step (~30 flops per particle); bytes:
+            # one read and one write of x, v and the carried forces, and the step's noise
+            flops=steps * (40.0 * n * n + 30.0 * n),
+            bytes=steps * (2 * 9 + 3) * n * np.dtype(dtype).itemsize,
         )
 
     return make
@@ -419,7 +433,10 @@ def _nbody_case(n: int, steps: int, save_every: int) -> Callable[..., Case]:
             },
             static={"num_steps": steps, "save_every": save_every},
             steps=steps,
+            # 20 flops per ordered pair (difference, softened r^-3, multiply-add); bytes: one
+            # read and one write of x, v and the carried accelerations per step, and the masses
             flops=20.0 * n * n * steps,
+            bytes=steps * (2 * 9 + 1) * n * np.dtype(dtype).itemsize,
         )
 
     return make

@@ -21,20 +21,31 @@ _F32_64 = ("float32", "float64")
 #
 # One implementation for every dimension: the linear case of the spectral stepper
 # (pde.heat_rollout; pde.heat_1d_rollout is its 1D form). The state stays in Fourier space inside
-# the scan and each step scales the complex modes by the real factor exp(-nu |k|^2 dt): 2 flops
-# and one read + one write of the complex state per mode. One rfftn/irfftn pair per call
-# (2.5 N log2 N flops each) and the real input/output add to that.
+# the scan and each step multiplies the complex modes by the exact factor exp(L dt).
+
+
+def _linear_cost(
+    shape: tuple[int, ...], grid_dims: int, steps: int, frames: int, dtype: np.dtype,
+    flops_per_mode: float,
+) -> tuple[float, float]:  # fmt: skip
+    """``(flops, bytes)`` of an exact linear spectral rollout: per step and mode
+    ``flops_per_mode`` (2 for a real factor such as heat's exp(-nu |k|^2 dt), 6 for a complex
+    one) and one read + one write of the complex mode; per call one rfftn of the input, one
+    irfftn per saved frame and one of the final state (2.5 N log2 N flops each), each reading
+    and writing the real field once."""
+    grid = shape[len(shape) - grid_dims :]
+    size = float(np.prod(shape))
+    modes = size / grid[-1] * (grid[-1] // 2 + 1)
+    real, cplx = np.dtype(dtype).itemsize, 2 * np.dtype(dtype).itemsize
+    flops = flops_per_mode * modes * steps + (2 + frames) * 2.5 * size * np.log2(np.prod(grid))
+    return flops, 2.0 * cplx * modes * steps + (2 + frames) * real * size
 
 
 def _heat_case(
     shape: tuple[int, ...], steps: int, save_every: int, dt: float, nu: float, **static: Any
 ) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
-        grid = shape[1:]
-        size = float(np.prod(shape))
-        modes = size / grid[-1] * (grid[-1] // 2 + 1)
-        real, cplx = np.dtype(dtype).itemsize, 2 * np.dtype(dtype).itemsize
-        frames = steps // save_every
+        flops, nbytes = _linear_cost(shape, len(shape) - 1, steps, steps // save_every, dtype, 2)
         return Case(
             inputs={
                 "u0": normal(rng, shape, dtype),
@@ -43,8 +54,8 @@ def _heat_case(
             },
             static={"num_steps": steps, "save_every": save_every, **static},
             steps=steps,
-            flops=2.0 * modes * steps + (2 + frames) * 2.5 * size * np.log2(np.prod(grid)),
-            bytes=2.0 * cplx * modes * steps + (2 + frames) * real * size,
+            flops=flops,
+            bytes=nbytes,
         )
 
     return make
@@ -163,13 +174,18 @@ def _spectral_case(
         inputs = {state: _smooth(rng, shape, grid_dims).astype(dtype)}
         inputs.update({k: np.asarray(v, dtype=dtype) for k, v in params.items()})
         batch = float(np.prod(shape[: len(shape) - grid_dims]))
+        if ffts_per_step:
+            flops = steps * batch * _fft_flops(shape[len(shape) - grid_dims :], ffts_per_step)
+            # lower bound on memory traffic: every FFT reads and writes the field once
+            nbytes = 2.0 * steps * ffts_per_step * inputs[state].nbytes
+        else:  # an exact linear step: a complex factor per mode
+            flops, nbytes = _linear_cost(shape, grid_dims, steps, steps // save_every, dtype, 6)
         return Case(
             inputs=inputs,
             static={"num_steps": steps, "save_every": save_every, **static},
             steps=steps,
-            flops=steps * batch * _fft_flops(shape[len(shape) - grid_dims :], ffts_per_step),
-            # lower bound on memory traffic: every FFT reads and writes the field once
-            bytes=2.0 * steps * ffts_per_step * inputs[state].nbytes,
+            flops=flops,
+            bytes=nbytes,
         )
 
     return make
