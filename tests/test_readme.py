@@ -37,6 +37,20 @@ SHORT = {
     "parallax gpu-check out/ --budget-s 480": "parallax gpu-check out/ --budget-s 480 --help",
     # a server: check instead that it reads the run's events
     "tensorboard --logdir runs/lj/tb": "tensorboard --inspect --logdir runs/lj/tb",
+    # the benchmarks page's runs take an idle machine for most of an hour: one kernel, the small
+    # memory configurations, and a page that accepts them although CI is loaded
+    "parallax bench --json benchmarks/cpu/bench.json": (
+        "parallax bench pde.heat_1d --impl jax --samples 7 --no-ceilings "
+        "--json benchmarks/cpu/bench.json"
+    ),
+    "parallax bench --memory --json benchmarks/cpu/memory.json": (
+        "parallax bench --memory --case test --json benchmarks/cpu/memory.json"
+    ),
+    "parallax bench --report benchmarks/cpu/bench.json benchmarks/cpu/memory.json "
+    "--output BENCHMARKS.md": (
+        "parallax bench --report benchmarks/cpu/bench.json benchmarks/cpu/memory.json "
+        "--output BENCHMARKS.md --force"
+    ),
 }
 
 
