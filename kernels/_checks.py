@@ -6,26 +6,38 @@ Two kinds of checks:
   ``ValueError`` / ``TypeError`` naming the argument and what was expected.
 * Values (``dt > 0``, a finite initial state) are only known at run time under ``jit``. When a
   value is concrete it is checked at once with a ``ValueError``; when it is a tracer the check is
-  compiled in with :func:`equinox.error_if`, which raises at run time with the same message
-  (set ``EQX_ON_ERROR=off`` to compile the checks out). Value checks return their argument:
-  thread the returned value through, or the check is dead code.
+  compiled in and fails the computation at run time with the same message. On CPU the compiled
+  check is a small XLA FFI call (:mod:`parallax.kernels._native_check`), so the error a user
+  sees under a plain ``jax.jit`` reads ``INVALID_ARGUMENT: dt: expected a value > 0`` (a
+  :class:`jax.errors.JaxRuntimeError`, or a ``ValueError`` from jax's fast dispatch path); on
+  GPU/TPU, or where that call cannot be built, it is :func:`equinox.error_if`, whose message
+  follows a host-callback traceback. ``EQX_ON_ERROR=off`` / ``nan`` / ``breakpoint`` select
+  equinox's behaviour everywhere. Value checks return their argument: thread the returned value
+  through, or the check is dead code.
 
-A traced check that fires inside a multi-device program raises on one device while the others
-wait at their next collective, and XLA aborts the process after ~40 s. :func:`value_checks`
-``("nan")`` makes the checks of functions traced inside it return NaN instead (what
+In a multi-device program equinox's callback runs on one device: when it fires, the others wait
+at their next collective and XLA aborts the process after ~40 s (the FFI check runs on every
+device, on its replicated predicate, so all fail together). :func:`value_checks` ``("nan")``
+makes the checks of functions traced inside it return NaN instead, on any backend (what
 ``parallax.run`` does when its mesh has more than one device; its NaN guard then stops the run).
+Programs exported with :mod:`jax.export` need ``value_checks("nan")`` or ``("off")``: neither
+host callbacks nor the FFI call serialize.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.core import Tracer
+
+from parallax.kernels import _native_check
 
 T = TypeVar("T")
 
@@ -61,14 +73,36 @@ def value_checks(mode: str) -> Iterator[None]:
         _mode.pop()
 
 
+def _raises(mode: str) -> bool:
+    return mode == "raise" or (
+        mode == "default" and os.environ.get("EQX_ON_ERROR", "raise") == "raise"
+    )
+
+
 def error_if(x: T, pred: Any, msg: str) -> T:
-    """:func:`equinox.error_if` in the current :func:`value_checks` mode."""
-    return eqx.error_if(x, pred, msg, on_error=_mode[-1])  # type: ignore[arg-type]
+    """``x``, after raising ``msg`` where ``pred`` holds (see the module docstring)."""
+    return branched_error_if(x, pred, 0, [msg])
 
 
 def branched_error_if(x: T, pred: Any, index: Any, msgs: Sequence[str]) -> T:
-    """:func:`equinox.branched_error_if` in the current :func:`value_checks` mode."""
-    return eqx.branched_error_if(x, pred, index, msgs, on_error=_mode[-1])  # type: ignore[arg-type]
+    """``x``, after raising ``msgs[index]`` where ``pred`` holds: a ``ValueError`` now when
+    ``pred`` and ``index`` are concrete, else a check compiled in the current
+    :func:`value_checks` mode (under ``vmap``: raised when any element fails)."""
+    if is_concrete(pred) and is_concrete(index):
+        if bool(np.any(np.asarray(pred))):
+            raise ValueError(msgs[int(np.max(np.asarray(index)))])
+        return x
+    mode = _mode[-1]
+    if _raises(mode) and _native_check.available():
+
+        def native(x: T, pred: Any, index: Any) -> T:
+            return _native_check.raise_if(x, pred, index, msgs)
+
+        def callback(x: T, pred: Any, index: Any) -> T:
+            return eqx.branched_error_if(x, pred, index, msgs, on_error="raise")
+
+        return lax.platform_dependent(x, pred, index, cpu=native, default=callback)
+    return eqx.branched_error_if(x, pred, index, msgs, on_error=mode)  # type: ignore[arg-type]
 
 
 def _shape_str(shape: Sequence[int | str | None]) -> str:
@@ -138,10 +172,6 @@ def is_concrete(x: Any) -> bool:
 
 
 def _value_check(x: T, bad: Any, name: str, msg: str) -> T:
-    if is_concrete(bad):
-        if bool(np.any(np.asarray(bad))):
-            raise ValueError(f"{name}: {msg}")
-        return x
     return error_if(x, bad, f"{name}: {msg}")
 
 
