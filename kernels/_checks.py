@@ -47,7 +47,9 @@ __all__ = [
     "check_finite",
     "check_nonnegative",
     "check_positive",
+    "check_returns",
     "check_same_dtype",
+    "check_state_dtype",
     "error_if",
     "is_concrete",
     "value_checks",
@@ -158,12 +160,41 @@ def check_array(
             )
 
 
+STATE_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
+
+
+def check_state_dtype(name: str, x: Any) -> None:
+    """A simulation state (pde, ode, sde, particles) is float32 or float64 (trace-time): in
+    half precision (float16 ``eps ~ 1e-3``) a step's increment falls below the rounding of the
+    state it is added to."""
+    if jnp.dtype(x.dtype) not in STATE_DTYPES:
+        raise TypeError(f"{name}: expected float32 or float64, got {x.dtype}")
+
+
+def check_returns(name: str, out: Any, like: Any, like_name: str) -> None:
+    """What the caller's callable ``name`` returned has the shape and dtype of ``like`` (the
+    argument ``like_name`` it was given), checked at trace time, so a wrong vector field is
+    named here instead of failing later in the integrator's arithmetic."""
+    if not hasattr(out, "shape") or not hasattr(out, "dtype"):
+        raise TypeError(f"{name}: expected it to return an array, got {type(out).__name__}")
+    if tuple(out.shape) != tuple(like.shape):
+        raise ValueError(
+            f"{name}: expected it to return shape {tuple(like.shape)} (as {like_name}), "
+            f"got {tuple(out.shape)}"
+        )
+    if jnp.dtype(out.dtype) != jnp.dtype(like.dtype):
+        raise TypeError(
+            f"{name}: expected it to return dtype {like.dtype} (as {like_name}), got {out.dtype}"
+        )
+
+
 def check_same_dtype(**arrays: Any) -> None:
-    """All named arrays share one dtype (trace-time)."""
-    dtypes = {k: jnp.result_type(v) for k, v in arrays.items()}
-    if len(set(dtypes.values())) > 1:
-        got = ", ".join(f"{k}={v}" for k, v in dtypes.items())
-        raise TypeError(f"expected matching dtypes, got {got}")
+    """All named arrays share the first one's dtype (trace-time); the error names the first
+    that differs."""
+    (ref, first), *rest = ((k, jnp.result_type(v)) for k, v in arrays.items())
+    for k, dtype in rest:
+        if dtype != first:
+            raise TypeError(f"{k}: expected dtype {first} (as {ref}), got {dtype}")
 
 
 def is_concrete(x: Any) -> bool:
