@@ -64,6 +64,8 @@ from parallax.kernels._checks import (
     check_array,
     check_finite,
     check_positive,
+    check_returns,
+    check_state_dtype,
     error_if,
     is_concrete,
 )
@@ -236,6 +238,7 @@ def dopri5(
       :class:`ODESolution` ``(ts, ys, status, num_accepted, num_rejected)``.
     """
     check_array("y0", y0)
+    check_state_dtype("y0", y0)
     dtype = y0.dtype
     ts = jnp.asarray(ts, dtype=dtype)
     check_array("ts", ts, ndim=1)
@@ -264,6 +267,7 @@ def dopri5(
     scan = loop == "scan"
 
     k1 = f(t0, y0, params)
+    check_returns("f", k1, y0, "y0")
     ys = jnp.full((n_t, *y0.shape), jnp.nan, dtype=dtype).at[0].set(y0)
     status = jnp.where(
         jnp.all(jnp.isfinite(k1)), jnp.where(n_t == 1, SUCCESS, _RUNNING), NONFINITE

@@ -30,7 +30,13 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import _value_check, check_array, check_finite, check_positive
+from parallax.kernels._checks import (
+    _value_check,
+    check_array,
+    check_finite,
+    check_positive,
+    check_state_dtype,
+)
 
 __all__ = [
     "D2_WEIGHTS",
@@ -210,6 +216,7 @@ def check_grid(name: str, u: Array, ndim: int, order: int, bc: str) -> None:
         raise ValueError(f"bc: expected 'periodic' or 'dirichlet', got {bc!r}")
     axes = " ".join(f"n{a}" for a in range(ndim))
     check_array(name, u, min_ndim=ndim)
+    check_state_dtype(name, u)
     need = _min_points(order, bc)
     if any(s < need for s in u.shape[u.ndim - ndim :]):
         raise ValueError(

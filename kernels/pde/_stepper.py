@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import branched_error_if, is_concrete
+from parallax.kernels._checks import branched_error_if, check_state_dtype, is_concrete
 from parallax.kernels._rollout import rollout
 from parallax.kernels.pde._etdrk import etd1, etd1_coefficients, etdrk4, etdrk4_coefficients
 from parallax.kernels.pde._spectral import Grid, broadcast_to_rank, irfftn, make_grid, rfftn
@@ -85,11 +85,13 @@ class SpectralStepper:
         save_every: int = 1,
         checkpoint: str | None = None,
         checkpoints: int | None = None,
+        name: str = "u0",
     ) -> tuple[Float[Array, "*shape"], Float[Array, "t ..."]]:
         """``num_steps`` steps on ``lax.scan``; the trajectory holds every ``save_every``-th
         state (``num_steps // save_every`` frames, initial state excluded). ``checkpoint`` /
-        ``checkpoints`` bound the memory of reverse mode (:func:`parallax.kernels.rollout`)."""
-        u0 = self.check("u0", u0)
+        ``checkpoints`` bound the memory of reverse mode (:func:`parallax.kernels.rollout`).
+        ``name`` is what errors call ``u0`` (a caller's own name for it, e.g. ``w0``)."""
+        u0 = self.check(name, u0)
         final, traj = rollout(self.step_hat, self.to_hat(u0), num_steps, save_every=save_every,
                               checkpoint=checkpoint, checkpoints=checkpoints)  # fmt: skip
         frames = self.from_hat(traj)
@@ -102,13 +104,12 @@ def real_dtype(dtype: Any, dt: Any) -> Any:
     """The state dtype: ``dtype`` if given, else ``dt``'s when it is a floating array, else the
     default float (float32, or float64 under ``jax_enable_x64``)."""
     if dtype is not None:
-        d = jnp.dtype(dtype)
+        name, d = "dtype", jnp.dtype(dtype)
     elif hasattr(dt, "dtype") and jnp.issubdtype(dt.dtype, jnp.floating):
-        d = jnp.dtype(dt.dtype)
+        name, d = "dt", jnp.dtype(dt.dtype)
     else:
-        d = jnp.asarray(1.0).dtype
-    if d not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
-        raise TypeError(f"dtype: expected float32 or float64, got {d}")
+        name, d = "dtype", jnp.asarray(1.0).dtype
+    check_state_dtype(name, jnp.empty((), d))
     return d
 
 

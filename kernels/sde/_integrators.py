@@ -29,7 +29,13 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from parallax.kernels._checks import check_array, check_finite, check_positive
+from parallax.kernels._checks import (
+    check_array,
+    check_finite,
+    check_positive,
+    check_returns,
+    check_state_dtype,
+)
 
 __all__ = ["brownian_increments", "euler_maruyama", "milstein", "solve_from_key"]
 
@@ -51,6 +57,7 @@ def brownian_increments(
 
 def _check(x0: Array, dt: Array | float, dW: Array, save_every: int) -> tuple[Array, Array, Array]:
     check_array("x0", x0)
+    check_state_dtype("x0", x0)
     check_array("dW", dW, min_ndim=1)
     if dW.dtype != x0.dtype:
         raise TypeError(f"dW: expected dtype {x0.dtype} (as x0), got {dW.dtype}")
@@ -83,7 +90,10 @@ def _solve(
         x, n = carry
         t = t0 + n.astype(x.dtype) * dt
         g = diffusion(x, t, args)
-        x_new = x + drift(x, t, args) * dt + g * dw
+        check_returns("diffusion", g, x, "x0")
+        f = drift(x, t, args)
+        check_returns("drift", f, x, "x0")
+        x_new = x + f * dt + g * dw
         if method == "milstein":
             _, dg_g = jax.jvp(lambda y: diffusion(y, t, args), (x,), (g,))
             x_new = x_new + 0.5 * dg_g * (dw * dw - dt)
@@ -129,6 +139,7 @@ def solve_from_key(
     integrate; returns ``(final, trajectory, dW)`` so the path can be replayed or compared."""
     if method not in ("euler_maruyama", "milstein"):
         raise ValueError(f"method: expected 'euler_maruyama' or 'milstein', got {method!r}")
+    check_array("x0", x0)
     shape = tuple(x0.shape) if noise_shape is None else tuple(noise_shape)
     dW = brownian_increments(key, dt, num_steps, shape, dtype=x0.dtype)
     final, traj = _solve(method, drift, diffusion, x0, dt, dW, args, t0, save_every)
