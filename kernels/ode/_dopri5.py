@@ -34,9 +34,11 @@ Hairer's code and scipy.
 
 **Termination.** The loop stops on success, after ``max_steps`` attempted steps (accepted plus
 rejected), when the step size underflows (``h <= 10 eps max(|t|, |T - t0|)``), or when it
-underflows while the candidates are non-finite (NaN/Inf are always rejected). The outcome is
-the returned ``status`` (:data:`SUCCESS` ... :data:`NONFINITE`); save times not reached are NaN.
-Nothing hangs and nothing is silently wrong.
+underflows while the candidates are non-finite (NaN/Inf are always rejected). A solve that does
+not reach ``ts[-1]`` RAISES by default (as diffrax's ``throw=True``), with a message saying what
+to change; with ``throw=False`` the outcome is the returned ``status`` (:data:`SUCCESS` ...
+:data:`NONFINITE`) and save times not reached are NaN. Nothing hangs and nothing is silently
+wrong.
 
 **Differentiation.** ``loop="while"`` (default, fastest: stops as soon as it is done) runs on
 ``lax.while_loop``: ``jit``, ``vmap`` and forward-mode ``jax.jvp`` / ``jax.jacfwd`` work, but
@@ -61,6 +63,7 @@ from jax import lax
 from jaxtyping import Array, Float, Int
 
 from parallax.kernels._checks import (
+    branched_error_if,
     check_array,
     check_finite,
     check_positive,
@@ -212,6 +215,7 @@ def dopri5(
     *,
     max_steps: int = 4096,
     loop: Literal["while", "scan"] = "while",
+    throw: bool = True,
     pcoeff: float = 0.4,
     icoeff: float = 0.3,
     safety: float = 0.9,
@@ -232,6 +236,10 @@ def dopri5(
       max_steps: static bound on attempted steps (accepted + rejected).
       loop: ``"while"`` (stops when done; forward-mode AD only) or ``"scan"`` (``max_steps``
         masked iterations; reverse-mode AD too). See the module docstring.
+      throw: raise when the solve fails (max_steps used up, step-size underflow, a non-finite
+        vector field): ``ValueError`` at once when the status is concrete, else a run-time
+        error under ``jit`` (under ``vmap``: when any solve fails). ``False`` returns the
+        status instead, with NaN at the save times not reached.
       pcoeff, icoeff, safety, factor_min, factor_max: the PI controller (static).
 
     Returns:
@@ -346,7 +354,26 @@ def dopri5(
             lambda s: (s.status == _RUNNING) & (s.n_acc + s.n_rej < max_steps), body, init
         )
     status = jnp.where(final.status == _RUNNING, MAX_STEPS_REACHED, final.status)
-    return ODESolution(ts, final.ys, status.astype(jnp.int32), final.n_acc, final.n_rej)
+    sol = ODESolution(ts, final.ys, status.astype(jnp.int32), final.n_acc, final.n_rej)
+    if not throw:
+        return sol
+    return branched_error_if(sol, sol.status != SUCCESS, sol.status, _failure_messages(max_steps))
+
+
+def _failure_messages(max_steps: int) -> list[str]:
+    """What a failed solve raises, indexed by status, each saying what to change."""
+    partial = "or pass throw=False to get the status and the solution up to the failure"
+    by_status = {
+        MAX_STEPS_REACHED: f"max_steps: the solve needed more than max_steps={max_steps} steps "
+        f"(accepted + rejected) to reach ts[-1]; raise max_steps, loosen rtol/atol (or shorten "
+        f"ts), {partial}",
+        STEP_SIZE_UNDERFLOW: "f: the step size underflowed before ts[-1] (the problem is too "
+        "stiff or singular for an explicit solver at these tolerances); check f and params near "
+        f"the failure, loosen rtol/atol, {partial}",
+        NONFINITE: "f: returned NaN or Inf and no smaller step avoided it (the solution blows up "
+        f"or f is undefined there); check f, y0 and params, {partial}",
+    }
+    return [by_status.get(code, "") for code in range(max(by_status) + 1)]
 
 
 def status_message(status: Any) -> str:

@@ -30,8 +30,8 @@ def lorenz63_dopri5(
 ) -> Float[Array, "times 3"]:
     """Lorenz-63 (``params = (sigma, rho, beta)``) by :func:`dopri5`; returns ``ys`` at ``ts``.
 
-    Only the saved states are returned (the status is NaN-filled ``ys`` here; call
-    :func:`dopri5` for ``status`` and step counts).
+    A failed solve raises (``max_steps`` used up, step-size underflow) with what to change; for
+    the status and step counts instead, call ``dopri5(lorenz63, ..., throw=False)``.
     """
     check_array("y0", y0, trailing=(3,))
     return dopri5(lorenz63, y0, ts, params, rtol, atol, dt0, max_steps=max_steps, loop=loop).ys
