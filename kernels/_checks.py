@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
+from jax import Array, lax
 from jax.core import Tracer
 
 from parallax.kernels import _native_check
@@ -42,6 +42,7 @@ from parallax.kernels import _native_check
 T = TypeVar("T")
 
 __all__ = [
+    "as_real",
     "branched_error_if",
     "check_array",
     "check_finite",
@@ -188,6 +189,26 @@ def check_returns(name: str, out: Any, like: Any, like_name: str) -> None:
         )
 
 
+def as_real(name: str, x: Any, dtype: Any, *, shape: Sequence[int] | None = ()) -> Array:
+    """``x`` (a number, array or tracer) cast to ``dtype`` after checking, at trace time, that
+    it holds real numbers (integer or floating: not bool, complex or text) of ``shape``
+    (default: a scalar; ``None``: any shape). Casting a complex value would silently drop its
+    imaginary part, a bool would become 0 or 1."""
+    try:
+        a = jnp.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected real numbers, got {type(x).__name__}") from None
+    if a.dtype == jnp.bool_ or not (
+        jnp.issubdtype(a.dtype, jnp.integer) or jnp.issubdtype(a.dtype, jnp.floating)
+    ):
+        raise TypeError(f"{name}: expected real numbers (integer or floating), got {a.dtype}")
+    if shape is not None and tuple(a.shape) != tuple(shape):
+        if not shape:
+            raise ValueError(f"{name}: expected a scalar (rank 0), got shape {tuple(a.shape)}")
+        raise ValueError(f"{name}: expected shape {_shape_str(shape)}, got {tuple(a.shape)}")
+    return a.astype(dtype)
+
+
 def check_same_dtype(**arrays: Any) -> None:
     """All named arrays share the first one's dtype (trace-time); the error names the first
     that differs."""
@@ -206,14 +227,21 @@ def _value_check(x: T, bad: Any, name: str, msg: str) -> T:
     return error_if(x, bad, f"{name}: {msg}")
 
 
+def _finite_with_sign(x: T, bad_sign: Any, name: str, sign: str) -> T:
+    """One branched check: NaN/Inf first (``contains NaN or Inf``), then the sign."""
+    nonfinite = ~jnp.all(jnp.isfinite(jnp.asarray(x)))
+    msgs = [f"{name}: contains NaN or Inf", f"{name}: expected a value {sign}"]
+    return branched_error_if(x, nonfinite | jnp.any(bad_sign), jnp.where(nonfinite, 0, 1), msgs)
+
+
 def check_positive(name: str, x: T) -> T:
-    """``x > 0`` everywhere; returns ``x`` (thread it through)."""
-    return _value_check(x, jnp.asarray(x) <= 0, name, "expected a value > 0")
+    """``x`` finite and ``> 0`` everywhere; returns ``x`` (thread it through)."""
+    return _finite_with_sign(x, jnp.asarray(x) <= 0, name, "> 0")
 
 
 def check_nonnegative(name: str, x: T) -> T:
-    """``x >= 0`` everywhere; returns ``x`` (thread it through)."""
-    return _value_check(x, jnp.asarray(x) < 0, name, "expected a value >= 0")
+    """``x`` finite and ``>= 0`` everywhere; returns ``x`` (thread it through)."""
+    return _finite_with_sign(x, jnp.asarray(x) < 0, name, ">= 0")
 
 
 def check_finite(name: str, x: T) -> T:

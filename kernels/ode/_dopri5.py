@@ -63,6 +63,7 @@ from jax import lax
 from jaxtyping import Array, Float, Int
 
 from parallax.kernels._checks import (
+    as_real,
     branched_error_if,
     check_array,
     check_finite,
@@ -248,13 +249,12 @@ def dopri5(
     check_array("y0", y0)
     check_state_dtype("y0", y0)
     dtype = y0.dtype
-    ts = jnp.asarray(ts, dtype=dtype)
+    ts = as_real("ts", ts, dtype, shape=None)
     check_array("ts", ts, ndim=1)
     if ts.shape[0] < 1:
         raise ValueError("ts: expected at least one save time")
-    rtol, atol, dt0 = (jnp.asarray(x, dtype=dtype) for x in (rtol, atol, dt0))
-    for name, x in (("rtol", rtol), ("atol", atol), ("dt0", dt0)):
-        check_array(name, x, ndim=0)
+    rtol, atol, dt0 = (as_real(n, x, dtype) for n, x in (("rtol", rtol), ("atol", atol),
+                                                          ("dt0", dt0)))  # fmt: skip
     if not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps: expected a positive int, got {max_steps!r}")
     if loop not in ("while", "scan"):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array
+from parallax.kernels._checks import as_real, check_array
 from parallax.kernels.ode._dopri5 import dopri5
 from parallax.kernels.ode._rk4 import rk4_rollout
 from parallax.kernels.ode._symplectic import velocity_verlet_rollout
@@ -49,7 +48,7 @@ def lorenz96_rk4_rollout(
     check_array("y0", y0, min_ndim=1)
     if y0.shape[-1] < 4:
         raise ValueError(f"y0: expected at least 4 sites on the last axis, got {y0.shape}")
-    check_array("forcing", jnp.asarray(forcing), ndim=0)
+    as_real("forcing", forcing, y0.dtype)
     return rk4_rollout(lorenz96, y0, dt, forcing, num_steps=num_steps, save_every=save_every)
 
 
@@ -67,7 +66,7 @@ def kepler_verlet_rollout(
 ]:
     """Kepler two-body (``mu = G(m1 + m2)``) by :func:`velocity_verlet_rollout`."""
     check_array("q0", q0, trailing=(2,))
-    check_array("mu", jnp.asarray(mu), ndim=0)
+    as_real("mu", mu, q0.dtype)
     return velocity_verlet_rollout(
         kepler_accel, q0, v0, dt, mu, num_steps=num_steps, save_every=save_every
     )

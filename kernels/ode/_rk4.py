@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import (
+    as_real,
     check_array,
     check_finite,
     check_positive,
@@ -35,10 +36,8 @@ VectorField = Callable[[Array, Array, Any], Array]
 def _check_time(y: Array, dt: Any, t0: Any, name: str, tname: str) -> tuple[Array, Array, Array]:
     check_array(name, y)
     check_state_dtype(name, y)
-    dt = jnp.asarray(dt, dtype=y.dtype)
-    t0 = jnp.asarray(t0, dtype=y.dtype)
-    check_array("dt", dt, ndim=0)
-    check_array(tname, t0, ndim=0)
+    dt = as_real("dt", dt, y.dtype)
+    t0 = as_real(tname, t0, y.dtype)
     return check_finite(name, y), check_positive("dt", dt), t0
 
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import (
+    as_real,
     check_array,
     check_finite,
     check_positive,
@@ -43,8 +43,7 @@ def _check(q: Array, v: Array, dt: Any, qname: str, vname: str) -> tuple[Array, 
     check_state_dtype(qname, q)
     check_array(vname, v, shape=tuple(q.shape))
     check_same_dtype(**{qname: q, vname: v})
-    dt = jnp.asarray(dt, dtype=q.dtype)
-    check_array("dt", dt, ndim=0)
+    dt = as_real("dt", dt, q.dtype)
     return check_finite(qname, q), check_finite(vname, v), check_positive("dt", dt)
 
 

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import (
+    as_real,
     check_array,
     check_finite,
     check_nonnegative,
@@ -81,10 +82,8 @@ def check_lj(
     if not (isinstance(r_cut, int | float) and r_cut > 0):
         raise ValueError(f"r_cut: expected a positive static float, got {r_cut!r}")
     b = check_box(box, positions.shape[-1], dt, r_cut=r_cut)
-    sigma = jnp.asarray(sigma, dtype=dt)
-    epsilon = jnp.asarray(epsilon, dtype=dt)
-    check_array("sigma", sigma, ndim=0)
-    check_array("epsilon", epsilon, ndim=0)
+    sigma = as_real("sigma", sigma, dt)
+    epsilon = as_real("epsilon", epsilon, dt)
     return (
         check_finite("positions", positions),
         b,

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import (
+    as_real,
     check_array,
     check_finite,
     check_nonnegative,
@@ -68,8 +69,7 @@ def _check_state(
         raise ValueError(
             f"positions: expected shape (n, dim) with dim in 1..3, got {positions.shape}"
         )
-    dt = jnp.asarray(dt, dtype=positions.dtype)
-    check_array("dt", dt, ndim=0)
+    dt = as_real("dt", dt, positions.dtype)
     positions, box, sigma, epsilon = check_lj(positions, box, sigma, epsilon, r_cut)
     return (
         positions,
@@ -79,12 +79,6 @@ def _check_state(
         sigma,
         epsilon,
     )
-
-
-def _scalar(name: str, x: Any, dtype) -> Array:
-    x = jnp.asarray(x, dtype=dtype)
-    check_array(name, x, ndim=0)
-    return x
 
 
 def _all_pairs_force(box, sigma, epsilon, r_cut: float):
@@ -237,8 +231,8 @@ def lj_langevin_rollout(
         positions, velocities, box, dt, sigma, epsilon, r_cut
     )
     dtype = positions.dtype
-    gamma = check_nonnegative("gamma", _scalar("gamma", gamma, dtype))
-    kT = check_nonnegative("kT", _scalar("kT", kT, dtype))
+    gamma = check_nonnegative("gamma", as_real("gamma", gamma, dtype))
+    kT = check_nonnegative("kT", as_real("kT", kT, dtype))
     if (noise is None) == (key is None):
         raise ValueError("noise/key: pass exactly one of an explicit noise array or a PRNG key")
     if noise is not None:

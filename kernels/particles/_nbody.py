@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import (
+    as_real,
     check_array,
     check_finite,
     check_nonnegative,
@@ -79,15 +80,12 @@ def _check_bodies(
     check_array("positions", positions, ndim=2)
     check_state_dtype("positions", positions)
     n, dtype = positions.shape[0], positions.dtype
-    masses = jnp.asarray(masses)
-    check_array("masses", masses, shape=(n,))
-    softening, g = jnp.asarray(softening, dtype=dtype), jnp.asarray(G, dtype=dtype)
-    check_array("softening", softening, ndim=0)
-    check_array("G", g, ndim=0)
+    masses = as_real("masses", masses, dtype, shape=(n,))
+    softening, g = as_real("softening", softening, dtype), as_real("G", G, dtype)
     sign = check_positive if strict else check_nonnegative
     return (
         check_finite("positions", positions),
-        check_positive("masses", check_finite("masses", masses.astype(dtype))),
+        check_positive("masses", check_finite("masses", masses)),
         sign("softening", check_finite("softening", softening)),
         check_positive("G", check_finite("G", g)),
     )
@@ -137,9 +135,7 @@ def nbody_rollout(
             f"velocities: expected dtype {positions.dtype} (as positions), got {velocities.dtype}"
         )
     velocities = check_finite("velocities", velocities)
-    dt = jnp.asarray(dt, dtype=positions.dtype)
-    check_array("dt", dt, ndim=0)
-    dt = check_positive("dt", dt)
+    dt = check_positive("dt", as_real("dt", dt, positions.dtype))
 
     def step(s: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
         x, v, a = s

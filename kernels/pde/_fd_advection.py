@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array, check_finite, check_positive
+from parallax.kernels._checks import as_real, check_finite, check_positive
 from parallax.kernels._rollout import rollout
 from parallax.kernels.pde._fd_stencil import (
     BC,
@@ -100,13 +100,8 @@ def _check(
     name: str = "u",
 ) -> tuple[Array, Array, Array, Array]:  # fmt: skip
     check_grid(name, u, ndim, 2, bc)
-    c = jnp.asarray(c, dtype=u.dtype)
-    if ndim == 1:
-        check_array("c", c, ndim=0)
-    else:
-        check_array("c", c, shape=(ndim,))
-    dt = jnp.asarray(dt, dtype=u.dtype)
-    check_array("dt", dt, ndim=0)
+    c = as_real("c", c, u.dtype, shape=() if ndim == 1 else (ndim,))
+    dt = as_real("dt", dt, u.dtype)
     dx = check_spacing(dx, u.dtype, ndim)
     dt = check_positive("dt", check_finite("dt", dt))
     c = check_finite("c", c)

@@ -32,6 +32,7 @@ from jaxtyping import Array, Float
 
 from parallax.kernels._checks import (
     _value_check,
+    as_real,
     check_array,
     check_finite,
     check_positive,
@@ -227,7 +228,7 @@ def check_grid(name: str, u: Array, ndim: int, order: int, bc: str) -> None:
 
 def check_spacing(dx: Array | float, dtype, ndim: int) -> Array:
     """``dx`` as an array of ``dtype``, scalar or one spacing per axis, finite and > 0."""
-    dx = jnp.asarray(dx, dtype=dtype)
+    dx = as_real("dx", dx, dtype, shape=None)
     if dx.ndim != 0:
         check_array("dx", dx, shape=(ndim,))
     return check_positive("dx", check_finite("dx", dx))

@@ -30,6 +30,7 @@ from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from parallax.kernels._checks import (
+    as_real,
     check_array,
     check_finite,
     check_positive,
@@ -51,7 +52,7 @@ def brownian_increments(
     """``num_steps`` independent increments ``ΔW ~ N(0, dt)`` of shape ``shape`` each."""
     if not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps: expected a positive int, got {num_steps!r}")
-    dt = check_positive("dt", jnp.asarray(dt, dtype=dtype))
+    dt = check_positive("dt", as_real("dt", dt, dtype))
     return jnp.sqrt(dt) * jax.random.normal(key, (num_steps, *shape), dtype=dtype)
 
 
@@ -73,10 +74,9 @@ def _check(x0: Array, dt: Array | float, dW: Array, save_every: int) -> tuple[Ar
         raise ValueError(
             f"save_every: expected a positive divisor of num_steps={num_steps}, got {save_every!r}"
         )
-    dt = jnp.asarray(dt, dtype=x0.dtype)
-    check_array("dt", dt, ndim=0)
+    dt = as_real("dt", dt, x0.dtype)
     dt = check_positive("dt", check_finite("dt", dt))
-    return check_finite("x0", x0), dt, dW
+    return check_finite("x0", x0), dt, check_finite("dW", dW)
 
 
 def _solve(
@@ -84,7 +84,7 @@ def _solve(
     args: Any, t0: Array | float, save_every: int,
 ) -> tuple[Array, Array]:  # fmt: skip
     x0, dt, dW = _check(x0, dt, dW, save_every)
-    t0 = jnp.asarray(t0, dtype=x0.dtype)
+    t0 = as_real("t0", t0, x0.dtype)
 
     def step(carry: tuple[Array, Array], dw: Array) -> tuple[tuple[Array, Array], None]:
         x, n = carry

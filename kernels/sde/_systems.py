@@ -23,6 +23,7 @@ from jaxtyping import Array, Float
 
 from parallax.kernels._checks import (
     _value_check,
+    as_real,
     check_array,
     check_finite,
     check_nonnegative,
@@ -51,9 +52,7 @@ def _params(dtype: Any, **params: Array | float) -> list[Array]:
     """Finite scalar parameters of ``dtype``; ``theta > 0``, ``sigma >= 0``, ``t >= 0``."""
     out = []
     for name, p in params.items():
-        p = jnp.asarray(p, dtype=dtype)
-        check_array(name, p, ndim=0)
-        p = check_finite(name, p)
+        p = check_finite(name, as_real(name, p, dtype))
         out.append(_SIGN[name](name, p) if name in _SIGN else p)
     return out
 

@@ -190,7 +190,7 @@ GEM, GMIL, OU = sde.gbm_euler_maruyama, sde.gbm_milstein, sde.ou_euler_maruyama
         (lambda: GMIL(X0, 0.1, 0.2, 0.01, jnp.zeros((10, 3))), ValueError, "dW: expected shape"),
         (lambda: GMIL(X0, 0.1, 0.2, 0.01, jnp.zeros(10)), ValueError, "dW: expected shape"),
         (lambda: GMIL(X0, 0.1, 0.2, 0.01, DW, save_every=3), ValueError, "save_every"),
-        (lambda: GMIL(X0, jnp.ones(2), 0.2, 0.01, DW), ValueError, "mu: expected rank 0"),
+        (lambda: GMIL(X0, jnp.ones(2), 0.2, 0.01, DW), ValueError, "mu: expected a scalar"),
         (lambda: OU(X0, -1.0, 0.0, 0.2, 0.01, DW), ValueError, "theta: expected a val"),
         (lambda: OU(X0, 1.0, 0.0, 0.2, 0.01, DW.astype(jnp.int32)), TypeError, "dW"),
         (lambda: sde.brownian_increments(jax.random.key(0), 0.01, 0, (3,)), ValueError, "num_st"),
