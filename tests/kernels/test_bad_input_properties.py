@@ -213,11 +213,16 @@ def _laplacian_draw(data):
 
 def _laplacian_ref(u, dx):
     u = state("u", u, min_ndim=2, finite=False)  # values are not checked (documented)
-    dx = scalar("dx", dx, positive=True)
+    if isinstance(dx, np.ndarray) and dx.shape == (2,):  # one spacing per axis
+        h = [scalar("dx", d, positive=True) for d in dx]
+    else:
+        h = [scalar("dx", dx, positive=True)] * 2
     if min(u.shape[-2:]) < 3:
         raise Refused("u")
-    out = sum(np.roll(u, s, a) for a in (-1, -2) for s in (1, -1)) - 4 * u
-    return out / dx**2
+    axes = (-2, -1)  # h[0] spaces the first grid axis, h[1] the second
+    return sum(
+        (np.roll(u, 1, ax) + np.roll(u, -1, ax) - 2 * u) / h[i] ** 2 for i, ax in enumerate(axes)
+    )
 
 
 # -- ode ---------------------------------------------------------------------------------------
@@ -377,12 +382,16 @@ def _nbody_ref(positions, masses, softening):
     masses = np.asarray(masses) if isinstance(masses, list) else masses
     if not isinstance(masses, np.ndarray | jax.Array) or masses.shape != (len(x),):
         raise Refused("masses")
-    m = floating("masses", masses)
+    if not (np.issubdtype(masses.dtype, np.floating) or np.issubdtype(masses.dtype, np.integer)):
+        raise Refused("masses")  # parameter arrays take real numbers: integer or floating
+    m = np.asarray(masses, np.float64)
     if not np.all(np.isfinite(m)) or np.any(m <= 0):
         raise Refused("masses")
     eps = scalar("softening", softening, nonneg=True)
     dr = x[None] - x[:, None]  # r_j - r_i
-    inv = (np.sum(dr**2, -1) + eps**2) ** -1.5
+    r2 = np.sum(dr**2, -1) + eps**2
+    np.fill_diagonal(r2, 1.0)  # no self-force (and no 0 ** -1.5 when eps = 0)
+    inv = r2**-1.5
     np.fill_diagonal(inv, 0.0)
     return np.einsum("ij,j,ijd->id", inv, m, dr)
 
