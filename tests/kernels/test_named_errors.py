@@ -16,6 +16,14 @@ L63 = jnp.asarray([10.0, 28.0, 8 / 3], F32)
 TS = jnp.linspace(0.0, 1.0, 4, dtype=F32)
 
 
+X4 = jnp.asarray([[0.0, 0.0, 0.0], [1.5, 0.0, 0.0], [0.0, 1.5, 0.0], [0.0, 0.0, 1.5]], F32)
+
+
+def _lj_force(x, aux):
+    u, f = particles.lj_energy_and_forces(x, 6.0, 1.0, 1.0)
+    return u, f, aux
+
+
 def _wrong_shape_field(t, y, params):
     return jnp.ones(5, y.dtype)
 
@@ -81,6 +89,15 @@ CASES = [
     ("kepler mu", lambda: ode.kepler_verlet_rollout(jnp.ones(2, F32), jnp.ones(2, F32), 0.1,
                                                    jnp.ones(2), num_steps=2),
      ValueError, "mu: expected a scalar (rank 0)"),
+    ("md step mass shape", lambda: particles.velocity_verlet_step(
+        _lj_force, particles.init_state(_lj_force, X4, X4 * 0), 0.01, mass=jnp.ones(3, F32)),
+     ValueError, "mass: expected a scalar or shape (4,)"),
+    ("baoab noise shape", lambda: particles.baoab_step(
+        _lj_force, particles.init_state(_lj_force, X4, X4 * 0), 0.01, 1.0, 1.0,
+        jnp.zeros((3, 3), F32)),
+     ValueError, "noise: expected shape (4, 3)"),
+    ("kinetic_energy rank", lambda: particles.kinetic_energy(jnp.ones(4, F32)),
+     ValueError, "velocity: expected rank 2"),
     # one state dtype rule for every simulation family
     ("rk4 f16 y0", lambda: ode.rk4_rollout(ode.lorenz63, Y3.astype(F16), 0.1, L63, num_steps=2),
      TypeError, "y0: expected float32 or float64, got float16"),
