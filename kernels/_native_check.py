@@ -99,7 +99,12 @@ def _load() -> None:
     cxx = _compiler()
     if cxx is None:
         raise OSError("no C++ compiler found (set CXX)")
-    lib = ctypes.cdll.LoadLibrary(str(_build(cxx)))
+    path = _build(cxx)
+    try:
+        lib = ctypes.cdll.LoadLibrary(str(path))
+    except OSError:  # a damaged cache entry (the build renames atomically): build it again
+        path.unlink(missing_ok=True)
+        lib = ctypes.cdll.LoadLibrary(str(_build(cxx)))
     jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.parallax_value_check), platform="cpu")
     _status["library"] = lib  # keep the handle (and its code) alive
 
@@ -114,7 +119,7 @@ def available() -> bool:
             try:
                 _load()
                 _status["ok"] = True
-            except (OSError, subprocess.SubprocessError, AttributeError) as e:
+            except Exception as e:  # any failure to build, load or register: fall back
                 _status["ok"] = False
                 _status["error"] = str(e)
                 warnings.warn(

@@ -124,6 +124,10 @@ def test_first_use_compiles_into_the_cache_and_later_processes_reuse_it(tmp_path
     assert "first line: INVALID_ARGUMENT: dt: expected a value > 0" in again.stdout
     assert lib.stat().st_mtime_ns == built
     assert not list(cache.glob(".*.tmp"))
+    lib.write_bytes(b"not a shared library")  # a damaged cache entry is rebuilt
+    damaged = _python(_PROBE, PARALLAX_CACHE_DIR=str(cache))
+    assert "first line: INVALID_ARGUMENT: dt: expected a value > 0" in damaged.stdout
+    assert lib.stat().st_size > 1000
 
 
 @pytest.mark.slow
