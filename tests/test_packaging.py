@@ -71,11 +71,15 @@ def test_wheel_installs_and_imports_outside_the_repo(tmp_path: Path):
         "import parallax, parallax.kernels, parallax.sharding, parallax.registry;"
         "from parallax.kernels import pde, nn;"
         "print(parallax.__file__); print(parallax.kernels.__file__);"
-        "print(len(parallax.registry.names()))"
+        "print(len(parallax.registry.names()));"
+        # the native value check's C++ source ships in the wheel and builds on first use
+        "from parallax.kernels import _native_check; print(_native_check.available())"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PARALLAX_CACHE_DIR"] = str(tmp_path / "cache")
     out = subprocess.run(
         [str(py), "-c", code], cwd=tmp_path, env=env, check=True, capture_output=True, text=True
     ).stdout.split()
     assert all(p.startswith(site) for p in out[:2]), out
     assert int(out[2]) >= 2
+    assert out[3] == "True", out

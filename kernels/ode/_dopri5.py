@@ -34,9 +34,11 @@ Hairer's code and scipy.
 
 **Termination.** The loop stops on success, after ``max_steps`` attempted steps (accepted plus
 rejected), when the step size underflows (``h <= 10 eps max(|t|, |T - t0|)``), or when it
-underflows while the candidates are non-finite (NaN/Inf are always rejected). The outcome is
-the returned ``status`` (:data:`SUCCESS` ... :data:`NONFINITE`); save times not reached are NaN.
-Nothing hangs and nothing is silently wrong.
+underflows while the candidates are non-finite (NaN/Inf are always rejected). A solve that does
+not reach ``ts[-1]`` RAISES by default (as diffrax's ``throw=True``), with a message saying what
+to change; with ``throw=False`` the outcome is the returned ``status`` (:data:`SUCCESS` ...
+:data:`NONFINITE`) and save times not reached are NaN. Nothing hangs and nothing is silently
+wrong.
 
 **Differentiation.** ``loop="while"`` (default, fastest: stops as soon as it is done) runs on
 ``lax.while_loop``: ``jit``, ``vmap`` and forward-mode ``jax.jvp`` / ``jax.jacfwd`` work, but
@@ -61,9 +63,13 @@ from jax import lax
 from jaxtyping import Array, Float, Int
 
 from parallax.kernels._checks import (
+    as_real,
+    branched_error_if,
     check_array,
     check_finite,
     check_positive,
+    check_returns,
+    check_state_dtype,
     error_if,
     is_concrete,
 )
@@ -210,6 +216,7 @@ def dopri5(
     *,
     max_steps: int = 4096,
     loop: Literal["while", "scan"] = "while",
+    throw: bool = True,
     pcoeff: float = 0.4,
     icoeff: float = 0.3,
     safety: float = 0.9,
@@ -230,20 +237,24 @@ def dopri5(
       max_steps: static bound on attempted steps (accepted + rejected).
       loop: ``"while"`` (stops when done; forward-mode AD only) or ``"scan"`` (``max_steps``
         masked iterations; reverse-mode AD too). See the module docstring.
+      throw: raise when the solve fails (max_steps used up, step-size underflow, a non-finite
+        vector field): ``ValueError`` at once when the status is concrete, else a run-time
+        error under ``jit`` (under ``vmap``: when any solve fails). ``False`` returns the
+        status instead, with NaN at the save times not reached.
       pcoeff, icoeff, safety, factor_min, factor_max: the PI controller (static).
 
     Returns:
       :class:`ODESolution` ``(ts, ys, status, num_accepted, num_rejected)``.
     """
     check_array("y0", y0)
+    check_state_dtype("y0", y0)
     dtype = y0.dtype
-    ts = jnp.asarray(ts, dtype=dtype)
+    ts = as_real("ts", ts, dtype, shape=None)
     check_array("ts", ts, ndim=1)
     if ts.shape[0] < 1:
         raise ValueError("ts: expected at least one save time")
-    rtol, atol, dt0 = (jnp.asarray(x, dtype=dtype) for x in (rtol, atol, dt0))
-    for name, x in (("rtol", rtol), ("atol", atol), ("dt0", dt0)):
-        check_array(name, x, ndim=0)
+    rtol, atol, dt0 = (as_real(n, x, dtype) for n, x in (("rtol", rtol), ("atol", atol),
+                                                          ("dt0", dt0)))  # fmt: skip
     if not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps: expected a positive int, got {max_steps!r}")
     if loop not in ("while", "scan"):
@@ -264,6 +275,7 @@ def dopri5(
     scan = loop == "scan"
 
     k1 = f(t0, y0, params)
+    check_returns("f", k1, y0, "y0")
     ys = jnp.full((n_t, *y0.shape), jnp.nan, dtype=dtype).at[0].set(y0)
     status = jnp.where(
         jnp.all(jnp.isfinite(k1)), jnp.where(n_t == 1, SUCCESS, _RUNNING), NONFINITE
@@ -342,7 +354,26 @@ def dopri5(
             lambda s: (s.status == _RUNNING) & (s.n_acc + s.n_rej < max_steps), body, init
         )
     status = jnp.where(final.status == _RUNNING, MAX_STEPS_REACHED, final.status)
-    return ODESolution(ts, final.ys, status.astype(jnp.int32), final.n_acc, final.n_rej)
+    sol = ODESolution(ts, final.ys, status.astype(jnp.int32), final.n_acc, final.n_rej)
+    if not throw:
+        return sol
+    return branched_error_if(sol, sol.status != SUCCESS, sol.status, _failure_messages(max_steps))
+
+
+def _failure_messages(max_steps: int) -> list[str]:
+    """What a failed solve raises, indexed by status, each saying what to change."""
+    partial = "or pass throw=False to get the status and the solution up to the failure"
+    by_status = {
+        MAX_STEPS_REACHED: f"max_steps: the solve needed more than max_steps={max_steps} steps "
+        f"(accepted + rejected) to reach ts[-1]; raise max_steps, loosen rtol/atol (or shorten "
+        f"ts), {partial}",
+        STEP_SIZE_UNDERFLOW: "f: the step size underflowed before ts[-1] (the problem is too "
+        "stiff or singular for an explicit solver at these tolerances); check f and params near "
+        f"the failure, loosen rtol/atol, {partial}",
+        NONFINITE: "f: returned NaN or Inf and no smaller step avoided it (the solution blows up "
+        f"or f is undefined there); check f, y0 and params, {partial}",
+    }
+    return [by_status.get(code, "") for code in range(max(by_status) + 1)]
 
 
 def status_message(status: Any) -> str:

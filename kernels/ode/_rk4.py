@@ -17,7 +17,14 @@ from typing import Any
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array, check_finite, check_positive
+from parallax.kernels._checks import (
+    as_real,
+    check_array,
+    check_finite,
+    check_positive,
+    check_returns,
+    check_state_dtype,
+)
 from parallax.kernels._rollout import rollout
 
 __all__ = ["VectorField", "rk4_rollout", "rk4_step"]
@@ -26,18 +33,18 @@ VectorField = Callable[[Array, Array, Any], Array]
 """``f(t, y, params) -> dy/dt`` with the shape and dtype of ``y``."""
 
 
-def _check_time(y: Array, dt: Any, t0: Any) -> tuple[Array, Array, Array]:
-    check_array("y0", y)
-    dt = jnp.asarray(dt, dtype=y.dtype)
-    t0 = jnp.asarray(t0, dtype=y.dtype)
-    check_array("dt", dt, ndim=0)
-    check_array("t0", t0, ndim=0)
-    return check_finite("y0", y), check_positive("dt", dt), t0
+def _check_time(y: Array, dt: Any, t0: Any, name: str, tname: str) -> tuple[Array, Array, Array]:
+    check_array(name, y)
+    check_state_dtype(name, y)
+    dt = as_real("dt", dt, y.dtype)
+    t0 = as_real(tname, t0, y.dtype)
+    return check_finite(name, y), check_positive("dt", dt), t0
 
 
-def _rk4(f: VectorField, t: Array, y: Array, dt: Array, params: Any) -> Array:
+def _rk4(f: VectorField, t: Array, y: Array, dt: Array, params: Any, name: str) -> Array:
     half = 0.5 * dt
     k1 = f(t, y, params)
+    check_returns("f", k1, y, name)
     k2 = f(t + half, y + half * k1, params)
     k3 = f(t + half, y + half * k2, params)
     k4 = f(t + dt, y + dt * k3, params)
@@ -52,8 +59,8 @@ def rk4_step(
     params: Any,
 ) -> Float[Array, "*state"]:
     """One classical RK4 step of size ``dt > 0`` from ``(t, y)``."""
-    y, dt, t = _check_time(y, dt, t)
-    return _rk4(f, t, y, dt, params)
+    y, dt, t = _check_time(y, dt, t, "y", "t")
+    return _rk4(f, t, y, dt, params, "y")
 
 
 def rk4_rollout(
@@ -72,11 +79,11 @@ def rk4_rollout(
     steps stacked on a new leading axis (``num_steps // save_every`` frames). The time of step
     ``i`` is ``t0 + i dt`` (an integer counter, no accumulated round-off).
     """
-    y0, dt, t0 = _check_time(y0, dt, t0)
+    y0, dt, t0 = _check_time(y0, dt, t0, "y0", "t0")
 
     def step(state: tuple[Array, Array]) -> tuple[Array, Array]:
         i, y = state
-        return i + 1, _rk4(f, t0 + i.astype(y.dtype) * dt, y, dt, params)
+        return i + 1, _rk4(f, t0 + i.astype(y.dtype) * dt, y, dt, params, "y0")
 
     (_, final), (_, traj) = rollout(step, (jnp.zeros((), jnp.int32), y0), num_steps,
                                     save_every=save_every)  # fmt: skip

@@ -19,10 +19,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array, check_finite, check_positive, check_same_dtype
+from parallax.kernels._checks import (
+    as_real,
+    check_array,
+    check_finite,
+    check_positive,
+    check_returns,
+    check_same_dtype,
+    check_state_dtype,
+)
 from parallax.kernels._rollout import rollout
 
 __all__ = ["Acceleration", "velocity_verlet_rollout", "velocity_verlet_step"]
@@ -31,22 +38,28 @@ Acceleration = Callable[[Array, Any], Array]
 """``a(q, params) -> d^2 q / dt^2`` with the shape and dtype of ``q``."""
 
 
-def _check(q: Array, v: Array, dt: Any) -> tuple[Array, Array, Array]:
-    check_array("q0", q)
-    check_array("v0", v, shape=tuple(q.shape))
-    check_same_dtype(q0=q, v0=v)
-    dt = jnp.asarray(dt, dtype=q.dtype)
-    check_array("dt", dt, ndim=0)
-    return check_finite("q0", q), check_finite("v0", v), check_positive("dt", dt)
+def _check(q: Array, v: Array, dt: Any, qname: str, vname: str) -> tuple[Array, Array, Array]:
+    check_array(qname, q)
+    check_state_dtype(qname, q)
+    check_array(vname, v, shape=tuple(q.shape))
+    check_same_dtype(**{qname: q, vname: v})
+    dt = as_real("dt", dt, q.dtype)
+    return check_finite(qname, q), check_finite(vname, v), check_positive("dt", dt)
+
+
+def _accel(accel: Acceleration, q: Array, params: Any, qname: str) -> Array:
+    a = accel(q, params)
+    check_returns("accel", a, q, qname)
+    return a
 
 
 def _kdk(
-    accel: Acceleration, q: Array, v: Array, a: Array, dt: Array, params: Any
+    accel: Acceleration, q: Array, v: Array, a: Array, dt: Array, params: Any, qname: str
 ) -> tuple[Array, Array, Array]:
     half = 0.5 * dt
     v = v + half * a
     q = q + dt * v
-    a = accel(q, params)
+    a = _accel(accel, q, params, qname)
     return q, v + half * a, a
 
 
@@ -59,8 +72,8 @@ def velocity_verlet_step(
 ) -> tuple[Float[Array, "*state"], Float[Array, "*state"]]:
     """One velocity-Verlet step; returns ``(q, v)`` (two force evaluations; the rollout
     needs one per step)."""
-    q, v, dt = _check(q, v, dt)
-    q, v, _ = _kdk(accel, q, v, accel(q, params), dt, params)
+    q, v, dt = _check(q, v, dt, "q", "v")
+    q, v, _ = _kdk(accel, q, v, _accel(accel, q, params, "q"), dt, params, "q")
     return q, v
 
 
@@ -82,11 +95,12 @@ def velocity_verlet_rollout(
     Returns ``((q, v), (q_traj, v_traj))``: the final state and the state after every
     ``save_every`` steps (``num_steps // save_every`` frames).
     """
-    q0, v0, dt = _check(q0, v0, dt)
+    q0, v0, dt = _check(q0, v0, dt, "q0", "v0")
 
     def step(s: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
-        return _kdk(accel, *s, dt, params)
+        return _kdk(accel, *s, dt, params, "q0")
 
-    (q, v, _), (tq, tv, _) = rollout(step, (q0, v0, accel(q0, params)), num_steps,
+    a0 = _accel(accel, q0, params, "q0")
+    (q, v, _), (tq, tv, _) = rollout(step, (q0, v0, a0), num_steps,
                                      save_every=save_every)  # fmt: skip
     return (q, v), (tq, tv)

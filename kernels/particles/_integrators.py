@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
+from parallax.kernels._checks import as_real, check_array
+
 __all__ = ["MDState", "baoab_step", "kinetic_energy", "velocity_verlet_step"]
 
 ForceFn = Callable[[Array, Any], tuple[Array, Array, Any]]
@@ -44,21 +46,30 @@ class MDState(NamedTuple):
     step: Int[Array, ""]
 
 
-def _per_particle(mass: Array, x: Array) -> Array:
-    m = jnp.asarray(mass, dtype=x.dtype)
-    return m.reshape(-1, 1) if m.ndim == 1 else m
+def _per_particle(mass: Any, x: Array) -> Array:
+    """``mass`` (a scalar or one per particle) shaped to broadcast against ``x`` ``(n, dim)``."""
+    m = as_real("mass", mass, x.dtype, shape=None)
+    if m.ndim == 0:
+        return m
+    if m.shape != x.shape[:1]:
+        raise ValueError(f"mass: expected a scalar or shape ({x.shape[0]},), got {m.shape}")
+    return m.reshape(-1, 1)
 
 
 def kinetic_energy(velocity: Float[Array, "n dim"], mass: Array | float = 1.0) -> Float[Array, ""]:
     """``K = Σ_i m_i |v_i|² / 2`` (``mass`` scalar or ``(n,)``)."""
-    return 0.5 * jnp.sum(_per_particle(jnp.asarray(mass, velocity.dtype), velocity) * velocity**2)
+    check_array("velocity", velocity, ndim=2)
+    return 0.5 * jnp.sum(_per_particle(mass, velocity) * velocity**2)
 
 
 def velocity_verlet_step(
     force_fn: ForceFn, state: MDState, dt: Float[Array, ""], mass: Array | float = 1.0
 ) -> MDState:
-    """One velocity-Verlet step (kick, drift, force, kick)."""
-    m = _per_particle(jnp.asarray(mass, state.position.dtype), state.position)
+    """One velocity-Verlet step (kick, drift, force, kick). A building block: shapes are
+    checked, values are not (the rollouts check theirs once)."""
+    check_array("state.position", state.position, ndim=2)
+    m = _per_particle(mass, state.position)
+    dt = as_real("dt", dt, state.position.dtype)
     v = state.velocity + (0.5 * dt) * state.force / m
     x = state.position + dt * v
     u, f, aux = force_fn(x, state.aux)
@@ -75,8 +86,13 @@ def baoab_step(
     noise: Float[Array, "n dim"],
     mass: Array | float = 1.0,
 ) -> MDState:
-    """One BAOAB Langevin step with standard-normal ``noise`` of the state's shape."""
-    m = _per_particle(jnp.asarray(mass, state.position.dtype), state.position)
+    """One BAOAB Langevin step with standard-normal ``noise`` of the state's shape (shapes
+    checked, values not: a building block)."""
+    check_array("state.position", state.position, ndim=2)
+    check_array("noise", noise, shape=tuple(state.position.shape))
+    m = _per_particle(mass, state.position)
+    dtype = state.position.dtype
+    dt, gamma, kT = (as_real(n, v, dtype) for n, v in (("dt", dt), ("gamma", gamma), ("kT", kT)))
     v = state.velocity + (0.5 * dt) * state.force / m
     x = state.position + (0.5 * dt) * v
     c1 = jnp.exp(-gamma * dt)

@@ -7,8 +7,8 @@ r"""Lennard-Jones potential, cut and shifted, in a periodic box.
     \end{cases}
     \qquad U = \sum_{i<j} u(|\Delta_{ij}|),
 
-with minimum-image displacements :math:`\Delta_{ij}` (requires :math:`r_c \le L/2`). The shift
-makes :math:`u` continuous at the cutoff; the force :math:`F = -\nabla U` (taken with
+with minimum-image displacements :math:`\Delta_{ij}` (requires :math:`r_c \le L/2`, checked).
+The shift makes :math:`u` continuous at the cutoff; the force :math:`F = -\nabla U` (taken with
 ``jax.grad``) still jumps by :math:`u'(r_c)` there, which is what bounds long-run energy
 conservation (Allen & Tildesley, *Computer Simulation of Liquids*, 2nd ed., §1.4.3, §5.2).
 
@@ -19,15 +19,33 @@ length (it fixes the neighbor-list geometry).
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array
+from parallax.kernels._checks import (
+    as_real,
+    check_array,
+    check_finite,
+    check_nonnegative,
+    check_positive,
+    check_state_dtype,
+)
 from parallax.kernels.particles._neighbors import NeighborList
-from parallax.kernels.particles._space import box_vector
+from parallax.kernels.particles._space import check_box
 
-__all__ = ["lj_energy", "lj_energy_and_forces", "lj_energy_neighbor", "lj_pair_energy"]
+__all__ = [
+    "check_lj",
+    "check_neighbors",
+    "energy",
+    "energy_neighbor",
+    "lj_energy",
+    "lj_energy_and_forces",
+    "lj_energy_neighbor",
+    "lj_pair_energy",
+]
 
 
 def lj_pair_energy(
@@ -51,29 +69,32 @@ def lj_pair_energy(
     return jnp.where(inside, u, jnp.zeros_like(u))
 
 
-def _check(positions: Array, box, sigma, epsilon, r_cut: float) -> tuple[Array, ...]:
+def check_lj(
+    positions: Array, box: Any, sigma: Any, epsilon: Any, r_cut: float
+) -> tuple[Array, Array, Array, Array]:
+    """The arguments of an LJ evaluation, checked: ``positions`` ``(n, dim)`` and finite, the
+    box (:func:`~parallax.kernels.particles._space.check_box`, with ``r_cut <= L/2``),
+    ``sigma > 0``, ``epsilon >= 0`` (scalars of the positions' dtype). Value checks: use the
+    returned arrays."""
     check_array("positions", positions, ndim=2)
+    check_state_dtype("positions", positions)
     dt = positions.dtype
-    b = box_vector(box, positions.shape[-1], dt)
-    sigma = jnp.asarray(sigma, dtype=dt)
-    epsilon = jnp.asarray(epsilon, dtype=dt)
-    check_array("sigma", sigma, ndim=0)
-    check_array("epsilon", epsilon, ndim=0)
     if not (isinstance(r_cut, int | float) and r_cut > 0):
         raise ValueError(f"r_cut: expected a positive static float, got {r_cut!r}")
-    return b, sigma, epsilon
+    b = check_box(box, positions.shape[-1], dt, r_cut=r_cut)
+    sigma = as_real("sigma", sigma, dt)
+    epsilon = as_real("epsilon", epsilon, dt)
+    return (
+        check_finite("positions", positions),
+        b,
+        check_positive("sigma", sigma),
+        check_nonnegative("epsilon", epsilon),
+    )
 
 
-def lj_energy(
-    positions: Float[Array, "n dim"],
-    box: Float[Array, ""] | Float[Array, " dim"],
-    sigma: Float[Array, ""] | float,
-    epsilon: Float[Array, ""] | float,
-    *,
-    r_cut: float = 2.5,
-) -> Float[Array, ""]:
-    """Total energy ``U = Σ_{i<j} u(|Δ_ij|)`` over all pairs (``O(n^2)``)."""
-    b, sigma, epsilon = _check(positions, box, sigma, epsilon, r_cut)
+def energy(positions: Array, b: Array, sigma: Array, epsilon: Array, r_cut: float) -> Array:
+    """:func:`lj_energy` on checked arguments (``b`` the ``(dim,)`` box): what a rollout's
+    force evaluates every step, after checking once."""
     n, dim = positions.shape
     # one (n, n) plane per coordinate rather than pair_displacements' (n, n, dim): XLA:CPU
     # vectorises poorly over a minor axis of 3, and the plane form (with its gradient) runs
@@ -89,6 +110,47 @@ def lj_energy(
     return 0.5 * jnp.sum(lj_pair_energy(r2, sigma, epsilon, r_cut))
 
 
+def energy_neighbor(
+    positions: Array, b: Array, sigma: Array, epsilon: Array, neighbors: NeighborList, r_cut: float
+) -> Array:
+    """:func:`lj_energy_neighbor` on checked arguments."""
+    n, dim = positions.shape
+    idx = neighbors.idx
+    r2 = jnp.zeros(idx.shape, positions.dtype)
+    for d in range(dim):  # per coordinate: see _neighbors.build_neighbor_list
+        col = jnp.concatenate([positions[:, d], jnp.zeros((1,), positions.dtype)])
+        dr = positions[:, d][:, None] - col[idx]
+        dr = dr - b[d] * jnp.round(dr / b[d])
+        r2 = r2 + dr * dr
+    real = idx < n
+    r2 = jnp.where(real, r2, jnp.full_like(r2, 2.0 * r_cut * r_cut))
+    return 0.5 * jnp.sum(lj_pair_energy(r2, sigma, epsilon, r_cut))
+
+
+def check_neighbors(neighbors: NeighborList, n: int, r_cut: float) -> None:
+    """A list usable for ``n`` particles at cutoff ``r_cut`` (trace time)."""
+    if neighbors.cutoff < r_cut:
+        raise ValueError(
+            f"neighbors: built with cutoff {neighbors.cutoff} < r_cut {r_cut}; rebuild it"
+        )
+    check_array("neighbors.idx", neighbors.idx, shape=(n, None), kind="integer")
+
+
+def lj_energy(
+    positions: Float[Array, "n dim"],
+    box: Float[Array, ""] | Float[Array, " dim"],
+    sigma: Float[Array, ""] | float,
+    epsilon: Float[Array, ""] | float,
+    *,
+    r_cut: float = 2.5,
+) -> Float[Array, ""]:
+    """Total energy ``U = Σ_{i<j} u(|Δ_ij|)`` over all pairs (``O(n^2)``).
+
+    Checked: finite positions, a finite box with sides ``> 0`` and ``r_cut <= min(L) / 2``,
+    ``sigma > 0``, ``epsilon >= 0`` (at once when concrete, at run time under ``jit``)."""
+    return energy(*check_lj(positions, box, sigma, epsilon, r_cut), r_cut)
+
+
 def lj_energy_neighbor(
     positions: Float[Array, "n dim"],
     box: Float[Array, ""] | Float[Array, " dim"],
@@ -101,25 +163,12 @@ def lj_energy_neighbor(
     """The same ``U`` summed over a neighbor list (each pair appears twice: factor 1/2).
 
     Exact when ``neighbors`` was built with ``cutoff >= r_cut``, no particle moved more than
-    ``skin / 2`` since, and ``neighbors.did_overflow`` is false — check the flag.
+    ``skin / 2`` since, and ``neighbors.did_overflow`` is false — check the flag. The inputs
+    are checked as in :func:`lj_energy`.
     """
-    b, sigma, epsilon = _check(positions, box, sigma, epsilon, r_cut)
-    if neighbors.cutoff < r_cut:
-        raise ValueError(
-            f"neighbors: built with cutoff {neighbors.cutoff} < r_cut {r_cut}; rebuild it"
-        )
-    n, dim = positions.shape
-    idx = neighbors.idx
-    check_array("neighbors.idx", idx, shape=(n, None), kind="integer")
-    r2 = jnp.zeros(idx.shape, positions.dtype)
-    for d in range(dim):  # per coordinate: see _neighbors.build_neighbor_list
-        col = jnp.concatenate([positions[:, d], jnp.zeros((1,), positions.dtype)])
-        dr = positions[:, d][:, None] - col[idx]
-        dr = dr - b[d] * jnp.round(dr / b[d])
-        r2 = r2 + dr * dr
-    real = idx < n
-    r2 = jnp.where(real, r2, jnp.full_like(r2, 2.0 * r_cut * r_cut))
-    return 0.5 * jnp.sum(lj_pair_energy(r2, sigma, epsilon, r_cut))
+    x, b, sigma, epsilon = check_lj(positions, box, sigma, epsilon, r_cut)
+    check_neighbors(neighbors, x.shape[0], r_cut)
+    return energy_neighbor(x, b, sigma, epsilon, neighbors, r_cut)
 
 
 def lj_energy_and_forces(

@@ -19,10 +19,12 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import (
+    as_real,
     check_array,
     check_finite,
     check_nonnegative,
     check_positive,
+    check_same_dtype,
     error_if,
 )
 from parallax.kernels._rollout import rollout
@@ -34,12 +36,8 @@ from parallax.kernels.particles._integrators import (
     step_noise,
     velocity_verlet_step,
 )
-from parallax.kernels.particles._lj import lj_energy, lj_energy_neighbor
-from parallax.kernels.particles._neighbors import (
-    NeighborList,
-    build_neighbor_list,
-    maybe_update_neighbor_list,
-)
+from parallax.kernels.particles._lj import check_lj, check_neighbors, energy, energy_neighbor
+from parallax.kernels.particles._neighbors import NeighborList, build_neighbor_list, maybe_update
 
 __all__ = [
     "MDTrajectory",
@@ -59,31 +57,33 @@ class MDTrajectory(NamedTuple):
     potential: Float[Array, " t"]
 
 
-def _check_state(positions: Array, velocities: Array, dt: Any) -> tuple[Array, Array, Array]:
+def _check_state(
+    positions: Array, velocities: Array, box: Any, dt: Any, sigma: Any, epsilon: Any, r_cut: float
+) -> tuple[Array, ...]:
+    """``(positions, velocities, box, dt, sigma, epsilon)`` checked once per rollout (the
+    steps evaluate the unchecked energy)."""
     check_array("positions", positions, ndim=2)
     check_array("velocities", velocities, shape=tuple(positions.shape))
+    check_same_dtype(positions=positions, velocities=velocities)
     if positions.shape[1] not in (1, 2, 3):
         raise ValueError(
             f"positions: expected shape (n, dim) with dim in 1..3, got {positions.shape}"
         )
-    dt = jnp.asarray(dt, dtype=positions.dtype)
-    check_array("dt", dt, ndim=0)
+    dt = as_real("dt", dt, positions.dtype)
+    positions, box, sigma, epsilon = check_lj(positions, box, sigma, epsilon, r_cut)
     return (
-        check_finite("positions", positions),
+        positions,
         check_finite("velocities", velocities),
+        box,
         check_positive("dt", dt),
+        sigma,
+        epsilon,
     )
-
-
-def _scalar(name: str, x: Any, dtype) -> Array:
-    x = jnp.asarray(x, dtype=dtype)
-    check_array(name, x, ndim=0)
-    return x
 
 
 def _all_pairs_force(box, sigma, epsilon, r_cut: float):
     def force_fn(x: Array, aux: Any) -> tuple[Array, Array, Any]:
-        u, g = jax.value_and_grad(lj_energy)(x, box, sigma, epsilon, r_cut=r_cut)
+        u, g = jax.value_and_grad(energy)(x, box, sigma, epsilon, r_cut)
         return u, -g, aux
 
     return force_fn
@@ -95,8 +95,8 @@ def _neighbor_force(box, sigma, epsilon, r_cut: float, *, update: bool = True):
 
     def force_fn(x: Array, nl: NeighborList) -> tuple[Array, Array, NeighborList]:
         if update:
-            nl = maybe_update_neighbor_list(nl, x, box)
-        u, g = jax.value_and_grad(lj_energy_neighbor)(x, box, sigma, epsilon, nl, r_cut=r_cut)
+            nl = maybe_update(nl, x, box)
+        u, g = jax.value_and_grad(energy_neighbor)(x, box, sigma, epsilon, nl, r_cut)
         return u, -g, nl
 
     return force_fn
@@ -142,10 +142,10 @@ def _nve_neighbor(
     r_cut: float, save_every: int, *, fresh: bool,
 ) -> tuple[MDTrajectory, NeighborList]:  # fmt: skip
     """``fresh``: ``neighbors`` was just built at ``positions`` (no staleness check at t=0)."""
-    positions, velocities, dt = _check_state(positions, velocities, dt)
-    dtype = positions.dtype
-    sigma, epsilon = _scalar("sigma", sigma, dtype), _scalar("epsilon", epsilon, dtype)
-    box = jnp.asarray(box, dtype=dtype)
+    positions, velocities, box, dt, sigma, epsilon = _check_state(
+        positions, velocities, box, dt, sigma, epsilon, r_cut
+    )
+    check_neighbors(neighbors, positions.shape[0], r_cut)
     force_fn = _neighbor_force(box, sigma, epsilon, r_cut)
     first = _neighbor_force(box, sigma, epsilon, r_cut, update=not fresh)
     state = init_state(first, positions, velocities, neighbors)
@@ -177,10 +177,9 @@ def lj_nve_rollout(
     back instead, use :func:`lj_nve_neighbor_rollout`.
     """
     if skin is None:
-        positions, velocities, dt = _check_state(positions, velocities, dt)
-        dtype = positions.dtype
-        sigma, epsilon = _scalar("sigma", sigma, dtype), _scalar("epsilon", epsilon, dtype)
-        box = jnp.asarray(box, dtype=dtype)
+        positions, velocities, box, dt, sigma, epsilon = _check_state(
+            positions, velocities, box, dt, sigma, epsilon, r_cut
+        )
         force_fn = _all_pairs_force(box, sigma, epsilon, r_cut)
         state = init_state(force_fn, positions, velocities)
         out, _ = _run(lambda s: velocity_verlet_step(force_fn, s, dt), state, num_steps, save_every)
@@ -228,12 +227,12 @@ def lj_langevin_rollout(
     Noise: either ``noise`` of shape ``(num_steps, n, dim)`` (standard normal; used for parity)
     or a PRNG ``key`` (step ``t`` uses ``normal(fold_in(key, t))``), exactly one of the two.
     """
-    positions, velocities, dt = _check_state(positions, velocities, dt)
+    positions, velocities, box, dt, sigma, epsilon = _check_state(
+        positions, velocities, box, dt, sigma, epsilon, r_cut
+    )
     dtype = positions.dtype
-    sigma, epsilon = _scalar("sigma", sigma, dtype), _scalar("epsilon", epsilon, dtype)
-    gamma = check_nonnegative("gamma", _scalar("gamma", gamma, dtype))
-    kT = check_nonnegative("kT", _scalar("kT", kT, dtype))
-    box = jnp.asarray(box, dtype=dtype)
+    gamma = check_nonnegative("gamma", as_real("gamma", gamma, dtype))
+    kT = check_nonnegative("kT", as_real("kT", kT, dtype))
     if (noise is None) == (key is None):
         raise ValueError("noise/key: pass exactly one of an explicit noise array or a PRNG key")
     if noise is not None:

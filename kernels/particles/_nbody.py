@@ -13,13 +13,20 @@ arrays.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array, check_finite, check_positive
+from parallax.kernels._checks import (
+    as_real,
+    check_array,
+    check_finite,
+    check_nonnegative,
+    check_positive,
+    check_state_dtype,
+)
 from parallax.kernels._rollout import rollout
 
 __all__ = ["NBodyTrajectory", "nbody_accelerations", "nbody_energy", "nbody_rollout"]
@@ -48,16 +55,51 @@ def _inv_r3(positions: Array, softening: Array) -> tuple[list[Array], Array]:
     return planes, inv_r
 
 
+def _accelerations(positions: Array, masses: Array, softening: Array, G: Array) -> Array:
+    planes, inv_r = _inv_r3(positions, softening)
+    w = masses.reshape(1, -1) * inv_r * inv_r * inv_r
+    return G * jnp.stack([jnp.sum(w * p, axis=1) for p in planes], axis=-1)
+
+
+def _energy(
+    positions: Array, velocities: Array, masses: Array, softening: Array, G: Array
+) -> Array:
+    _, inv_r = _inv_r3(positions, softening)
+    mm = masses.reshape(-1, 1) * masses.reshape(1, -1)
+    potential = -0.5 * G * jnp.sum(mm * inv_r)
+    kinetic = 0.5 * jnp.sum(masses.reshape(-1, 1) * velocities * velocities)
+    return kinetic + potential
+
+
+def _check_bodies(
+    positions: Array, masses: Any, softening: Any, G: Any, *, strict: bool
+) -> tuple[Array, Array, Array, Array]:
+    """``positions`` ``(n, dim)`` finite, ``masses`` ``(n,)`` > 0, scalar ``softening`` and
+    ``G`` (``softening > 0`` when ``strict``, else ``>= 0``; ``G > 0``), cast to the
+    positions' dtype. Value checks: use the returned arrays."""
+    check_array("positions", positions, ndim=2)
+    check_state_dtype("positions", positions)
+    n, dtype = positions.shape[0], positions.dtype
+    masses = as_real("masses", masses, dtype, shape=(n,))
+    softening, g = as_real("softening", softening, dtype), as_real("G", G, dtype)
+    sign = check_positive if strict else check_nonnegative
+    return (
+        check_finite("positions", positions),
+        check_positive("masses", check_finite("masses", masses)),
+        sign("softening", check_finite("softening", softening)),
+        check_positive("G", check_finite("G", g)),
+    )
+
+
 def nbody_accelerations(
     positions: Float[Array, "n dim"],
     masses: Float[Array, " n"],
     softening: Float[Array, ""],
     G: Float[Array, ""] | float = 1.0,
 ) -> Float[Array, "n dim"]:
-    """``a_i = G Σ_j m_j (r_j - r_i) / (|r_ij|² + ε²)^{3/2}`` (direct sum, ``O(n^2)``)."""
-    planes, inv_r = _inv_r3(positions, softening)
-    w = masses.reshape(1, -1) * inv_r * inv_r * inv_r
-    return G * jnp.stack([jnp.sum(w * p, axis=1) for p in planes], axis=-1)
+    """``a_i = G Σ_j m_j (r_j - r_i) / (|r_ij|² + ε²)^{3/2}`` (direct sum, ``O(n^2)``);
+    ``masses > 0``, ``softening >= 0`` (0: Newtonian, infinite for coincident bodies)."""
+    return _accelerations(*_check_bodies(positions, masses, softening, G, strict=False))
 
 
 def nbody_energy(
@@ -68,11 +110,9 @@ def nbody_energy(
     G: Float[Array, ""] | float = 1.0,
 ) -> Float[Array, ""]:
     """Total energy ``Σ m v²/2 - G Σ_{i<j} m_i m_j / sqrt(r² + ε²)``."""
-    _, inv_r = _inv_r3(positions, softening)
-    mm = masses.reshape(-1, 1) * masses.reshape(1, -1)
-    potential = -0.5 * G * jnp.sum(mm * inv_r)
-    kinetic = 0.5 * jnp.sum(masses.reshape(-1, 1) * velocities * velocities)
-    return kinetic + potential
+    x, m, eps, g = _check_bodies(positions, masses, softening, G, strict=False)
+    check_array("velocities", velocities, shape=tuple(x.shape))
+    return _energy(x, check_finite("velocities", velocities.astype(x.dtype)), m, eps, g)
 
 
 def nbody_rollout(
@@ -86,34 +126,28 @@ def nbody_rollout(
     G: float = 1.0,
     save_every: int = 1,
 ) -> NBodyTrajectory:
-    """``num_steps`` velocity-Verlet (kick-drift-kick) steps on ``lax.scan``."""
-    check_array("positions", positions, ndim=2)
-    n, dim = positions.shape
-    check_array("velocities", velocities, shape=(n, dim))
-    check_array("masses", masses, shape=(n,))
-    dtype = positions.dtype
-    dt = jnp.asarray(dt, dtype=dtype)
-    softening = jnp.asarray(softening, dtype=dtype)
-    check_array("dt", dt, ndim=0)
-    check_array("softening", softening, ndim=0)
-    positions = check_finite("positions", positions)
+    """``num_steps`` velocity-Verlet (kick-drift-kick) steps on ``lax.scan`` (``masses > 0``,
+    ``softening > 0``, ``dt > 0``)."""
+    positions, masses, softening, g = _check_bodies(positions, masses, softening, G, strict=True)
+    check_array("velocities", velocities, shape=tuple(positions.shape))
+    if velocities.dtype != positions.dtype:
+        raise TypeError(
+            f"velocities: expected dtype {positions.dtype} (as positions), got {velocities.dtype}"
+        )
     velocities = check_finite("velocities", velocities)
-    masses = check_positive("masses", masses.astype(dtype))
-    dt = check_positive("dt", dt)
-    softening = check_positive("softening", softening)
-    g = jnp.asarray(G, dtype=dtype)
+    dt = check_positive("dt", as_real("dt", dt, positions.dtype))
 
     def step(s: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
         x, v, a = s
         v = v + (0.5 * dt) * a
         x = x + dt * v
-        a = nbody_accelerations(x, masses, softening, g)
+        a = _accelerations(x, masses, softening, g)
         return x, v + (0.5 * dt) * a, a
 
-    a0 = nbody_accelerations(positions, masses, softening, g)
+    a0 = _accelerations(positions, masses, softening, g)
     (x, v, _), (xs, vs, _) = rollout(
         step, (positions, velocities, a0), num_steps, save_every=save_every
     )
-    energy = jax.vmap(lambda xx, vv: nbody_energy(xx, vv, masses, softening, g))(xs, vs)
+    energy = jax.vmap(lambda xx, vv: _energy(xx, vv, masses, softening, g))(xs, vs)
     momentum = jnp.sum(masses.reshape(1, -1, 1) * vs, axis=1)
     return NBodyTrajectory(x, v, energy, momentum)

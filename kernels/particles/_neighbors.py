@@ -32,13 +32,20 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from parallax.kernels._checks import _value_check, check_array, check_finite, is_concrete
-from parallax.kernels.particles._space import box_vector
+from parallax.kernels._checks import (
+    _value_check,
+    check_array,
+    check_finite,
+    check_state_dtype,
+    is_concrete,
+)
+from parallax.kernels.particles._space import box_vector, check_box
 
 __all__ = [
     "NeighborList",
     "allocate_neighbor_list",
     "build_neighbor_list",
+    "maybe_update",
     "maybe_update_neighbor_list",
     "neighbor_list_needs_update",
     "reallocate_neighbor_list",
@@ -120,11 +127,30 @@ def build_neighbor_list(
     """Build a list with the given static capacities (traceable; see the module docstring).
 
     ``cells_per_side=None`` uses the dense ``O(n^2)`` candidate set. Prefer
-    :func:`allocate_neighbor_list`, which sizes the capacities from concrete positions.
+    :func:`allocate_neighbor_list`, which sizes the capacities from concrete positions. The box
+    must be finite with sides ``> 0`` (checked).
     """
     check_array("positions", positions, ndim=2)
+    check_state_dtype("positions", positions)
+    b = check_box(box, positions.shape[1], positions.dtype)
+    return _build(
+        positions, b, cutoff=cutoff, skin=skin, capacity=capacity,
+        cells_per_side=cells_per_side, cell_capacity=cell_capacity,
+    )  # fmt: skip
+
+
+def _build(
+    positions: Array,
+    b: Array,
+    *,
+    cutoff: float,
+    skin: float,
+    capacity: int,
+    cells_per_side: tuple[int, ...] | None,
+    cell_capacity: int,
+) -> NeighborList:
+    """:func:`build_neighbor_list` with ``b`` the checked ``(dim,)`` box."""
     n, dim = positions.shape
-    b = box_vector(box, dim, positions.dtype)
     reach = cutoff + skin
     if cells_per_side is not None:
         cells_per_side = tuple(int(c) for c in cells_per_side)
@@ -183,9 +209,14 @@ def update_neighbor_list(
 ) -> NeighborList:
     """Rebuild at the same capacities (traceable). ``did_overflow`` and the max counts are
     sticky: they keep the worst value seen by any build."""
-    new = build_neighbor_list(
+    check_array("positions", positions, ndim=2)
+    return _update(neighbors, positions, check_box(box, positions.shape[1], positions.dtype))
+
+
+def _update(neighbors: NeighborList, positions: Array, b: Array) -> NeighborList:
+    new = _build(
         positions,
-        box,
+        b,
         cutoff=neighbors.cutoff,
         skin=neighbors.skin,
         capacity=neighbors.capacity,
@@ -210,9 +241,13 @@ def neighbor_list_needs_update(
     box: Float[Array, ""] | Float[Array, " dim"],
 ) -> Bool[Array, ""]:
     """True when some particle moved more than ``skin / 2`` since the last build."""
-    b = box_vector(box, positions.shape[-1], positions.dtype).reshape(1, -1)
+    check_array("positions", positions, ndim=2)
+    return _needs_update(neighbors, positions, check_box(box, positions.shape[1], positions.dtype))
+
+
+def _needs_update(neighbors: NeighborList, positions: Array, b: Array) -> Array:
     d = positions - neighbors.reference_positions
-    d = d - b * jnp.round(d / b)
+    d = d - b.reshape(1, -1) * jnp.round(d / b.reshape(1, -1))
     half = 0.5 * neighbors.skin
     return jnp.max(jnp.sum(d * d, axis=-1)) > half * half
 
@@ -223,9 +258,16 @@ def maybe_update_neighbor_list(
     box: Float[Array, ""] | Float[Array, " dim"],
 ) -> NeighborList:
     """Rebuild (``lax.cond``) only when :func:`neighbor_list_needs_update`."""
+    check_array("positions", positions, ndim=2)
+    return maybe_update(neighbors, positions, check_box(box, positions.shape[1], positions.dtype))
+
+
+def maybe_update(neighbors: NeighborList, positions: Array, b: Array) -> NeighborList:
+    """:func:`maybe_update_neighbor_list` with ``b`` the checked ``(dim,)`` box (what a
+    rollout runs every step, after checking once)."""
     return jax.lax.cond(
-        neighbor_list_needs_update(neighbors, positions, box),
-        lambda: update_neighbor_list(neighbors, positions, box),
+        _needs_update(neighbors, positions, b),
+        lambda: _update(neighbors, positions, b),
         lambda: neighbors,
     )
 

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from parallax.kernels._checks import as_real
 from parallax.kernels.pde._spectral import Grid, broadcast_to_rank, irfftn, rfftn
 from parallax.kernels.pde._stepper import (
     Checks,
@@ -100,11 +101,7 @@ def advection_diffusion(
     ``L = -ν|k|² - i c·k`` (exact per step)."""
     grid, dt, dtype, cdt, checks = _setup(grid, length, dt, dtype)
     nu = param("nu", nu, dtype, checks)
-    c = jnp.asarray(velocity).astype(dtype)
-    if c.shape != (grid.ndim,):
-        raise ValueError(
-            f"velocity: expected shape ({grid.ndim},) for a {grid.ndim}D grid, got {c.shape}"
-        )
+    c = as_real("velocity", velocity, dtype, shape=(grid.ndim,))
     lin = (nu * jnp.asarray(grid.laplacian_np(), dtype=dtype)).astype(cdt)
     for j, d in enumerate(grid.derivative_np()):
         lin = lin - c[j].astype(cdt) * _const(d, cdt)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array, check_finite, check_positive
+from parallax.kernels._checks import as_real, check_finite, check_positive
 from parallax.kernels._rollout import rollout
 from parallax.kernels.pde._fd_stencil import (
     BC,
@@ -96,23 +96,19 @@ def upwind_rate(
 
 
 def _check(
-    u: Array, c: Array | float, dt: Array | float, dx: Array | float, ndim: int, bc: str
-) -> tuple[Array, Array, Array, Array]:
-    check_grid("u", u, ndim, 2, bc)
-    c = jnp.asarray(c, dtype=u.dtype)
-    if ndim == 1:
-        check_array("c", c, ndim=0)
-    else:
-        check_array("c", c, shape=(ndim,))
-    dt = jnp.asarray(dt, dtype=u.dtype)
-    check_array("dt", dt, ndim=0)
+    u: Array, c: Array | float, dt: Array | float, dx: Array | float, ndim: int, bc: str,
+    name: str = "u",
+) -> tuple[Array, Array, Array, Array]:  # fmt: skip
+    check_grid(name, u, ndim, 2, bc)
+    c = as_real("c", c, u.dtype, shape=() if ndim == 1 else (ndim,))
+    dt = as_real("dt", dt, u.dtype)
     dx = check_spacing(dx, u.dtype, ndim)
     dt = check_positive("dt", check_finite("dt", dt))
     c = check_finite("c", c)
     # Beyond Courant number 1 forward-Euler upwind grows without bound: refuse, not blow up.
     courant = dt * jnp.sum(jnp.abs(c) / dx)
     c = check_courant(c, courant, 1.0, "c", "sum(|c| dt / dx)")
-    return check_finite("u", u), c, dt, dx
+    return check_finite(name, u), c, dt, dx
 
 
 def _step(u: Array, c: Array, dt: Array, dx: Array, ndim: int, bc: BC) -> Array:
@@ -147,7 +143,7 @@ def advection_1d_rollout(
     """``num_steps`` upwind steps on ``lax.scan``; returns ``(final, trajectory)`` with the
     state after every ``save_every`` steps. ``checkpoint`` / ``checkpoints`` bound the memory of
     reverse mode (:func:`parallax.kernels.rollout`)."""
-    u0, c, dt, dx = _check(u0, c, dt, dx, 1, bc)
+    u0, c, dt, dx = _check(u0, c, dt, dx, 1, bc, "u0")
     return rollout(lambda u: _step(u, c, dt, dx, 1, bc), u0, num_steps, save_every=save_every,
                    checkpoint=checkpoint, checkpoints=checkpoints)  # fmt: skip
 
@@ -179,6 +175,6 @@ def advection_2d_rollout(
 ) -> tuple[Float[Array, "*batch nx ny"], Float[Array, "t *batch nx ny"]]:
     """``num_steps`` 2D upwind steps on ``lax.scan``; returns ``(final, trajectory)``
     (``checkpoint`` / ``checkpoints``: :func:`parallax.kernels.rollout`)."""
-    u0, c, dt, dx = _check(u0, c, dt, dx, 2, bc)
+    u0, c, dt, dx = _check(u0, c, dt, dx, 2, bc, "u0")
     return rollout(lambda u: _step(u, c, dt, dx, 2, bc), u0, num_steps, save_every=save_every,
                    checkpoint=checkpoint, checkpoints=checkpoints)  # fmt: skip

@@ -30,7 +30,14 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import _value_check, check_array, check_finite, check_positive
+from parallax.kernels._checks import (
+    _value_check,
+    as_real,
+    check_array,
+    check_finite,
+    check_positive,
+    check_state_dtype,
+)
 
 __all__ = [
     "D2_WEIGHTS",
@@ -210,6 +217,7 @@ def check_grid(name: str, u: Array, ndim: int, order: int, bc: str) -> None:
         raise ValueError(f"bc: expected 'periodic' or 'dirichlet', got {bc!r}")
     axes = " ".join(f"n{a}" for a in range(ndim))
     check_array(name, u, min_ndim=ndim)
+    check_state_dtype(name, u)
     need = _min_points(order, bc)
     if any(s < need for s in u.shape[u.ndim - ndim :]):
         raise ValueError(
@@ -220,7 +228,7 @@ def check_grid(name: str, u: Array, ndim: int, order: int, bc: str) -> None:
 
 def check_spacing(dx: Array | float, dtype, ndim: int) -> Array:
     """``dx`` as an array of ``dtype``, scalar or one spacing per axis, finite and > 0."""
-    dx = jnp.asarray(dx, dtype=dtype)
+    dx = as_real("dx", dx, dtype, shape=None)
     if dx.ndim != 0:
         check_array("dx", dx, shape=(ndim,))
     return check_positive("dx", check_finite("dx", dx))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array, check_finite, check_positive
+from parallax.kernels._checks import as_real, check_array, check_finite, check_positive
 from parallax.kernels._rollout import rollout
 from parallax.kernels.pde._fd_stencil import (
     BC,
@@ -56,10 +56,8 @@ def _check(
     check_array(prev, u_prev, shape=tuple(u.shape))
     if u_prev.dtype != u.dtype:
         raise TypeError(f"{prev}: expected dtype {u.dtype} (as {name}), got {u_prev.dtype}")
-    c = jnp.asarray(c, dtype=u.dtype)
-    dt = jnp.asarray(dt, dtype=u.dtype)
-    check_array("c", c, ndim=0)
-    check_array("dt", dt, ndim=0)
+    c = as_real("c", c, u.dtype)
+    dt = as_real("dt", dt, u.dtype)
     dx = check_spacing(dx, u.dtype, 2)
     dt = check_positive("dt", check_finite("dt", dt))
     c = check_positive("c", check_finite("c", c))

@@ -17,10 +17,8 @@ import math
 
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array
 from parallax.kernels.pde._equations import heat
-from parallax.kernels.pde._spectral import make_grid
-from parallax.kernels.pde._spectral_rollouts import heat_rollout
+from parallax.kernels.pde._spectral_rollouts import heat_rollout, state_grid
 
 __all__ = ["heat_1d_rollout", "heat_1d_step"]
 
@@ -37,8 +35,7 @@ def heat_1d_step(
     ``u``: real, shape ``(*batch, n)`` with ``n >= 4``, the last axis the periodic grid.
     ``dt > 0`` and ``nu >= 0`` are scalars (arrays, so changing them does not recompile).
     """
-    check_array("u", u, min_ndim=1)
-    return heat(make_grid(u.shape[-1], length), dt, nu, dtype=u.dtype)(u)
+    return heat(state_grid("u", u, 1, 0, length), dt, nu, dtype=u.dtype)(u)
 
 
 def heat_1d_rollout(

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array, is_concrete
+from parallax.kernels._checks import check_array, check_state_dtype, is_concrete
 from parallax.kernels.pde._equations import (
     advection_diffusion,
     allen_cahn,
@@ -28,7 +28,7 @@ from parallax.kernels.pde._equations import (
     kuramoto_sivashinsky,
     navier_stokes_2d,
 )
-from parallax.kernels.pde._spectral import make_grid
+from parallax.kernels.pde._spectral import Grid, make_grid
 from parallax.kernels.pde._stepper import SpectralStepper
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "ks_1d_rollout",
     "ks_2d_rollout",
     "navier_stokes_2d_rollout",
+    "state_grid",
 ]
 
 Traj = tuple[Float[Array, "*shape"], Float[Array, "t ..."]]
@@ -53,6 +54,26 @@ class _Loop(NamedTuple):
     checkpoints: int | None
 
 
+def state_grid(name: str, u: Array, ndim: int, channels: int, length: Any) -> Grid:
+    """The periodic grid on the trailing ``ndim`` axes of the state ``u`` (the argument
+    ``name``): rank, dtype, at least 4 points per axis and finite values checked against
+    ``name`` (a NaN now when concrete, before any coefficient is computed)."""
+    check_array(name, u, min_ndim=ndim + channels)
+    check_state_dtype(name, u)
+    if ndim not in (1, 2, 3):
+        raise ValueError(f"ndim: expected 1, 2 or 3, got {ndim}")
+    shape = tuple(u.shape[u.ndim - ndim :])
+    if min(shape) < 4:
+        raise ValueError(
+            f"{name}: expected at least 4 points per grid axis (the last {ndim}), got shape "
+            f"{tuple(u.shape)}"
+        )
+    nonfinite = ~jnp.all(jnp.isfinite(u))
+    if is_concrete(nonfinite) and bool(nonfinite):
+        raise ValueError(f"{name}: contains NaN or Inf")
+    return make_grid(shape, length)
+
+
 def _run(
     make: Callable[..., SpectralStepper],
     u0: Array,
@@ -61,18 +82,14 @@ def _run(
     length: Any,
     loop: _Loop,
     *args: Any,
+    name: str = "u0",
     **kwargs: Any,
 ) -> tuple[Array, Array]:
-    check_array("u0", u0, min_ndim=ndim + channels)
-    if ndim not in (1, 2, 3):
-        raise ValueError(f"ndim: expected 1, 2 or 3, got {ndim}")
-    nonfinite = ~jnp.all(jnp.isfinite(u0))
-    if is_concrete(nonfinite) and bool(nonfinite):
-        raise ValueError("u0: contains NaN or Inf")  # before any coefficient is computed
-    grid = make_grid(tuple(u0.shape[u0.ndim - ndim :]), length)
+    grid = state_grid(name, u0, ndim, channels, length)
     stepper = make(grid, *args, dtype=u0.dtype, **kwargs)
     return stepper.rollout(u0, loop.num_steps, save_every=loop.save_every,
-                           checkpoint=loop.checkpoint, checkpoints=loop.checkpoints)  # fmt: skip
+                           checkpoint=loop.checkpoint, checkpoints=loop.checkpoints,
+                           name=name)  # fmt: skip
 
 
 def heat_rollout(
@@ -237,4 +254,5 @@ def navier_stokes_2d_rollout(
         drag,
         forcing,
         forcing_wavenumber=forcing_wavenumber,
+        name="w0",
     )

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import branched_error_if, is_concrete
+from parallax.kernels._checks import as_real, branched_error_if, check_state_dtype, is_concrete
 from parallax.kernels._rollout import rollout
 from parallax.kernels.pde._etdrk import etd1, etd1_coefficients, etdrk4, etdrk4_coefficients
 from parallax.kernels.pde._spectral import Grid, broadcast_to_rank, irfftn, make_grid, rfftn
@@ -85,11 +84,13 @@ class SpectralStepper:
         save_every: int = 1,
         checkpoint: str | None = None,
         checkpoints: int | None = None,
+        name: str = "u0",
     ) -> tuple[Float[Array, "*shape"], Float[Array, "t ..."]]:
         """``num_steps`` steps on ``lax.scan``; the trajectory holds every ``save_every``-th
         state (``num_steps // save_every`` frames, initial state excluded). ``checkpoint`` /
-        ``checkpoints`` bound the memory of reverse mode (:func:`parallax.kernels.rollout`)."""
-        u0 = self.check("u0", u0)
+        ``checkpoints`` bound the memory of reverse mode (:func:`parallax.kernels.rollout`).
+        ``name`` is what errors call ``u0`` (a caller's own name for it, e.g. ``w0``)."""
+        u0 = self.check(name, u0)
         final, traj = rollout(self.step_hat, self.to_hat(u0), num_steps, save_every=save_every,
                               checkpoint=checkpoint, checkpoints=checkpoints)  # fmt: skip
         frames = self.from_hat(traj)
@@ -102,13 +103,12 @@ def real_dtype(dtype: Any, dt: Any) -> Any:
     """The state dtype: ``dtype`` if given, else ``dt``'s when it is a floating array, else the
     default float (float32, or float64 under ``jax_enable_x64``)."""
     if dtype is not None:
-        d = jnp.dtype(dtype)
+        name, d = "dtype", jnp.dtype(dtype)
     elif hasattr(dt, "dtype") and jnp.issubdtype(dt.dtype, jnp.floating):
-        d = jnp.dtype(dt.dtype)
+        name, d = "dt", jnp.dtype(dt.dtype)
     else:
-        d = jnp.asarray(1.0).dtype
-    if d not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
-        raise TypeError(f"dtype: expected float32 or float64, got {d}")
+        name, d = "dtype", jnp.asarray(1.0).dtype
+    check_state_dtype(name, jnp.empty((), d))
     return d
 
 
@@ -116,24 +116,27 @@ Checks = list[tuple[Array, str]]
 
 
 def value_check(checks: Checks, name: str, x: Array, *, positive: bool) -> None:
-    """``x > 0`` (``positive``) or ``x >= 0``: raise now when concrete, else record the
-    predicate for the stepper's single run-time check."""
-    bad = x <= 0 if positive else x < 0
-    msg = f"{name}: expected a value {'>' if positive else '>='} 0"
-    if is_concrete(bad):
-        if bool(np.any(np.asarray(bad))):
-            raise ValueError(msg)
-        return
-    checks.append((jnp.any(bad), msg))
+    """``x`` finite and ``> 0`` (``positive``) or ``>= 0``: raise now when concrete, else
+    record the predicates for the stepper's single run-time check."""
+    nonfinite = ~jnp.all(jnp.isfinite(x))
+    bad = jnp.any(x <= 0 if positive else x < 0)
+    found = [
+        (nonfinite, f"{name}: contains NaN or Inf"),
+        (bad, f"{name}: expected a value {'>' if positive else '>='} 0"),
+    ]
+    for pred, msg in found:
+        if is_concrete(pred):
+            if bool(pred):
+                raise ValueError(msg)
+        else:
+            checks.append((pred, msg))
 
 
 def param(
     name: str, x: Any, dtype: Any, checks: Checks, *, positive: bool = False, shape: tuple = ()
 ) -> Array:
     """A physical parameter as an array of ``dtype`` (explicit cast), value-checked."""
-    x = jnp.asarray(x).astype(dtype)
-    if x.shape != shape:
-        raise ValueError(f"{name}: expected shape {shape}, got {x.shape}")
+    x = as_real(name, x, dtype, shape=shape)
     value_check(checks, name, x, positive=positive)
     return x
 
@@ -181,9 +184,6 @@ def dealiaser(grid: Grid, enabled: bool) -> Callable[[Array], Array]:
 
 
 def dt_param(dt: Any, dtype: Any, checks: Checks) -> Array:
-    dt = jnp.asarray(dt)
-    if dt.ndim != 0:
-        raise ValueError(f"dt: expected a scalar (rank 0), got shape {dt.shape}")
-    dt = dt.astype(dtype)
+    dt = as_real("dt", dt, dtype)
     value_check(checks, "dt", dt, positive=True)
     return dt

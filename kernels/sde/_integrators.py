@@ -29,7 +29,14 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from parallax.kernels._checks import check_array, check_finite, check_positive
+from parallax.kernels._checks import (
+    as_real,
+    check_array,
+    check_finite,
+    check_positive,
+    check_returns,
+    check_state_dtype,
+)
 
 __all__ = ["brownian_increments", "euler_maruyama", "milstein", "solve_from_key"]
 
@@ -45,12 +52,13 @@ def brownian_increments(
     """``num_steps`` independent increments ``ΔW ~ N(0, dt)`` of shape ``shape`` each."""
     if not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps: expected a positive int, got {num_steps!r}")
-    dt = check_positive("dt", jnp.asarray(dt, dtype=dtype))
+    dt = check_positive("dt", as_real("dt", dt, dtype))
     return jnp.sqrt(dt) * jax.random.normal(key, (num_steps, *shape), dtype=dtype)
 
 
 def _check(x0: Array, dt: Array | float, dW: Array, save_every: int) -> tuple[Array, Array, Array]:
     check_array("x0", x0)
+    check_state_dtype("x0", x0)
     check_array("dW", dW, min_ndim=1)
     if dW.dtype != x0.dtype:
         raise TypeError(f"dW: expected dtype {x0.dtype} (as x0), got {dW.dtype}")
@@ -66,10 +74,9 @@ def _check(x0: Array, dt: Array | float, dW: Array, save_every: int) -> tuple[Ar
         raise ValueError(
             f"save_every: expected a positive divisor of num_steps={num_steps}, got {save_every!r}"
         )
-    dt = jnp.asarray(dt, dtype=x0.dtype)
-    check_array("dt", dt, ndim=0)
+    dt = as_real("dt", dt, x0.dtype)
     dt = check_positive("dt", check_finite("dt", dt))
-    return check_finite("x0", x0), dt, dW
+    return check_finite("x0", x0), dt, check_finite("dW", dW)
 
 
 def _solve(
@@ -77,13 +84,16 @@ def _solve(
     args: Any, t0: Array | float, save_every: int,
 ) -> tuple[Array, Array]:  # fmt: skip
     x0, dt, dW = _check(x0, dt, dW, save_every)
-    t0 = jnp.asarray(t0, dtype=x0.dtype)
+    t0 = as_real("t0", t0, x0.dtype)
 
     def step(carry: tuple[Array, Array], dw: Array) -> tuple[tuple[Array, Array], None]:
         x, n = carry
         t = t0 + n.astype(x.dtype) * dt
         g = diffusion(x, t, args)
-        x_new = x + drift(x, t, args) * dt + g * dw
+        check_returns("diffusion", g, x, "x0")
+        f = drift(x, t, args)
+        check_returns("drift", f, x, "x0")
+        x_new = x + f * dt + g * dw
         if method == "milstein":
             _, dg_g = jax.jvp(lambda y: diffusion(y, t, args), (x,), (g,))
             x_new = x_new + 0.5 * dg_g * (dw * dw - dt)
@@ -129,6 +139,7 @@ def solve_from_key(
     integrate; returns ``(final, trajectory, dW)`` so the path can be replayed or compared."""
     if method not in ("euler_maruyama", "milstein"):
         raise ValueError(f"method: expected 'euler_maruyama' or 'milstein', got {method!r}")
+    check_array("x0", x0)
     shape = tuple(x0.shape) if noise_shape is None else tuple(noise_shape)
     dW = brownian_increments(key, dt, num_steps, shape, dtype=x0.dtype)
     final, traj = _solve(method, drift, diffusion, x0, dt, dW, args, t0, save_every)

@@ -116,6 +116,46 @@ def test_import_reports_every_bad_key_in_one_error_and_loads_nothing():
     _assert_bitwise(before, model.params)
 
 
+def test_integer_bool_and_non_finite_tensors_are_refused_in_one_error():
+    """Was (D10): an int64 fc0.weight imported with max error 0.84 (cast to float), bool
+    tensors became 0/1 weights, NaN tensors were accepted. Each bad key is listed once, with
+    the kind problems and the non-finite counts, and nothing is loaded."""
+    model = M.FNO(
+        M.FNOConfig(in_channels=1, out_channels=1, modes=(4,), width=8, depth=1),
+        rngs=nnx.Rngs(0),
+    )
+    sd = dict(B.export_to_torch(model).state_dict())
+    sd["fc0.weight"] = sd["fc0.weight"].to(torch.int64)
+    sd["fc0.bias"] = sd["fc0.bias"] > 0
+    nan = sd["fc1.weight"].clone()
+    nan[0, 0], nan[1, 2] = float("nan"), float("inf")
+    sd["fc1.weight"] = nan
+    before = jax.tree.map(np.asarray, nnx.state(model, nnx.Param))
+    with pytest.raises(B.StateDictMismatchError) as info:
+        B.import_from_torch(model, sd)
+    err, msg = info.value, str(info.value)
+    assert sorted(k.split(":")[0] for k in err.wrong_dtype) == ["fc0.bias", "fc0.weight"]
+    assert "fc0.weight: torch int64, model has float32" in msg
+    assert "fc0.bias: torch bool, model has float32" in msg
+    assert err.nonfinite == [f"fc1.weight: 2 of {nan.numel()} values are NaN or Inf"]
+    assert "nothing was loaded" in msg
+    _assert_bitwise(before, nnx.state(model, nnx.Param))
+    # a floating tensor of another precision still imports (cast to the model's dtype)
+    sd = dict(B.export_to_torch(model).state_dict())
+    sd["fc0.weight"] = sd["fc0.weight"].to(torch.float64)
+    B.import_from_torch(model, sd)
+
+
+def test_export_refuses_floating_values_into_an_integer_torch_tensor():
+    params = {"fc": {"kernel": jnp.full((3, 4), 0.7)}}
+    rules = B.Rules.of(B.linear("fc.kernel", "weight"))
+    module = torch.nn.Module()
+    module.register_buffer("weight", torch.zeros(4, 3, dtype=torch.int64))
+    with pytest.raises(B.StateDictMismatchError, match="weight: model gives float32, torch has"):
+        B.export_to_torch(params, module, rules=rules)
+    assert not module.weight.any()  # nothing written (0.7 would have become 0)
+
+
 def test_export_checks_the_whole_torch_module_before_writing():
     model = M.EqxFNO.init(FNO1, jax.random.key(0))
     wrong = M.FNOConfig(in_channels=3, out_channels=1, modes=(6,), width=16, proj_hidden=32)

@@ -5,9 +5,12 @@ place, JAX arrays are immutable). Transposes and concatenations are exact, so a 
 ``import_from_torch(m, export_to_torch(m))`` reproduces every bit. bfloat16 moves through a
 16-bit integer view (NumPy cannot hold torch's bfloat16).
 
-Validation is all-or-nothing: every missing, unexpected or mis-shaped key (and every JAX leaf no
-rule covers) is collected into ONE :class:`StateDictMismatchError`, raised before anything is
-written. Import builds a new model; the target is never modified.
+Validation is all-or-nothing: every missing, unexpected or mis-shaped key, every tensor whose
+kind does not convert (integer or bool into a floating parameter, real into complex without a
+rule, and back), every tensor with NaN/Inf values on import (unless ``allow_nonfinite``), and
+every JAX leaf no rule covers, is collected into ONE :class:`StateDictMismatchError`, raised
+before anything is written. Floating precisions convert (float64 -> float32 is a cast). Import
+builds a new model; the target is never modified.
 """
 
 from __future__ import annotations
@@ -45,9 +48,18 @@ class StateDictMismatchError(ValueError):
     unexpected: list[str] = field(default_factory=list)
     misshaped: list[str] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
+    wrong_dtype: list[str] = field(default_factory=list)
+    nonfinite: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.missing or self.unexpected or self.misshaped or self.unmapped)
+        return bool(
+            self.missing
+            or self.unexpected
+            or self.misshaped
+            or self.unmapped
+            or self.wrong_dtype
+            or self.nonfinite
+        )
 
     def __str__(self) -> str:
         lines = ["state_dict does not match the model (nothing was loaded):"]
@@ -56,6 +68,8 @@ class StateDictMismatchError(ValueError):
             ("unexpected torch keys", self.unexpected),
             ("mis-shaped keys", self.misshaped),
             ("JAX parameters no rule maps", self.unmapped),
+            ("dtypes that do not convert", self.wrong_dtype),
+            ("non-finite values", self.nonfinite),
         ):
             if items:
                 lines.append(f"  {title} ({len(items)}):")
@@ -82,6 +96,37 @@ def numpy_to_tensor(x: Any) -> torch.Tensor:
     if a.dtype == ml_dtypes.bfloat16:
         return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
     return torch.from_numpy(a)
+
+
+def _kind(dtype: Any) -> str:
+    """``"bool"``, ``"integer"``, ``"floating"`` or ``"complex"`` (bfloat16 is floating)."""
+    for name, parent in (
+        ("bool", jnp.bool_),
+        ("integer", jnp.integer),
+        ("complex", jnp.complexfloating),
+        ("floating", jnp.floating),
+    ):
+        if jnp.issubdtype(dtype, parent):
+            return name
+    return str(dtype)
+
+
+def _torch_kind(t: torch.Tensor) -> str:
+    if t.dtype.is_complex:
+        return "complex"
+    if t.dtype.is_floating_point:
+        return "floating"
+    return "bool" if str(t.dtype) == "torch.bool" else "integer"
+
+
+# the tensor kinds a parameter of each kind accepts: the same kind at any precision, and real
+# pairs for a complex parameter (a complex-as-real rule); never integer or bool into floating
+_KINDS_INTO = {
+    "bool": ("bool",),
+    "integer": ("integer",),
+    "floating": ("floating",),
+    "complex": ("complex", "floating"),
+}
 
 
 def _rules_for(model: Any, rules: Rules | None) -> Rules:
@@ -168,8 +213,8 @@ def export_to_torch(
             want = current[k]
             if tuple(v.shape) != shapes[k]:
                 err.misshaped.append(f"{k}: model gives {tuple(v.shape)}, torch has {shapes[k]}")
-            elif np.iscomplexobj(v) != want.is_complex():
-                err.misshaped.append(f"{k}: model gives {v.dtype}, torch has {want.dtype}")
+            elif _kind(v.dtype) != _torch_kind(want):
+                err.wrong_dtype.append(f"{k}: model gives {v.dtype}, torch has {want.dtype}")
     if err:
         raise err
     with torch.no_grad():
@@ -184,11 +229,14 @@ def import_from_torch(
     *,
     rules: Rules | None = None,
     prefix: str = "",
+    allow_nonfinite: bool = False,
 ) -> Any:
     """A copy of ``target`` (nnx / equinox module or parameter pytree) with its parameters taken
     from a torch module or state_dict, converted by ``rules``; values are cast to the target's
-    dtypes and placed on the target leaves' shardings. ``prefix`` selects a submodule's keys
-    (``"encoder.layers.0."``); keys outside it are ignored."""
+    dtypes (within a kind: float64 -> float32, never int or bool -> float) and placed on the
+    target leaves' shardings. ``prefix`` selects a submodule's keys (``"encoder.layers.0."``);
+    keys outside it are ignored. Tensors holding NaN or Inf are refused unless
+    ``allow_nonfinite``."""
     rules = _rules_for(target, rules)
     raw: dict[str, Any] = dict(source.state_dict() if hasattr(source, "state_dict") else source)  # type: ignore[union-attr,arg-type]
     sd: dict[str, Any] = {k[len(prefix) :]: v for k, v in raw.items() if k.startswith(prefix)}
@@ -222,11 +270,21 @@ def import_from_torch(
             names = ", ".join(n for _, n in items)
             err.misshaped.append(f"{tkey}: torch {tuple(arr.shape)}, expected {want} for {names}")
             continue
+        kinds = {_kind(leaves[n].dtype) for _, n in items}
+        if any(_kind(arr.dtype) not in _KINDS_INTO.get(k, (k,)) for k in kinds):
+            dtypes = ", ".join(sorted({str(leaves[n].dtype) for _, n in items}))
+            err.wrong_dtype.append(f"{tkey}: torch {arr.dtype}, model has {dtypes}")
+            continue
+        if not allow_nonfinite and _kind(arr.dtype) in ("floating", "complex"):
+            count = int(np.count_nonzero(~np.isfinite(arr)))
+            if count:
+                err.nonfinite.append(f"{tkey}: {count} of {arr.size} values are NaN or Inf")
+                continue
         for (rule, name), piece in zip(items, pieces, strict=True):
             ref = leaves[name]
             value = rule.from_torch(piece, tuple(ref.shape))
-            if np.iscomplexobj(value) != jnp.iscomplexobj(ref):
-                err.misshaped.append(f"{tkey}: torch dtype {arr.dtype}, model has {ref.dtype}")
+            if _kind(value.dtype) != _kind(ref.dtype):
+                err.wrong_dtype.append(f"{tkey}: torch {arr.dtype}, model has {ref.dtype}")
                 continue
             new[name] = value
     used = set(groups)

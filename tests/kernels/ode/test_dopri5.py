@@ -18,9 +18,12 @@ TS = np.linspace(0.0, 1.0, 11)
 
 
 @functools.cache
-def _solver(loop: str = "while", max_steps: int = 2000):
-    """One compiled Lorenz-63 solve per (loop, max_steps), reused across tests (float64)."""
-    return jax.jit(functools.partial(ode.dopri5, ode.lorenz63, max_steps=max_steps, loop=loop))
+def _solver(loop: str = "while", max_steps: int = 2000, throw: bool = True):
+    """One compiled Lorenz-63 solve per (loop, max_steps, throw), reused across tests
+    (float64)."""
+    return jax.jit(
+        functools.partial(ode.dopri5, ode.lorenz63, max_steps=max_steps, loop=loop, throw=throw)
+    )
 
 
 def _args(y0=(1.0, 2.0, 3.0), params=P63, ts=TS, rtol=1e-8, atol=1e-8, dt0=1e-2):
@@ -48,7 +51,7 @@ def test_max_steps_reached_is_a_status_not_a_hang(loop):
 
     torch = pytest.importorskip("torch", reason="torch twin comparison needs torch")
     with jax.enable_x64(True):
-        sol = _solver(loop, 12)(*_args())
+        sol = _solver(loop, 12, throw=False)(*_args())
     assert int(sol.status) == ode.MAX_STEPS_REACHED
     assert int(sol.num_accepted) + int(sol.num_rejected) == 12
     ys = np.asarray(sol.ys)
@@ -94,8 +97,71 @@ def test_singular_problems_stop_with_a_status(params, expected, y_half):
 
 
 @functools.cache
-def _singular_solver():
-    return jax.jit(functools.partial(ode.dopri5, _singular, max_steps=2000))
+def _singular_solver(throw: bool = False):
+    return jax.jit(functools.partial(ode.dopri5, _singular, max_steps=2000, throw=throw))
+
+
+MAX_STEPS_MSG = "max_steps: the solve needed more than max_steps=12 steps"
+
+
+@pytest.mark.parametrize("loop", ["while", "scan"])
+def test_a_failed_solve_raises_by_default_saying_what_to_change(loop):
+    """Was: NaN rows and status=1, no warning (diffrax raises unless throw=False)."""
+    with jax.enable_x64(True):
+        with pytest.raises(Exception) as info:  # the message is what is checked
+            jax.block_until_ready(_solver(loop, 12)(*_args()))
+        line = str(info.value).splitlines()[0]
+        assert MAX_STEPS_MSG in line, line
+        for hint in ("raise max_steps", "rtol/atol", "throw=False"):
+            assert hint in line, line
+        with pytest.raises(ValueError, match=MAX_STEPS_MSG):  # eagerly: at once
+            ode.dopri5(ode.lorenz63, *_args(), max_steps=12, loop=loop)
+
+
+@pytest.mark.parametrize(
+    ("params", "msg"),
+    [
+        ((0.0, 1.0, -1.0, 0.0), "f: returned NaN or Inf"),
+        ((0.0, 0.0, 1.0, 1.0), "f: the step size underflowed"),
+    ],
+)
+def test_singular_problems_raise_by_default(params, msg):
+    with jax.enable_x64(True):
+        args = (jnp.ones(1), jnp.linspace(0.0, 2.0, 5), jnp.asarray(params), 1e-8, 1e-8, 0.1)
+        with pytest.raises(Exception) as info:  # the message is what is checked
+            jax.block_until_ready(_singular_solver(throw=True)(*args))
+    assert msg in str(info.value).splitlines()[0], str(info.value)[:300]
+
+
+def test_the_preset_raises_instead_of_returning_nan_rows():
+    """Was: lorenz63_dopri5 returned NaN rows and dropped the status (D8)."""
+    args = (jnp.ones(3), jnp.array([10.0, 28.0, 8 / 3]), jnp.linspace(0, 10, 5), 1e-8, 1e-8, 1e-3)
+    with pytest.raises(ValueError, match="max_steps: the solve needed more than max_steps=2"):
+        ode.lorenz63_dopri5(*args, max_steps=2)
+    line = str(_first_error(lambda: jax.jit(ode.lorenz63_dopri5, static_argnames="max_steps")(
+        *args, max_steps=2)))  # fmt: skip
+    assert "max_steps: the solve needed more than max_steps=2" in line.splitlines()[0]
+
+
+def _first_error(call) -> BaseException:
+    with pytest.raises(Exception) as info:  # the message is what is checked
+        jax.block_until_ready(call())
+    return info.value
+
+
+def test_vmap_raises_if_any_solve_fails_and_throw_false_gives_each_status():
+    with jax.enable_x64(True):
+        y0, ts, p, rtol, atol, dt0 = _args()
+        y0s = jnp.stack([y0, y0 * 1e8])  # the second blows the step budget
+        run = jax.jit(jax.vmap(
+            functools.partial(ode.dopri5, ode.lorenz63, max_steps=200),
+            in_axes=(0, None, None, None, None, None)))  # fmt: skip
+        assert "max_steps" in str(_first_error(lambda: run(y0s, ts, p, rtol, atol, dt0)))
+        quiet = jax.jit(jax.vmap(
+            functools.partial(ode.dopri5, ode.lorenz63, max_steps=200, throw=False),
+            in_axes=(0, None, None, None, None, None)))  # fmt: skip
+        sol = quiet(y0s, ts, p, rtol, atol, dt0)
+    assert np.asarray(sol.status).tolist() == [ode.SUCCESS, ode.MAX_STEPS_REACHED]
 
 
 def test_bad_input_raises_clearly():
