@@ -28,7 +28,8 @@ plain JAX of :mod:`parallax.kernels.nn._blocked` (``O(seq)`` memory forward and 
 CPU). ``"auto"`` chooses per platform when the program is lowered (``lax.platform_dependent``,
 so one jitted function lowers right for each): ``"blocked"`` on CPU, the Pallas kernel on CUDA
 when it applies (no masks besides ``causal``, block-divisible lengths), else the einsum path
-(chunked for long sequences).
+(chunked for long sequences). Sharded programs (a mesh active or a sharded input) take the einsum
+path on every platform.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from parallax.kernels._checks import check_array, check_same_dtype
+from parallax.kernels._platform import unsharded
 from parallax.kernels.nn._blocked import blocked_attention
 from parallax.kernels.nn._mlp import contraction_out_sharding
 from parallax.kernels.nn._rope import apply_rope
@@ -251,6 +253,9 @@ def _auto(q, k, v, causal, mask, padding_mask, scale) -> Array:
     def default(q, k, v, mask, padding_mask):
         return _einsum_default(q, k, v, _combined_mask(q, k, causal, mask, padding_mask), scale)
 
+    args = (q, k, v, mask, padding_mask)
+    if not unsharded(*(a for a in args if a is not None)):
+        return default(*args)
     branches = {"cpu": cpu}
     if _pallas_applies(q, k, causal, mask is not None or padding_mask is not None):
         from parallax.kernels.nn._flash import flash_attention
@@ -260,7 +265,7 @@ def _auto(q, k, v, causal, mask, padding_mask, scale) -> Array:
             return flash_attention(q, k, v, causal=causal, scale=scale, interpret=False)
 
         branches["cuda"] = cuda
-    return jax.lax.platform_dependent(q, k, v, mask, padding_mask, default=default, **branches)
+    return jax.lax.platform_dependent(*args, default=default, **branches)
 
 
 def dot_product_attention(

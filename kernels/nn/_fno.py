@@ -24,8 +24,9 @@ On CPU, when few modes are kept, the transforms are computed as truncated DFT ma
 (:mod:`parallax.kernels.nn._dft`) instead of FFTs: XLA:CPU runs each FFT on one thread and
 transposes channels-last data before and after it, while the thin matrix products run on every
 core straight on the channels-last layout and skip the modes that are thrown away. The choice is
-made per shape (:func:`_use_dft`) and per platform (``lax.platform_dependent``: GPU and TPU keep
-the FFT); both forms give the same values to round-off.
+made per shape (:func:`_use_dft`) and per platform
+(:func:`parallax.kernels._platform.cpu_or_default`: GPU, TPU and sharded inputs keep the FFT);
+both forms give the same values to round-off.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from jax import lax
 from jaxtyping import Array, Complex, Float
 
 from parallax.kernels._checks import check_array
+from parallax.kernels._platform import cpu_or_default
 from parallax.kernels.nn._dft import complex_dft, complex_idft, real_dft, real_idft
 
 __all__ = ["spectral_conv_1d", "spectral_conv_2d"]
@@ -78,13 +80,6 @@ MAX_DFT_ENTRIES = 1 << 22
 
 def _use_dft(dft_flops: float, fft_flops: float, entries: int) -> bool:
     return entries <= MAX_DFT_ENTRIES and dft_flops <= GEMM_FLOPS_PER_FFT_FLOP * fft_flops
-
-
-def _on_cpu(use_dft: bool, dft, fft, *args: Array) -> Array:
-    """``dft(*args)`` when lowered for CPU and ``use_dft``, else ``fft(*args)``."""
-    if not use_dft:
-        return fft(*args)
-    return lax.platform_dependent(*args, cpu=dft, default=fft)
 
 
 def _const(a, dtype: jnp.dtype, batch: int) -> Array:
@@ -147,7 +142,7 @@ def spectral_conv_1d(
         fft_flops=2.5 * b * n * math.log2(n) * (ci + co),
         entries=2 * modes * n,
     )
-    return _on_cpu(use, _dft_1d, _fft_1d, x, w)
+    return cpu_or_default(use, _dft_1d, _fft_1d, x, w)
 
 
 def _dft_2d(x: Array, wp: Array, wn: Array) -> Array:
@@ -202,4 +197,4 @@ def spectral_conv_2d(
         fft_flops=2.5 * b * n1 * n2 * math.log2(n1 * n2) * c,
         entries=max(2 * m2 * n2, 8 * m1 * n1),
     )
-    return _on_cpu(use, _dft_2d, _fft_2d, x, wp, wn)
+    return cpu_or_default(use, _dft_2d, _fft_2d, x, wp, wn)

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
 from parallax.kernels._checks import check_array
+from parallax.kernels._platform import unsharded
 
 __all__ = ["apply_rope", "rope_angles"]
 
@@ -69,13 +70,15 @@ MAX_CONSTANT_TABLE = 1 << 20
 """Largest default-position cos/sin table (entries, each) embedded as a compile-time constant."""
 
 
-def _tables(positions: Array | None, s: int, d: int, base: float, cdt) -> tuple[Array, Array]:
+def _tables(x: Array, positions: Array | None, d: int, base: float, cdt) -> tuple[Array, Array]:
     """``cos θ p`` and ``sin θ p`` as ``(b | 1, s, 1, d/2)`` tables.
 
-    With default positions the tables are evaluated while tracing and embedded as constants.
-    Computed inside the program, XLA fuses cos and sin into the rotation and evaluates them for
-    every head and batch row again (7x the time of the rotation itself at 8 heads on CPU)."""
-    if positions is None and s * (d // 2) <= MAX_CONSTANT_TABLE:
+    With default positions (and no mesh: constants cannot be evaluated inside a sharded
+    program) the tables are evaluated while tracing and embedded as constants. Computed inside
+    the program, XLA fuses cos and sin into the rotation and evaluates them for every head and
+    batch row again (7x the time of the rotation itself at 8 heads on CPU)."""
+    s = x.shape[1]
+    if positions is None and s * (d // 2) <= MAX_CONSTANT_TABLE and unsharded(x):
         with jax.ensure_compile_time_eval():
             ang = rope_angles(jnp.arange(s, dtype=jnp.int32)[None, :], d, base=base, dtype=cdt)
             return jnp.cos(ang)[:, :, None, :], jnp.sin(ang)[:, :, None, :]
@@ -87,9 +90,9 @@ def _tables(positions: Array | None, s: int, d: int, base: float, cdt) -> tuple[
 
 @functools.partial(jax.jit, static_argnames=("base", "interleaved"))
 def _rotate(x: Array, positions: Array | None, *, base: float, interleaved: bool) -> Array:
-    s, d = x.shape[1], x.shape[-1]
+    d = x.shape[-1]
     cdt = jnp.float64 if x.dtype == jnp.float64 else jnp.float32
-    cos, sin = _tables(positions, s, d, base, cdt)
+    cos, sin = _tables(x, positions, d, base, cdt)
     xc = x.astype(cdt)
     if interleaved:
         xa, xb = xc[..., 0::2], xc[..., 1::2]
