@@ -217,9 +217,9 @@ def attention_weights(
 
 
 BLOCK_Q, BLOCK_K = 256, 128
-"""Query rows and keys per block of the ``"blocked"`` path (measured best among 64-512 at
-B4 H8 S1024 D64 float32 on a 2-core AVX-512 CPU; the ``(batch · kv heads, g · BLOCK_Q,
-BLOCK_K)`` logits block is a few MB)."""
+"""Query rows and keys per block of the ``"blocked"`` path: among the best of the sizes tried
+(32-1024 each way) for the forward and the backward pass, whose times varied little with the
+block shape; the ``(batch · kv heads, g · BLOCK_Q, BLOCK_K)`` logits block is a few MB."""
 
 
 def _einsum_default(q: Array, k: Array, v: Array, m: Array | None, scale: float) -> Array:

@@ -27,7 +27,7 @@ lengths that are not multiples of the block sizes are padded, padded keys masked
 The forward pass copies each query and key/value block straight out of the BTNH inputs and
 writes each output block into place, so besides its output it keeps only a few blocks: XLA:CPU
 allocates an executable's temporaries afresh on every call, and above glibc's 32 MiB mmap
-threshold that costs a page fault per 4 KiB (~0.25 ms per MiB).
+threshold that costs a page fault per 4 KiB on every call.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def _scaled(q: Array, scale: float) -> Array:
 def _transposed(x: Array) -> Array:
     """``x`` with its last two axes swapped, materialised: every block product is then written
     as ``(m, k) @ (k, n)``, the form XLA:CPU's GEMM library (YNNPACK) runs fastest (``a @ bᵀ``
-    took 1.6x as long for the ``(256, 64) @ (64, 128)`` logits block; a left operand contracted
+    is markedly slower for the ``(256, 64) @ (64, 128)`` logits block; a left operand contracted
     over its first axis goes to a slow generic dot that also rejects bfloat16 -> float32). The
     barrier keeps XLA from folding the transpose back into the product."""
     return lax.optimization_barrier(jnp.swapaxes(x, -1, -2))

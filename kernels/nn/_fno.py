@@ -67,12 +67,10 @@ def _check_keys(params: Mapping[str, Array], keys: tuple[str, ...]) -> None:
 
 
 GEMM_FLOPS_PER_FFT_FLOP = 6.0
-"""How many GEMM flops cost as much time as one FFT flop on XLA:CPU, for the DFT/FFT choice.
-
-XLA:CPU's FFT runs on one thread and needs a transpose of channels-last data on each side;
-its matrix products run on every core. Measured on a 2-core AVX-512 machine, float32, 1D,
-n = 1024, 64 channels: the truncated DFT overtook the FFT up to ~64 modes (ratio ~10); 8
-leaves margin for machines where GEMMs are relatively slower."""
+"""How many GEMM flops cost as much time as one FFT flop on XLA:CPU, for the DFT/FFT choice:
+its FFT runs on one thread and needs a transpose of channels-last data on each side, its matrix
+products run on every core. The value is the crossover measured in CPU time (1D and 2D bench
+shapes, float32); with idle cores the matrix products gain further."""
 
 MAX_DFT_ENTRIES = 1 << 22
 """Largest DFT matrix (entries) built as a constant; larger transforms use the FFT."""

@@ -76,7 +76,7 @@ def _tables(x: Array, positions: Array | None, d: int, base: float, cdt) -> tupl
     With default positions (and no mesh: constants cannot be evaluated inside a sharded
     program) the tables are evaluated while tracing and embedded as constants. Computed inside
     the program, XLA fuses cos and sin into the rotation and evaluates them for every head and
-    batch row again (7x the time of the rotation itself at 8 heads on CPU)."""
+    batch row again, several times the cost of the rotation itself."""
     s = x.shape[1]
     if positions is None and s * (d // 2) <= MAX_CONSTANT_TABLE and unsharded(x):
         with jax.ensure_compile_time_eval():
