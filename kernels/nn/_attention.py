@@ -22,9 +22,14 @@ accumulate logits and the softmax in float32.
 
 ``implementation`` picks the code path: ``"xla"`` is ``jax.nn.dot_product_attention``,
 ``"einsum"`` the explicit two-matmul form in a heads-major layout, ``"chunked"`` the same over
-blocks of query rows (``lax.map``), ``"flash"`` the Pallas kernel of
-:mod:`parallax.kernels.nn._flash` (GPU; interpret mode on CPU), ``"auto"`` the fastest measured
-on CPU (see :func:`_auto_implementation`).
+blocks of query rows (``lax.map``), ``"blocked"`` the flash-style online-softmax attention in
+plain JAX of :mod:`parallax.kernels.nn._blocked` (``O(seq)`` memory forward and backward),
+``"flash"`` the Pallas kernel of :mod:`parallax.kernels.nn._flash` (GPU; interpret mode on
+CPU). ``"auto"`` chooses per platform when the program is lowered (``lax.platform_dependent``,
+so one jitted function lowers right for each): ``"blocked"`` on CPU, the Pallas kernel on CUDA
+when it applies (no masks besides ``causal``, block-divisible lengths), else the einsum path
+(chunked for long sequences). Sharded programs (a mesh active or a sharded input) take the einsum
+path on every platform.
 """
 
 from __future__ import annotations
@@ -38,12 +43,14 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from parallax.kernels._checks import check_array, check_same_dtype
+from parallax.kernels._platform import unsharded
+from parallax.kernels.nn._blocked import blocked_attention
 from parallax.kernels.nn._mlp import contraction_out_sharding
 from parallax.kernels.nn._rope import apply_rope
 
 __all__ = ["attention_weights", "dot_product_attention", "multi_head_attention"]
 
-Implementation = Literal["auto", "xla", "einsum", "chunked", "flash"]
+Implementation = Literal["auto", "xla", "einsum", "chunked", "blocked", "flash"]
 
 
 def _check_qkv(q: Array, k: Array, v: Array | None = None) -> None:
@@ -209,20 +216,56 @@ def attention_weights(
     return p.reshape(b, h, sq, k.shape[1]).astype(q.dtype)
 
 
-def _auto_implementation(q: Array, k: Array, v: Array) -> str:
-    """The code path for ``implementation="auto"``: the heads-major einsum path, chunked over
-    query rows for long sequences.
+BLOCK_Q, BLOCK_K = 256, 128
+"""Query rows and keys per block of the ``"blocked"`` path: among the best of the sizes tried
+(32-1024 each way) for the forward and the backward pass, whose times varied little with the
+block shape; the ``(batch · kv heads, g · BLOCK_Q, BLOCK_K)`` logits block is a few MB."""
 
-    Measured on XLA:CPU (jax 0.10, 2-core AVX2, B=4, H=8, S=1024, D=64, float32, CPU time per
-    call on a loaded machine): ``jax.nn.dot_product_attention`` ~410 ms, the grouped 5-D einsum
-    ~480 ms (XLA transposes the whole logits tensor twice), the heads-major einsum ~240 ms,
-    chunked by 128 query rows ~180 ms (torch's fused CPU SDPA: ~125 ms). jax.nn's path is also
-    not exact for float64 (it converts the logits to float32) and mixes dtypes for bfloat16 in
-    a way strict promotion rejects, so it is only used when asked for.
-    """
-    del k, v
+
+def _einsum_default(q: Array, k: Array, v: Array, m: Array | None, scale: float) -> Array:
+    """The einsum path, chunked over query rows for long sequences (each chunk's logits stay
+    bounded instead of materialising the whole ``(batch, heads, seq_q, seq_k)`` tensor)."""
     rows = q.shape[1] * q.shape[2]
-    return "chunked" if q.shape[1] >= 4 * CHUNK_ROWS and rows % CHUNK_ROWS == 0 else "einsum"
+    if q.shape[1] >= 4 * CHUNK_ROWS and rows % CHUNK_ROWS == 0:
+        return _einsum_attention(q, k, v, m, scale, chunk=CHUNK_ROWS)
+    return _einsum_attention(q, k, v, m, scale)
+
+
+def _pallas_applies(q: Array, k: Array, causal: bool, masked: bool) -> bool:
+    sq, sk = q.shape[1], k.shape[1]
+    divisible = sq % min(128, sq) == 0 and sk % min(128, sk) == 0
+    return not masked and divisible and (sq == sk or not causal)
+
+
+def _auto(q, k, v, causal, mask, padding_mask, scale) -> Array:
+    """``implementation="auto"``: one branch per platform, chosen when the program is lowered.
+
+    On XLA:CPU the blocked path keeps each logits block cache-sized and skips the key blocks
+    above the diagonal; the einsum path (even chunked) round-trips whole rows of logits through
+    memory and stores the probabilities for the backward pass."""
+
+    def cpu(q, k, v, mask, padding_mask):
+        m = _combined_mask(q, k, False, mask, padding_mask)
+        return blocked_attention(
+            q, k, v, m, causal=causal, scale=scale, block_q=BLOCK_Q, block_k=BLOCK_K
+        )
+
+    def default(q, k, v, mask, padding_mask):
+        return _einsum_default(q, k, v, _combined_mask(q, k, causal, mask, padding_mask), scale)
+
+    args = (q, k, v, mask, padding_mask)
+    if not unsharded(*(a for a in args if a is not None)):
+        return default(*args)
+    branches = {"cpu": cpu}
+    if _pallas_applies(q, k, causal, mask is not None or padding_mask is not None):
+        from parallax.kernels.nn._flash import flash_attention
+
+        def cuda(q, k, v, mask, padding_mask):
+            del mask, padding_mask
+            return flash_attention(q, k, v, causal=causal, scale=scale, interpret=False)
+
+        branches["cuda"] = cuda
+    return jax.lax.platform_dependent(*args, default=default, **branches)
 
 
 def dot_product_attention(
@@ -239,9 +282,16 @@ def dot_product_attention(
     """``softmax(scale · q kᵀ + mask) v`` per batch and head (grouped-query when ``k`` and
     ``v`` have fewer heads than ``q``)."""
     _check_qkv(q, k, v)
-    m = _combined_mask(q, k, causal, mask, padding_mask)
     s = _scale(q.shape[-1], scale)
-    impl = _auto_implementation(q, k, v) if implementation == "auto" else implementation
+    impl = implementation
+    if impl == "auto":
+        return _auto(q, k, v, causal, mask, padding_mask, s)
+    if impl == "blocked":
+        m = _combined_mask(q, k, False, mask, padding_mask)
+        return blocked_attention(
+            q, k, v, m, causal=causal, scale=s, block_q=BLOCK_Q, block_k=BLOCK_K
+        )
+    m = _combined_mask(q, k, causal, mask, padding_mask)
     if impl == "xla":
         if q.shape[-1] != v.shape[-1]:
             raise ValueError("v: implementation='xla' needs head_dim_v == head_dim")
@@ -260,7 +310,7 @@ def dot_product_attention(
             raise ValueError("mask: implementation='flash' supports only causal masking")
         return flash_attention(q, k, v, causal=causal, scale=s)
     raise ValueError(
-        "implementation: expected 'auto', 'xla', 'einsum', 'chunked' or 'flash', "
+        "implementation: expected 'auto', 'xla', 'einsum', 'chunked', 'blocked' or 'flash', "
         f"got {implementation!r}"
     )
 

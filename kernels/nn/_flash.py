@@ -25,6 +25,7 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as plt
 from jaxtyping import Array, Float
 
 __all__ = ["flash_attention"]
@@ -81,6 +82,7 @@ def _forward(q, k, v, *, causal, scale, block_q, block_k, interpret):
         ],
         out_specs=pl.BlockSpec((None, None, block_q, dv), lambda bi, hi, qi: (bi, hi, qi, 0)),
         interpret=interpret,
+        compiler_params=plt.CompilerParams(),
     )(qt, kt, vt)
     return out.transpose(0, 2, 1, 3)
 

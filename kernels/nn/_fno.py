@@ -19,16 +19,28 @@ channels-first; the twin converts)::
 Weights are complex (complex64 for float32 inputs, complex128 for float64); the reference torch
 layout is ``(c_in, c_out, modes)`` / ``(c_in, c_out, m1, m2)`` with ``weights1 = w_pos`` and
 ``weights2 = w_neg``. The product over channels is ``out[k, o] = Σ_i x̂[k, i] R[k, i, o]``.
+
+On CPU, when few modes are kept, the transforms are computed as truncated DFT matrix products
+(:mod:`parallax.kernels.nn._dft`) instead of FFTs: XLA:CPU runs each FFT on one thread and
+transposes channels-last data before and after it, while the thin matrix products run on every
+core straight on the channels-last layout and skip the modes that are thrown away. The choice is
+made per shape (:func:`_use_dft`) and per platform
+(:func:`parallax.kernels._platform.cpu_or_default`: GPU, TPU and sharded inputs keep the FFT);
+both forms give the same values to round-off.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import jax.numpy as jnp
+from jax import lax
 from jaxtyping import Array, Complex, Float
 
 from parallax.kernels._checks import check_array
+from parallax.kernels._platform import cpu_or_default
+from parallax.kernels.nn._dft import complex_dft, complex_idft, real_dft, real_idft
 
 __all__ = ["spectral_conv_1d", "spectral_conv_2d"]
 
@@ -54,6 +66,59 @@ def _check_keys(params: Mapping[str, Array], keys: tuple[str, ...]) -> None:
         raise ValueError(f"params: expected keys {list(keys)}, got {sorted(params)}")
 
 
+GEMM_FLOPS_PER_FFT_FLOP = 6.0
+"""How many GEMM flops cost as much time as one FFT flop on XLA:CPU, for the DFT/FFT choice:
+its FFT runs on one thread and needs a transpose of channels-last data on each side, its matrix
+products run on every core. The value is the crossover measured in CPU time (1D and 2D bench
+shapes, float32); with idle cores the matrix products gain further."""
+
+MAX_DFT_ENTRIES = 1 << 22
+"""Largest DFT matrix (entries) built as a constant; larger transforms use the FFT."""
+
+
+def _use_dft(dft_flops: float, fft_flops: float, entries: int) -> bool:
+    return entries <= MAX_DFT_ENTRIES and dft_flops <= GEMM_FLOPS_PER_FFT_FLOP * fft_flops
+
+
+def _const(a, dtype: jnp.dtype, batch: int) -> Array:
+    """A NumPy matrix as a ``dtype`` constant broadcast over ``batch``: batched products then
+    read channels-last data in place (an unbatched matrix makes XLA transpose the data)."""
+    return jnp.broadcast_to(jnp.asarray(a, dtype), (batch, *a.shape))
+
+
+def _mm(a: Array, b: Array) -> Array:
+    """Batched ``a @ b`` at full precision (a DFT at bfloat16 passes would be far less accurate
+    than the FFT it replaces)."""
+    return jnp.einsum("bij,bjk->bik", a, b, precision=lax.Precision.HIGHEST)
+
+
+def _mix(z: Array, w: Array) -> Array:
+    """Complex channel mixing per mode as one real batched product: ``z (modes, b, [re, im] ×
+    c_in)`` times ``w (modes, c_in, c_out)`` complex, as the real ``(2 c_in, 2 c_out)`` block
+    ``[[Re w, Im w], [-Im w, Re w]]``; returns ``(modes, b, [re, im] × c_out)``."""
+    wr, wi = jnp.real(w), jnp.imag(w)
+    blk = jnp.concatenate(
+        [jnp.concatenate([wr, wi], axis=-1), jnp.concatenate([-wi, wr], axis=-1)], axis=-2
+    )
+    return jnp.einsum("mbi,mio->mbo", z, blk)
+
+
+def _dft_1d(x: Array, w: Array) -> Array:
+    b, n, ci = x.shape
+    modes, _, co = w.shape
+    xh = _mm(_const(real_dft(n, modes), x.dtype, b), x)  # (b, [re, im] × modes, ci)
+    z = xh.reshape(b, 2, modes, ci).transpose(2, 0, 1, 3).reshape(modes, b, 2 * ci)
+    y = _mix(z, w).reshape(modes, b, 2, co).transpose(1, 2, 0, 3).reshape(b, 2 * modes, co)
+    return _mm(_const(real_idft(n, modes), x.dtype, b), y)
+
+
+def _fft_1d(x: Array, w: Array) -> Array:
+    n, modes = x.shape[1], w.shape[0]
+    xh = jnp.fft.rfft(x, axis=1)[:, :modes, :]  # (b, modes, ci)
+    yh = jnp.einsum("bki,kio->bko", xh, w)
+    return jnp.fft.irfft(yh, n=n, axis=1).astype(x.dtype)
+
+
 def spectral_conv_1d(
     params: Mapping[str, Complex[Array, "modes c_in c_out"]],
     x: Float[Array, "batch n c_in"],
@@ -69,9 +134,40 @@ def spectral_conv_1d(
     _check_weight("weight", w, (modes, ci, None), cdt)
     if not 1 <= modes <= n // 2 + 1:
         raise ValueError(f"params['weight']: modes={modes} must lie in [1, n//2+1={n // 2 + 1}]")
-    xh = jnp.fft.rfft(x, axis=1)[:, :modes, :]  # (b, modes, ci)
-    yh = jnp.einsum("bki,kio->bko", xh, w)
-    return jnp.fft.irfft(yh, n=n, axis=1).astype(x.dtype)
+    b, co = x.shape[0], w.shape[2]
+    use = _use_dft(
+        dft_flops=4.0 * b * modes * n * (ci + co),
+        fft_flops=2.5 * b * n * math.log2(n) * (ci + co),
+        entries=2 * modes * n,
+    )
+    return cpu_or_default(use, _dft_1d, _fft_1d, x, w)
+
+
+def _dft_2d(x: Array, wp: Array, wn: Array) -> Array:
+    b, n1, n2, ci = x.shape
+    m1, m2, _, co = wp.shape
+    freqs = [*range(m1), *range(n1 - m1, n1)]  # the w_pos rows, then the w_neg rows
+    # last axis: real -> complex, (b n1, [re, im] × m2, ci)
+    a = _mm(_const(real_dft(n2, m2), x.dtype, b * n1), x.reshape(b * n1, n2, ci))
+    # first axis: complex -> complex, rows (n1, [re, im]) -> ([re, im], k1)
+    z = _mm(_const(complex_dft(n1, freqs), x.dtype, b), a.reshape(b, 2 * n1, m2 * ci))
+    z = z.reshape(b, 2, 2 * m1, m2, ci).transpose(2, 3, 0, 1, 4).reshape(2 * m1 * m2, b, 2 * ci)
+    w = jnp.concatenate([wp, wn], axis=0).reshape(2 * m1 * m2, ci, co)
+    y = _mix(z, w).reshape(2 * m1, m2, b, 2, co).transpose(2, 3, 0, 1, 4)
+    y = _mm(_const(complex_idft(n1, freqs), x.dtype, b), y.reshape(b, 4 * m1, m2 * co))
+    out = _mm(_const(real_idft(n2, m2), x.dtype, b * n1), y.reshape(b * n1, 2 * m2, co))
+    return out.reshape(b, n1, n2, co)
+
+
+def _fft_2d(x: Array, wp: Array, wn: Array) -> Array:
+    b, n1, n2, _ = x.shape
+    m1, m2, _, co = wp.shape
+    xh = jnp.fft.rfft2(x, axes=(1, 2))  # (b, n1, n2//2+1, ci)
+    top = jnp.einsum("bxyi,xyio->bxyo", xh[:, :m1, :m2, :], wp)
+    bot = jnp.einsum("bxyi,xyio->bxyo", xh[:, n1 - m1 :, :m2, :], wn)
+    mid = jnp.zeros((b, n1 - 2 * m1, m2, co), dtype=top.dtype)
+    yh = jnp.concatenate([top, mid, bot], axis=1)  # (b, n1, m2, co); irfft zero-pads axis 2
+    return jnp.fft.irfft2(yh, s=(n1, n2), axes=(1, 2)).astype(x.dtype)
 
 
 def spectral_conv_2d(
@@ -93,9 +189,10 @@ def spectral_conv_2d(
         raise ValueError(f"params['w_pos']: m1={m1} must satisfy 1 <= m1 <= n1/2 ({n1}/2)")
     if not 1 <= m2 <= n2 // 2 + 1:
         raise ValueError(f"params['w_pos']: m2={m2} must lie in [1, n2//2+1={n2 // 2 + 1}]")
-    xh = jnp.fft.rfft2(x, axes=(1, 2))  # (b, n1, n2//2+1, ci)
-    top = jnp.einsum("bxyi,xyio->bxyo", xh[:, :m1, :m2, :], wp)
-    bot = jnp.einsum("bxyi,xyio->bxyo", xh[:, n1 - m1 :, :m2, :], wn)
-    mid = jnp.zeros((b, n1 - 2 * m1, m2, co), dtype=top.dtype)
-    yh = jnp.concatenate([top, mid, bot], axis=1)  # (b, n1, m2, co); irfft zero-pads axis 2
-    return jnp.fft.irfft2(yh, s=(n1, n2), axes=(1, 2)).astype(x.dtype)
+    c = ci + co
+    use = _use_dft(
+        dft_flops=4.0 * b * n1 * m2 * (n2 + 4 * m1) * c,
+        fft_flops=2.5 * b * n1 * n2 * math.log2(n1 * n2) * c,
+        entries=max(2 * m2 * n2, 8 * m1 * n1),
+    )
+    return cpu_or_default(use, _dft_2d, _fft_2d, x, wp, wn)

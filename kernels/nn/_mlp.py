@@ -21,6 +21,7 @@ torch's ``nn.Linear.weight`` is ``(out, in)``, so a port transposes::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Literal
 
@@ -29,6 +30,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import check_array
+from parallax.kernels._platform import cpu_or_default
 
 __all__ = ["ACTIVATIONS", "gated_mlp", "get_activation", "linear", "mlp"]
 
@@ -87,6 +89,39 @@ def contraction_out_sharding(x: Array, w: Array) -> jax.NamedSharding | None:
     return jax.NamedSharding(mesh, jax.P(*xspec[:-1], out))
 
 
+TOKENS_PER_CHUNK = 512
+"""Tokens per chunk when an MLP runs chunked on CPU (:func:`_cpu_token_chunks`)."""
+
+
+def _chunk_size(tokens: int) -> int | None:
+    """The largest divisor of ``tokens`` in ``[TOKENS_PER_CHUNK / 4, TOKENS_PER_CHUNK]`` that
+    leaves at least two chunks, or None."""
+    for c in range(min(TOKENS_PER_CHUNK, tokens // 2), TOKENS_PER_CHUNK // 4 - 1, -1):
+        if tokens % c == 0:
+            return c
+    return None
+
+
+def _cpu_token_chunks(f: Callable[[Array], Array], x: Array) -> Array:
+    """``f(x)`` for a token-wise ``f`` over ``x (..., d_in)``; on CPU evaluated
+    ``TOKENS_PER_CHUNK`` tokens at a time (``lax.map``).
+
+    The ``(tokens, d_hidden)`` intermediates of a whole batch are tens of MB: XLA:CPU allocates
+    them afresh on every call (above glibc's 32 MiB mmap threshold, one page fault per 4 KiB)
+    and streams them through memory between the products. Per chunk they are a few MB, reused
+    from one chunk to the next. GPU/TPU, and any sharded input or active mesh (where chunking
+    the token axis would fight the partitioner), take ``f(x)`` whole."""
+    tokens = math.prod(x.shape[:-1])
+    chunk = _chunk_size(tokens)
+
+    def chunked(x: Array) -> Array:
+        assert chunk is not None
+        y = jax.lax.map(f, x.reshape(tokens // chunk, chunk, x.shape[-1]))
+        return y.reshape(*x.shape[:-1], y.shape[-1])
+
+    return cpu_or_default(chunk is not None, chunked, f, x)
+
+
 def _dense(x: Array, w: Array, b: Array | None, wname: str, bname: str) -> Array:
     check_array(f"params['{wname}']", w, ndim=2)
     if w.shape[0] != x.shape[-1]:
@@ -124,8 +159,12 @@ def mlp(
     check_array("x", x, min_ndim=1)
     _check_keys(params, ("w1", "w2"), ("b1", "b2"))
     act = get_activation(activation)
-    h = act(_dense(x, params["w1"], params.get("b1"), "w1", "b1"))
-    return _dense(h, params["w2"], params.get("b2"), "w2", "b2")
+
+    def two_layers(x: Array) -> Array:
+        h = act(_dense(x, params["w1"], params.get("b1"), "w1", "b1"))
+        return _dense(h, params["w2"], params.get("b2"), "w2", "b2")
+
+    return _cpu_token_chunks(two_layers, x)
 
 
 def gated_mlp(
@@ -144,6 +183,10 @@ def gated_mlp(
             f"params['w_up']: expected the shape of params['w_gate'] "
             f"{tuple(params['w_gate'].shape)}, got {tuple(params['w_up'].shape)}"
         )
-    g = act(_dense(x, params["w_gate"], params.get("b_gate"), "w_gate", "b_gate"))
-    u = _dense(x, params["w_up"], params.get("b_up"), "w_up", "b_up")
-    return _dense(g * u, params["w_down"], params.get("b_down"), "w_down", "b_down")
+
+    def glu(x: Array) -> Array:
+        g = act(_dense(x, params["w_gate"], params.get("b_gate"), "w_gate", "b_gate"))
+        u = _dense(x, params["w_up"], params.get("b_up"), "w_up", "b_up")
+        return _dense(g * u, params["w_down"], params.get("b_down"), "w_down", "b_down")
+
+    return _cpu_token_chunks(glu, x)

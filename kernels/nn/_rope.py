@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
 from parallax.kernels._checks import check_array
+from parallax.kernels._platform import unsharded
 
 __all__ = ["apply_rope", "rope_angles"]
 
@@ -58,20 +59,40 @@ def apply_rope(
     """
     check_array("x", x, ndim=4)
     b, s, _, d = x.shape
-    if positions is None:
-        positions = jnp.broadcast_to(jnp.arange(s, dtype=jnp.int32)[None, :], (b, s))
-    check_array("positions", positions, shape=(b, s), kind="integer")
+    if positions is not None:
+        check_array("positions", positions, shape=(b, s), kind="integer")
     if d % 2:
         raise ValueError(f"x: RoPE needs an even head dimension, got {d}")
     return _rotate(x, positions, base=float(base), interleaved=bool(interleaved))
 
 
+MAX_CONSTANT_TABLE = 1 << 20
+"""Largest default-position cos/sin table (entries, each) embedded as a compile-time constant."""
+
+
+def _tables(x: Array, positions: Array | None, d: int, base: float, cdt) -> tuple[Array, Array]:
+    """``cos θ p`` and ``sin θ p`` as ``(b | 1, s, 1, d/2)`` tables.
+
+    With default positions (and no mesh: constants cannot be evaluated inside a sharded
+    program) the tables are evaluated while tracing and embedded as constants. Computed inside
+    the program, XLA fuses cos and sin into the rotation and evaluates them for every head and
+    batch row again, several times the cost of the rotation itself."""
+    s = x.shape[1]
+    if positions is None and s * (d // 2) <= MAX_CONSTANT_TABLE and unsharded(x):
+        with jax.ensure_compile_time_eval():
+            ang = rope_angles(jnp.arange(s, dtype=jnp.int32)[None, :], d, base=base, dtype=cdt)
+            return jnp.cos(ang)[:, :, None, :], jnp.sin(ang)[:, :, None, :]
+    if positions is None:
+        positions = jnp.arange(s, dtype=jnp.int32)[None, :]
+    ang = rope_angles(positions, d, base=base, dtype=cdt)[:, :, None, :]
+    return jnp.cos(ang), jnp.sin(ang)
+
+
 @functools.partial(jax.jit, static_argnames=("base", "interleaved"))
-def _rotate(x: Array, positions: Array, *, base: float, interleaved: bool) -> Array:
+def _rotate(x: Array, positions: Array | None, *, base: float, interleaved: bool) -> Array:
     d = x.shape[-1]
     cdt = jnp.float64 if x.dtype == jnp.float64 else jnp.float32
-    ang = rope_angles(positions, d, base=base, dtype=cdt)[:, :, None, :]  # (b, s, 1, d/2)
-    cos, sin = jnp.cos(ang), jnp.sin(ang)
+    cos, sin = _tables(x, positions, d, base, cdt)
     xc = x.astype(cdt)
     if interleaved:
         xa, xb = xc[..., 0::2], xc[..., 1::2]

@@ -1,8 +1,7 @@
 """Attention kernels: GQA, masks, RoPE, the Pallas flash path (interpret mode) and bad input.
 
-Bench notes (``parallax bench nn.dot_product_attention*``, 2-core AVX2 CPU): see the issue
-report; the ``auto`` path is ``jax.nn.dot_product_attention`` for float32 only, because for
-float64 it converts the logits to float32 (checked below).
+``implementation="xla"`` (``jax.nn.dot_product_attention``) is never chosen by ``"auto"``: for
+float64 it converts the logits to float32 (checked below). The blocked path has its own tests.
 """
 
 from __future__ import annotations

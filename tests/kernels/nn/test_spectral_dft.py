@@ -1,0 +1,103 @@
+"""Spectral convolutions through truncated DFT matrices: the matrices against numpy.fft, the DFT
+paths against the FFT paths (values and gradients), and which path each platform lowers."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from parallax.kernels import nn
+from parallax.kernels.nn import _fno
+from parallax.kernels.nn._dft import complex_dft, complex_idft, real_dft, real_idft
+
+R = np.random.default_rng(7)
+
+
+def _cplx(*shape):
+    return R.standard_normal(shape) + 1j * R.standard_normal(shape)
+
+
+@pytest.mark.parametrize("n, modes", [(16, 5), (15, 8), (10, 6), (7, 4)])
+def test_real_dft_matrices_match_numpy_fft(n, modes):
+    x = R.standard_normal(n)
+    got = real_dft(n, modes) @ x
+    want = np.fft.rfft(x)[:modes]
+    np.testing.assert_allclose(got, np.concatenate([want.real, want.imag]), atol=1e-13)
+    y = _cplx(modes)
+    spectrum = np.zeros(n // 2 + 1, complex)
+    spectrum[:modes] = y
+    got = real_idft(n, modes) @ np.concatenate([y.real, y.imag])
+    np.testing.assert_allclose(got, np.fft.irfft(spectrum, n), atol=1e-13)
+
+
+@pytest.mark.parametrize("n", [12, 9])
+def test_complex_dft_matrices_match_numpy_fft(n):
+    freqs = [0, 1, 2, n - 2, n - 1]
+    a = _cplx(n)
+    got = complex_dft(n, freqs) @ np.stack([a.real, a.imag], axis=1).reshape(-1)
+    want = np.fft.fft(a)[freqs]
+    np.testing.assert_allclose(got, np.concatenate([want.real, want.imag]), atol=1e-12)
+    y = _cplx(len(freqs))
+    spectrum = np.zeros(n, complex)
+    spectrum[freqs] = y
+    got = (complex_idft(n, freqs) @ np.concatenate([y.real, y.imag])).reshape(n, 2)
+    want = np.fft.ifft(spectrum)
+    np.testing.assert_allclose(got[:, 0] + 1j * got[:, 1], want, atol=1e-13)
+
+
+def _close(got, want, tol):
+    scale = max(float(jnp.max(jnp.abs(want))), 1e-30)
+    assert float(jnp.max(jnp.abs(got - want))) <= tol * scale
+
+
+@pytest.mark.parametrize(
+    "b, n, ci, co, modes", [(2, 32, 3, 4, 6), (1, 10, 2, 2, 6), (2, 11, 3, 2, 6), (3, 64, 4, 5, 33)]
+)
+def test_dft_path_equals_fft_path_1d(b, n, ci, co, modes):
+    with jax.enable_x64(True):
+        x = jnp.asarray(R.standard_normal((b, n, ci)))
+        w = jnp.asarray(_cplx(modes, ci, co))
+        _close(jax.jit(_fno._dft_1d)(x, w), jax.jit(_fno._fft_1d)(x, w), 1e-14)
+
+        def loss(f):
+            return jax.jit(jax.grad(lambda x, w: jnp.sum(jnp.sin(f(x, w))), (0, 1)))
+
+        for got, want in zip(loss(_fno._dft_1d)(x, w), loss(_fno._fft_1d)(x, w), strict=True):
+            _close(got, want, 1e-14)
+
+
+@pytest.mark.parametrize(
+    "b, n1, n2, ci, co, m1, m2",
+    [(2, 12, 10, 3, 2, 3, 4), (1, 9, 7, 2, 3, 4, 4), (2, 8, 8, 2, 2, 4, 5)],
+)
+def test_dft_path_equals_fft_path_2d(b, n1, n2, ci, co, m1, m2):
+    with jax.enable_x64(True):
+        x = jnp.asarray(R.standard_normal((b, n1, n2, ci)))
+        wp, wn = jnp.asarray(_cplx(m1, m2, ci, co)), jnp.asarray(_cplx(m1, m2, ci, co))
+        _close(jax.jit(_fno._dft_2d)(x, wp, wn), jax.jit(_fno._fft_2d)(x, wp, wn), 1e-14)
+
+        def grads(f):
+            return jax.jit(jax.grad(lambda *a: jnp.sum(jnp.sin(f(*a))), (0, 1, 2)))(x, wp, wn)
+
+        for got, want in zip(grads(_fno._dft_2d), grads(_fno._fft_2d), strict=True):
+            _close(got, want, 1e-14)
+
+
+def _lowered(fn, *args, platform: str) -> str:
+    return jax.jit(fn).trace(*args).lower(lowering_platforms=(platform,)).as_text()
+
+
+def test_cpu_lowers_few_modes_to_matrix_products_and_other_platforms_keep_the_fft():
+    x = jax.ShapeDtypeStruct((4, 256, 8), jnp.float32)
+    few = {"weight": jax.ShapeDtypeStruct((8, 8, 8), jnp.complex64)}
+    many = {"weight": jax.ShapeDtypeStruct((129, 8, 8), jnp.complex64)}
+    assert "stablehlo.fft" not in _lowered(nn.spectral_conv_1d, few, x, platform="cpu")
+    assert "stablehlo.fft" in _lowered(nn.spectral_conv_1d, few, x, platform="cuda")
+    assert "stablehlo.fft" in _lowered(nn.spectral_conv_1d, many, x, platform="cpu")
+    x2 = jax.ShapeDtypeStruct((2, 64, 64, 4), jnp.float32)
+    w2 = jax.ShapeDtypeStruct((12, 12, 4, 4), jnp.complex64)
+    params = {"w_pos": w2, "w_neg": w2}
+    assert "stablehlo.fft" not in _lowered(nn.spectral_conv_2d, params, x2, platform="cpu")
+    assert "stablehlo.fft" in _lowered(nn.spectral_conv_2d, params, x2, platform="tpu")
