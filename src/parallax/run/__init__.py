@@ -18,14 +18,10 @@ from parallax.run._config import config_from_dict as config_from_dict
 from parallax.run._config import config_to_dict as config_to_dict
 from parallax.run._config import parse_config as parse_config
 from parallax.run._config import validate_config as validate_config
-from parallax.run._distributed_env import MeshError as MeshError
-from parallax.run._distributed_env import distributed_requested as distributed_requested
-from parallax.run._distributed_env import is_main_process as is_main_process
-from parallax.run._distributed_env import make_run_mesh as make_run_mesh
-from parallax.run._distributed_env import (
-    maybe_initialize_distributed as maybe_initialize_distributed,
-)
-from parallax.run._distributed_env import parse_mesh_spec as parse_mesh_spec
+from parallax.run._devices import MeshError as MeshError
+from parallax.run._devices import is_main_process as is_main_process
+from parallax.run._devices import make_run_mesh as make_run_mesh
+from parallax.run._devices import parse_mesh_spec as parse_mesh_spec
 from parallax.run._guard import NonFiniteError as NonFiniteError
 from parallax.run._guard import nonfinite_leaves as nonfinite_leaves
 from parallax.run._metrics import MetricsWriter as MetricsWriter
@@ -69,7 +65,6 @@ __all__ = [
     "config_diff",
     "config_from_dict",
     "config_to_dict",
-    "distributed_requested",
     "environment_info",
     "execute",
     "figure_problems",
@@ -77,7 +72,6 @@ __all__ = [
     "is_main_process",
     "load_experiment",
     "make_run_mesh",
-    "maybe_initialize_distributed",
     "new_figure",
     "nonfinite_leaves",
     "parse_config",

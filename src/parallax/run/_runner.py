@@ -30,6 +30,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -50,13 +51,7 @@ from parallax.run._config import (
     parse_config,
     validate_config,
 )
-from parallax.run._distributed_env import (
-    MeshError,
-    is_main_process,
-    make_run_mesh,
-    maybe_initialize_distributed,
-    set_cpu_devices,
-)
+from parallax.run._devices import MeshError, is_main_process, make_run_mesh, set_cpu_devices
 from parallax.run._guard import NonFiniteError, check_metrics, nonfinite_leaves
 from parallax.run._metrics import MetricsWriter, read_metrics, to_scalars
 from parallax.run._plots import plot_metrics, save_figure
@@ -64,6 +59,12 @@ from parallax.run._preempt import Preempted, PreemptionGuard
 from parallax.run._progress import Progress
 from parallax.run._report import ReportRow, format_report
 from parallax.run._rundir import IncompatibleRunError, RunDir, environment_info, resolve_workdir
+from parallax.sharding import (
+    PEER_LOST_EXIT,
+    DistributedInitError,
+    initialize_distributed,
+    write_will,
+)
 
 __all__ = ["EXIT_CODES", "Run", "cli", "execute", "load_experiment", "run_file"]
 
@@ -72,9 +73,18 @@ C = TypeVar("C", bound=RunConfig)
 
 log = logging.getLogger("parallax.run")
 
-EXIT_CODES = {"completed": 0, "preempted": 0, "usage": 2, "nonfinite": 3, "checkpoint": 4}
+EXIT_CODES = {
+    "completed": 0,
+    "preempted": 0,
+    "usage": 2,
+    "nonfinite": 3,
+    "checkpoint": 4,
+    "peer_lost": PEER_LOST_EXIT,
+}
 """Process exit status by outcome. A preempted run exits 0 after saving (summary.json says
-"preempted"; re-run the same command to resume)."""
+"preempted"; re-run the same command to resume). ``peer_lost`` (75): another process of a
+multi-process job died or could not be reached; re-running the same command on every host
+resumes from the last checkpoint."""
 
 _NOT_RESULTS = frozenset({"workdir", "progress", "resume"})
 """Config fields that cannot change what a finished run computed (its workdir may be spelled
@@ -96,6 +106,18 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, str | int | float | bool) or x is None:
         return x
     return str(x)
+
+
+_RESUME_HINT = "Checkpoints are kept; re-run the same command on every host to resume."
+
+
+def _lost_peer(exc: BaseException) -> bool:
+    """A multi-process job's collective or barrier failed because another process is gone."""
+    if jax.process_count() <= 1 or not isinstance(exc, jax.errors.JaxRuntimeError):
+        return False
+    text = str(exc).lower()
+    signs = ("gloo", "connection reset", "connection closed", "socket closed", "heartbeat")
+    return any(k in text for k in (*signs, "unavailable", "deadline_exceeded", "barrier"))
 
 
 class _Formatter(logging.Formatter):
@@ -168,6 +190,7 @@ class Run:
             jax.process_index(),
             jax.process_count(),
         )
+        self._write_will()
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
@@ -175,6 +198,8 @@ class Run:
             return self._finish(exc)
 
     def _finish(self, exc: BaseException | None) -> bool:
+        if exc is not None and _lost_peer(exc):
+            self._exit_peer_lost(exc)
         suppress = False
         try:
             if self.checkpointer is not None:
@@ -269,6 +294,20 @@ class Run:
             with self._guard.deferred():
                 yield self._guard
 
+    def _exit_peer_lost(self, exc: BaseException) -> None:
+        """End this process now: a peer is gone, and every clean-up step (async checkpoint
+        saves, JAX's shutdown barrier) would wait for it until the heartbeat timeout."""
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        self.status = "peer_lost"
+        self.error = (
+            f"a collective with another process failed (it died or is unreachable): {first}"
+        )
+        self._write_summary()
+        where = f"process {jax.process_index()} of {jax.process_count()}"
+        sys.stderr.write(f"parallax: {where} stopped: {self.error}. {_RESUME_HINT}\n")
+        sys.stderr.flush()
+        os._exit(PEER_LOST_EXIT)
+
     def _setup_logging(self) -> None:
         log.setLevel(logging.INFO)
         log.propagate = False
@@ -290,17 +329,17 @@ class Run:
             h.close()
         self._handlers.clear()
 
-    def _write_summary(self) -> None:
+    def _summary(self, status: str) -> dict[str, Any]:
         """summary.json. ``step``: the last step whose metrics (and state) were finite;
         ``error``: why a run that did not complete stopped; ``last_checkpoint``: the newest
         step in checkpoints/ (None: none); ``report``: the rows of the printed results block."""
         best = None
         if self.checkpointer is not None and self.checkpointer.best_metric:
             best = {"metric": self.checkpointer.best_metric, "value": self.checkpointer.best_value}
-        self.summary = _jsonable(
+        return _jsonable(
             {
                 "experiment": self.name,
-                "status": self.status,
+                "status": status,
                 "error": self.error,
                 "step": self.step,
                 "steps": self.cfg.steps,
@@ -314,7 +353,15 @@ class Run:
                 "workdir": str(self.dir.root),
             }
         )
+
+    def _write_summary(self) -> None:
+        self.summary = self._summary(self.status)
         self.dir.write_summary(self.summary)
+
+    def _write_will(self) -> None:
+        """What the supervisor writes as summary.json if a peer process dies (see
+        :func:`parallax.sharding.write_will`); every process leaves one, as any may survive."""
+        write_will({"workdir": str(self.dir.root), "summary": self._summary("peer_lost")})
 
     # -- state --------------------------------------------------------------------------------
     def restore_or_init(
@@ -383,6 +430,7 @@ class Run:
         with self._deferred():
             if self.checkpointer.save(self.step, state, metrics):
                 log.debug("checkpoint saved at step %d", self.step)
+                self._write_will()
 
     # -- the loop -----------------------------------------------------------------------------
     def loop(
@@ -556,7 +604,8 @@ def _execute(
 ) -> dict[str, Any]:
     validate_config(cfg)
     set_cpu_devices(cfg.cpu_devices)
-    maybe_initialize_distributed()
+    initialize_distributed(on_peer_lost=_record_peer_lost)
+    guard.joined()
     name = name or _name_of(main)
     try:
         code_dir = Path(inspect.getfile(main)).parent
@@ -621,6 +670,14 @@ def _resume_default(config_cls: type[C], name: str, argv: Sequence[str]) -> C | 
     return cfg
 
 
+def _record_peer_lost(message: str, will: Any) -> str:
+    """In the supervisor of a process whose peer died: summary.json from the run's will."""
+    if isinstance(will, dict) and "workdir" in will:
+        summary = dict(will["summary"], error=message.removeprefix("parallax: "))
+        RunDir(resolve_workdir(will["workdir"], ""), write=True).write_summary(summary)
+    return _RESUME_HINT
+
+
 def cli(
     main: Callable[[C, Run], Mapping[str, Any] | None],
     config_cls: type[C],
@@ -652,6 +709,9 @@ def cli(
         except CheckpointError as e:
             print(f"error: {e}", file=sys.stderr)
             code = EXIT_CODES["checkpoint"]
+        except DistributedInitError as e:
+            print(f"parallax: {e}", file=sys.stderr)
+            code = EXIT_CODES["peer_lost"]
         except Preempted as e:  # before the run directory existed: nothing to save
             print(f"{name}: {e} during start-up; nothing was written", file=sys.stderr)
             code = EXIT_CODES["preempted"]
