@@ -66,6 +66,8 @@ from parallax.sharding._spectral import (
 )
 from parallax.sharding._spectral import sharded_navier_stokes_2d as sharded_navier_stokes_2d
 from parallax.sharding._supervise import PEER_LOST_EXIT as PEER_LOST_EXIT
+from parallax.sharding._supervise import exit_peer_lost as exit_peer_lost
+from parallax.sharding._supervise import lost_peer as lost_peer
 from parallax.sharding._supervise import write_will as write_will
 from parallax.sharding._train import TrainState as TrainState
 from parallax.sharding._train import make_train_step as make_train_step
@@ -92,10 +94,12 @@ __all__ = [
     "detect_cluster",
     "distributed_fft",
     "ensemble_map",
+    "exit_peer_lost",
     "halo_exchange",
     "initialize_distributed",
     "logical_shardings",
     "logical_to_spec",
+    "lost_peer",
     "make_mesh",
     "make_train_step",
     "min_block",

@@ -271,6 +271,7 @@ def initialize_distributed(
             f"{spec.describe()} could not join the cluster at {where} within "
             f"{initialization_timeout_s} s: {first}"
         ) from e
+    _supervise.install_excepthook(spec.describe())
     return spec
 
 

@@ -38,8 +38,11 @@ __all__ = [
     "PEER_LOST_EXIT",
     "PeerLostHook",
     "can_supervise",
+    "exit_peer_lost",
     "exit_with_parent",
+    "install_excepthook",
     "is_supervised_child",
+    "lost_peer",
     "supervise",
     "write_will",
 ]
@@ -97,6 +100,43 @@ def exit_with_parent(poll_s: float = 1.0) -> None:
         os._exit(128 + signal.SIGKILL)
 
     threading.Thread(target=watch, name="parallax-parent-watch", daemon=True).start()
+
+
+def lost_peer(exc: BaseException) -> bool:
+    """True when ``exc`` is a collective or barrier of a multi-process job that failed because
+    another process is gone (killed, crashed or unreachable)."""
+    import jax
+
+    if jax.process_count() <= 1 or not isinstance(exc, jax.errors.JaxRuntimeError):
+        return False
+    text = str(exc).lower()
+    signs = ("gloo", "connection reset", "connection closed", "socket closed", "heartbeat")
+    return any(k in text for k in (*signs, "unavailable", "deadline_exceeded", "barrier"))
+
+
+def exit_peer_lost(describe: str, exc: BaseException, hint: str = "") -> None:
+    """End this process now with one ``parallax:`` line: a peer is gone, and every clean-up
+    step (asynchronous saves, JAX's shutdown barrier) would wait for it until the heartbeat
+    timeout and then abort."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    sys.stderr.write(
+        f"parallax: {describe} stopped: a collective with another process failed (it died or "
+        f"is unreachable): {first}.{' ' + hint if hint else ''}\n"
+    )
+    sys.stderr.flush()
+    os._exit(PEER_LOST_EXIT)
+
+
+def install_excepthook(describe: str) -> None:
+    """An uncaught :func:`lost_peer` error ends the program with one line, not a traceback."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+        if lost_peer(exc):
+            exit_peer_lost(describe, exc)
+        previous(kind, exc, tb)
+
+    sys.excepthook = hook
 
 
 def _reason(report: bytes) -> str:

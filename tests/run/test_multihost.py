@@ -4,6 +4,7 @@ stops both at one step; a dead worker stops the other within seconds with a summ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -84,10 +85,8 @@ class Job:
         """SIGKILL process ``i``'s whole session (all of it, as when its host dies)."""
         for p in self.procs if i is None else [self.procs[i]]:
             if p.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             if p.stdout is not None and not p.stdout.closed:
                 p.communicate()
 

@@ -30,7 +30,6 @@ import inspect
 import json
 import logging
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -62,7 +61,9 @@ from parallax.run._rundir import IncompatibleRunError, RunDir, environment_info,
 from parallax.sharding import (
     PEER_LOST_EXIT,
     DistributedInitError,
+    exit_peer_lost,
     initialize_distributed,
+    lost_peer,
     write_will,
 )
 
@@ -109,15 +110,6 @@ def _jsonable(x: Any) -> Any:
 
 
 _RESUME_HINT = "Checkpoints are kept; re-run the same command on every host to resume."
-
-
-def _lost_peer(exc: BaseException) -> bool:
-    """A multi-process job's collective or barrier failed because another process is gone."""
-    if jax.process_count() <= 1 or not isinstance(exc, jax.errors.JaxRuntimeError):
-        return False
-    text = str(exc).lower()
-    signs = ("gloo", "connection reset", "connection closed", "socket closed", "heartbeat")
-    return any(k in text for k in (*signs, "unavailable", "deadline_exceeded", "barrier"))
 
 
 class _Formatter(logging.Formatter):
@@ -198,7 +190,7 @@ class Run:
             return self._finish(exc)
 
     def _finish(self, exc: BaseException | None) -> bool:
-        if exc is not None and _lost_peer(exc):
+        if exc is not None and lost_peer(exc):
             self._exit_peer_lost(exc)
         suppress = False
         try:
@@ -295,18 +287,11 @@ class Run:
                 yield self._guard
 
     def _exit_peer_lost(self, exc: BaseException) -> None:
-        """End this process now: a peer is gone, and every clean-up step (async checkpoint
-        saves, JAX's shutdown barrier) would wait for it until the heartbeat timeout."""
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         self.status = "peer_lost"
-        self.error = (
-            f"a collective with another process failed (it died or is unreachable): {first}"
-        )
+        self.error = f"a collective with another process failed: {str(exc).splitlines()[0]}"
         self._write_summary()
         where = f"process {jax.process_index()} of {jax.process_count()}"
-        sys.stderr.write(f"parallax: {where} stopped: {self.error}. {_RESUME_HINT}\n")
-        sys.stderr.flush()
-        os._exit(PEER_LOST_EXIT)
+        exit_peer_lost(where, exc, _RESUME_HINT)
 
     def _setup_logging(self) -> None:
         log.setLevel(logging.INFO)
