@@ -27,7 +27,6 @@ import contextlib
 import dataclasses
 import importlib.util
 import inspect
-import json
 import logging
 import math
 import sys
@@ -38,6 +37,7 @@ from typing import Any, Literal, TypeVar
 
 import jax
 import numpy as np
+from etils import epath
 
 from parallax.kernels import value_checks
 from parallax.run._checkpoint import Checkpointer, CheckpointError, find_checkpoint_dir
@@ -51,6 +51,7 @@ from parallax.run._config import (
     validate_config,
 )
 from parallax.run._devices import MeshError, is_main_process, make_run_mesh, set_cpu_devices
+from parallax.run._files import TextSink, read_json
 from parallax.run._guard import NonFiniteError, check_metrics, nonfinite_leaves
 from parallax.run._metrics import MetricsWriter, read_metrics, to_scalars
 from parallax.run._plots import plot_metrics, save_figure
@@ -150,6 +151,7 @@ class Run:
         self.last_checkpoint: int | None = None
         self.summary: dict[str, Any] = {}
         self._handlers: list[logging.Handler] = []
+        self._log_sink: TextSink | None = None
         self._t0 = time.perf_counter()
         self._phase = "start-up"
         self._guard = guard
@@ -302,7 +304,8 @@ class Run:
         stream.setLevel(logging.INFO if self.is_main else logging.WARNING)
         self._handlers.append(stream)
         if self.is_main:
-            fh = logging.FileHandler(self.dir.log)
+            self._log_sink = TextSink(self.dir.log)
+            fh = logging.StreamHandler(self._log_sink)
             fh.setFormatter(fmt)
             self._handlers.append(fh)
         for h in self._handlers:
@@ -313,6 +316,9 @@ class Run:
             log.removeHandler(h)
             h.close()
         self._handlers.clear()
+        if self._log_sink is not None:
+            self._log_sink.close()
+            self._log_sink = None
 
     def _summary(self, status: str) -> dict[str, Any]:
         """summary.json. ``step``: the last step whose metrics (and state) were finite;
@@ -502,7 +508,7 @@ class Run:
         good looks like."""
         self.report_rows.append(ReportRow(label, _jsonable(value), good))
 
-    def save_figure(self, fig: Any, name: str) -> Path | None:
+    def save_figure(self, fig: Any, name: str) -> epath.Path | None:
         """Save a matplotlib figure as ``plots/NAME.png`` and into TensorBoard (process 0;
         closed either way)."""
         path = self.dir.plots / f"{name}.png"
@@ -520,7 +526,7 @@ class Run:
 
     def plot_metrics(
         self, keys: Sequence[str], name: str = "metrics", *, logy: bool = False
-    ) -> Path | None:
+    ) -> epath.Path | None:
         """Plot logged metrics against step into ``plots/NAME.png``."""
         if not self.is_main:
             return None
@@ -545,7 +551,7 @@ def _name_of(main: Callable[..., Any]) -> str:
         return getattr(main, "__module__", "experiment").rsplit(".", 1)[-1]
 
 
-def _init_from(path: str | None) -> tuple[Path, int | None] | None:
+def _init_from(path: str | None) -> tuple[epath.Path, int | None] | None:
     """``--init-from``'s checkpoint folder and step, checked before anything is written."""
     if not path:
         return None
@@ -638,11 +644,11 @@ def _resume_default(config_cls: type[C], name: str, argv: Sequence[str]) -> C | 
     where = _flag(argv, "--resume")
     if where is None:
         return None
-    d = RunDir(Path(where).expanduser().absolute())
+    d = RunDir(resolve_workdir(where, name))
     if not d.config.is_file():
         raise ConfigError("resume", f"{d.root} holds no run (no config.json)")
     try:
-        saved = json.loads(d.config.read_text())
+        saved = read_json(d.config)
         latest = d.latest_config()
     except (OSError, ValueError, KeyError) as e:
         raise ConfigError("resume", f"{d.config}: unreadable ({e})") from None
