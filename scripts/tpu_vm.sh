@@ -216,12 +216,13 @@ install() {
   fi
   retry "${TPU[@]}" scp "$archive" "$NAME:parallax.tar.gz" "${LOC[@]}" --worker=all
   # PARALLAX_INSTALL_OFFLINE=1 (an image that already has the dependencies: air-gapped workers,
-  # the tests' fake VM): a venv over PARALLAX_PYTHON's site-packages and no downloads.
+  # the tests' fake VM): a venv that also sees PARALLAX_PYTHON's packages, and no downloads.
   local cmd
   cmd="set -euo pipefail; mkdir -p ~/parallax $R; rm -rf ~/parallax/src ~/parallax/venv; mkdir ~/parallax/src
 tar -xzf ~/parallax.tar.gz -C ~/parallax/src
 if [ \"\${PARALLAX_INSTALL_OFFLINE:-0}\" = 1 ]; then
-  \"\$PARALLAX_PYTHON\" -m venv --system-site-packages ~/parallax/venv
+  \"\$PARALLAX_PYTHON\" -m venv --without-pip ~/parallax/venv
+  \"\$PARALLAX_PYTHON\" -c 'import site; print(site.getsitepackages()[0])' > \"\$(~/parallax/venv/bin/python -c 'import site; print(site.getsitepackages()[0])')/parallax-offline.pth\"
   ~/parallax/venv/bin/python -m pip install -q --no-deps --no-build-isolation ~/parallax/src
 else
   export PATH=\"\$HOME/.local/bin:\$PATH\"

@@ -169,3 +169,35 @@ def test_dead_peer_stops_the_survivor_with_a_summary(toy, final_state, tmp_path,
     again = json.loads((wd / "summary.json").read_text())
     assert again["status"] == "completed" and again["resumed_from"] == saved[-1]
     print(f"victim {victim}: survivor stopped {took:.2f} s after the kill")
+
+
+def test_slurm_batch_script_with_a_fake_srun(tmp_path):
+    """scripts/slurm_gpu.sbatch under the variables sbatch sets, with a fake srun that starts
+    the two tasks of one step locally: the tasks find each other through SLURM detection."""
+    repo = Path(__file__).resolve().parents[2]
+    wd = tmp_path / "slurm"
+    env = {
+        **os.environ,
+        "PATH": f"{Path(__file__).with_name('fake_slurm')}{os.pathsep}{os.environ['PATH']}",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NAME": "toy",
+        "SLURM_NTASKS": "2",
+        "JAX_COORDINATOR_PORT": str(_free_port()),
+        "JAX_PLATFORMS": "cpu",
+        "PARALLAX_VENV": sys.prefix,
+        "PARALLAX_WORKDIR": str(wd),
+    }
+    env.pop("XLA_FLAGS", None)
+    p = subprocess.run(
+        ["bash", "scripts/slurm_gpu.sbatch", str(TOY), "--cpu-devices", "4", "--steps", "4"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    summary = json.loads((wd / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["step"] == 4
+    devices = json.loads((wd / "environment.json").read_text())["devices"]
+    assert devices["process_count"] == 2 and devices["count"] == 8

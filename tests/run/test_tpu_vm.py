@@ -60,7 +60,9 @@ def _opt(cmd: list[str], flag: str) -> str:
 def test_tpu_pin_is_the_tested_jax():
     """The jax[tpu] pin that workers install (pyproject's tpu extra) is the jax these tests
     run with."""
-    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
     (pin,) = [r for r in extras["tpu"] if r.startswith("jax[tpu]==")]
     assert pin.split("==")[1] == metadata.version("jax")
 
