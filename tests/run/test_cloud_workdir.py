@@ -1,8 +1,8 @@
-"""Run directories on cloud storage: config, summary, metrics, log, TensorBoard events and plots
-go through etils ``epath``, tested on a local folder and on a fake ``gs://`` bucket (fsspec's
-in-memory filesystem registered for the ``gs`` protocol, refusing appends like GCS). Orbax
-checkpoints on ``gs://`` are not covered here: orbax writes arrays with tensorstore's own GCS
-driver, which no installed fake serves."""
+"""Run directories on cloud storage: config, summary, resumes, metrics, log, TensorBoard events
+and plots go through etils ``epath``, tested on a local folder and on a fake ``gs://`` bucket
+(fsspec's in-memory filesystem registered for the ``gs`` protocol, refusing appends like GCS).
+Orbax checkpoints on ``gs://`` are not covered here: orbax writes arrays with tensorstore's own
+GCS driver, which no installed fake serves."""
 
 from __future__ import annotations
 
@@ -113,3 +113,39 @@ def test_log_sink_batches_uploads(workdir):
     again.write("third\n")
     again.close()
     assert (root / "log.txt").read_text().splitlines() == ["first", "second", "third"]
+
+
+def test_reruns_and_resumes_through_epath(toy, workdir, capsys):
+    """What later invocations write and read: a workdir holding only a temporary file from a
+    kill is reused, each resume appends its config to resumes.jsonl (the fake bucket refuses
+    appends), and a finished run is recognised and not run again."""
+    root = resolve_workdir(workdir, "toy_experiment")
+    d = run.RunDir(root)
+    first = toy.Config(workdir=workdir, steps=4)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.json.123.tmp").write_text("{")  # a kill while config.json was written
+    assert d.check_compatible(first, "toy_experiment") is False
+    d.create(first, "toy_experiment", {"host": "a"})
+    assert not (root / "config.json.123.tmp").exists()
+
+    d.write_summary({"status": "preempted", "step": 2})
+    longer = toy.Config(workdir=workdir, steps=6)
+    for host in ("b", "c"):
+        assert d.check_compatible(longer, "toy_experiment") is True
+        d.create(longer, "toy_experiment", {"host": host})
+    resumes = [json.loads(line) for line in d.resumes.read_text().splitlines()]
+    assert [r["environment"]["host"] for r in resumes] == ["b", "c"]
+    assert resumes[0]["changes"] == ["steps: run has 4, command has 6"]
+    assert resumes[1]["changes"] == []
+    assert resumes[0]["previous"] == {"status": "preempted", "step": 2}
+    assert json.loads(d.environment.read_text()) == {"host": "a"}  # written once
+    assert d.latest_config()["steps"] == 6
+
+    done = {"experiment": "toy_experiment", "status": "completed", "step": 6, "steps": 6}
+    d.write_summary({**done, "wall_time_s": 1.0, "workdir": workdir})
+    assert d.finished_summary(toy.Config(workdir=workdir, steps=8)) is None  # trains further
+    assert d.finished_summary(toy.Config(workdir=workdir, steps=6, lr=0.1)) is None
+    r = run.Run(toy.Config(workdir=workdir, steps=6, progress="log"), "toy_experiment")
+    assert r.finished() == json.loads(d.summary.read_text())
+    assert "already completed" in d.log.read_text()
+    assert "== toy_experiment: completed at step 6 of 6" in capsys.readouterr().out

@@ -163,6 +163,7 @@ def test_dead_peer_stops_the_survivor_with_a_summary(toy, final_state, tmp_path,
     assert summary["status"] == "peer_lost" and summary["error"], summary
     saved = sorted(int(p.name) for p in (wd / "checkpoints").iterdir() if p.name.isdigit())
     assert saved, "no checkpoint survived"
+    assert summary["last_checkpoint"] == saved[-1], summary
 
     (rc0, out0), (rc1, out1) = Job(wd, "--steps", str(saved[-1] + 4), *args[2:]).wait()
     assert rc0 == 0 and rc1 == 0, out0 + out1

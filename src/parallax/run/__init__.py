@@ -3,13 +3,19 @@ orbax checkpoints with resume, preemption, a NaN/Inf guard, progress and multi-h
 
 An experiment (``experiments/NAME.py``) is a dataclass ``Config(RunConfig)`` and a
 ``main(cfg, run) -> results``; ``run.cli(main, Config)`` parses the command line
-(``--help``, ``--mesh data=4,model=2``, ``--workdir DIR``) and runs it. See :mod:`._runner`.
+(``--help``, ``--mesh data=4,model=2``, ``--workdir DIR``) and runs it. See :mod:`._runner`
+and :mod:`._cli`.
 """
 
 from parallax.run._checkpoint import Checkpointer as Checkpointer
 from parallax.run._checkpoint import CheckpointError as CheckpointError
 from parallax.run._checkpoint import find_checkpoint_dir as find_checkpoint_dir
 from parallax.run._checkpoint import tree_digest as tree_digest
+from parallax.run._cli import EXIT_CODES as EXIT_CODES
+from parallax.run._cli import cli as cli
+from parallax.run._cli import execute as execute
+from parallax.run._cli import load_experiment as load_experiment
+from parallax.run._cli import run_file as run_file
 from parallax.run._config import ConfigError as ConfigError
 from parallax.run._config import Range as Range
 from parallax.run._config import RunConfig as RunConfig
@@ -37,12 +43,7 @@ from parallax.run._progress import Progress as Progress
 from parallax.run._rundir import IncompatibleRunError as IncompatibleRunError
 from parallax.run._rundir import RunDir as RunDir
 from parallax.run._rundir import environment_info as environment_info
-from parallax.run._runner import EXIT_CODES as EXIT_CODES
 from parallax.run._runner import Run as Run
-from parallax.run._runner import cli as cli
-from parallax.run._runner import execute as execute
-from parallax.run._runner import load_experiment as load_experiment
-from parallax.run._runner import run_file as run_file
 
 __all__ = [
     "EXIT_CODES",

@@ -126,8 +126,14 @@ class MetricsWriter:
         if not self.enabled or self._sink is None:
             return
         self._purge_step = step + 1
-        rows = [r for r in parse_jsonl(self._sink.read()) if int(r.get("step", 0)) <= step]
+        rows = [r for r in self.rows() if int(r.get("step", 0)) <= step]
         self._sink.replace("".join(json.dumps(r) + "\n" for r in rows))
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every record written so far (while open, a cloud object's may not all be uploaded)."""
+        if self._sink is None:
+            return read_metrics(self.jsonl)
+        return parse_jsonl(self._sink.read())
 
     def write(self, step: int, metrics: Mapping[str, float], *, prefix: str = "") -> None:
         if not self.enabled or self._sink is None:

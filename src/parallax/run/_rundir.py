@@ -152,6 +152,10 @@ def environment_info(code_dir: Path | None = None) -> dict[str, Any]:
     }
 
 
+_NOT_RESULTS = frozenset({"workdir", "progress", "resume"})
+"""Config fields that cannot change what a finished run computed (its workdir may be spelled
+differently); a finished run re-run with only these different is not run again."""
+
 _PARTS = ("plots", "tb", "checkpoints", "best")
 """Folders the runner makes inside a run directory."""
 
@@ -257,6 +261,17 @@ class RunDir:
         if resumes:
             return resumes[-1]["config"]
         return read_json(self.config)["config"]
+
+    def finished_summary(self, cfg: RunConfig) -> dict[str, Any] | None:
+        """The saved summary when the run here is already completed with ``cfg`` (up to
+        :data:`_NOT_RESULTS`), so running it again would only recompute the same results."""
+        if not self.config.exists():
+            return None
+        saved = self.read_summary()
+        if not saved or saved.get("status") != "completed" or saved.get("step") != cfg.steps:
+            return None
+        diffs = config_diff(self.latest_config(), config_to_dict(cfg), _NOT_RESULTS)
+        return None if diffs else saved
 
     def read_summary(self) -> dict[str, Any] | None:
         try:
