@@ -26,6 +26,7 @@ from parallax.sharding._comms import CommsReport as CommsReport
 from parallax.sharding._comms import comms_report as comms_report
 from parallax.sharding._comms import parse_collectives as parse_collectives
 from parallax.sharding._distributed import ClusterSpec as ClusterSpec
+from parallax.sharding._distributed import DistributedInitError as DistributedInitError
 from parallax.sharding._distributed import deadline as deadline
 from parallax.sharding._distributed import detect_cluster as detect_cluster
 from parallax.sharding._distributed import initialize_distributed as initialize_distributed
@@ -64,17 +65,23 @@ from parallax.sharding._spectral import (
     sharded_kuramoto_sivashinsky as sharded_kuramoto_sivashinsky,
 )
 from parallax.sharding._spectral import sharded_navier_stokes_2d as sharded_navier_stokes_2d
+from parallax.sharding._supervise import PEER_LOST_EXIT as PEER_LOST_EXIT
+from parallax.sharding._supervise import exit_peer_lost as exit_peer_lost
+from parallax.sharding._supervise import lost_peer as lost_peer
+from parallax.sharding._supervise import write_will as write_will
 from parallax.sharding._train import TrainState as TrainState
 from parallax.sharding._train import make_train_step as make_train_step
 from parallax.sharding._train import shard_train_state as shard_train_state
 
 __all__ = [
     "LOGICAL_NAMES",
+    "PEER_LOST_EXIT",
     "PRESETS",
     "ClusterSpec",
     "Collective",
     "CommsReport",
     "DistributedFFT",
+    "DistributedInitError",
     "LocalFFT",
     "ShardedSpectralStepper",
     "TrainState",
@@ -87,10 +94,12 @@ __all__ = [
     "detect_cluster",
     "distributed_fft",
     "ensemble_map",
+    "exit_peer_lost",
     "halo_exchange",
     "initialize_distributed",
     "logical_shardings",
     "logical_to_spec",
+    "lost_peer",
     "make_mesh",
     "make_train_step",
     "min_block",
@@ -116,4 +125,5 @@ __all__ = [
     "spec_axes",
     "split_ici_dcn",
     "tree_specs",
+    "write_will",
 ]

@@ -107,12 +107,20 @@ def _venv_from_this_environment(repo: Path) -> None:
     (venv / ".parallax-deps").write_text(deps)
 
 
-def _bash(repo: Path, script: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def _bash(
+    repo: Path,
+    script: str,
+    timeout: float = 600,
+    *,
+    path: str = "/usr/local/bin:/usr/bin:/bin",
+    **env: str,
+) -> subprocess.CompletedProcess:
     env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",  # no virtual environment on it
+        "PATH": path,  # no virtual environment on it
         "HOME": os.environ.get("HOME", "/root"),
         "JAX_PLATFORMS": "cpu",
         **{k: v for k, v in os.environ.items() if k.startswith("PIP_")},
+        **env,
     }
     return subprocess.run(
         ["bash", "-c", f"set -e\n{script}"],
@@ -137,12 +145,20 @@ def test_every_readme_command_works_after_the_setup(tmp_path):
 
     failures = []
     for cmd in _commands()[len(SETUP) :]:
-        short = SHORT.get(cmd, cmd)
-        if cmd.startswith("scripts/tpu_vm.sh"):  # no gcloud here: print the commands instead
+        short, cloud = SHORT.get(cmd, cmd), {}
+        if cmd.startswith("scripts/tpu_vm.sh"):
+            # --dry-run prints the gcloud commands; the fake gcloud (first on PATH, before any
+            # real one) records a call it would get, and none may come
             short = cmd.replace("scripts/tpu_vm.sh", "scripts/tpu_vm.sh --dry-run", 1)
-        p = _bash(repo, f"source .venv/bin/activate\n{short}")
+            fake = repo / "tests" / "run" / "fake_gcloud"
+            cloud = {"path": f"{fake}:/usr/local/bin:/usr/bin:/bin"}
+            cloud["FAKE_GCLOUD_STATE"] = str(tmp_path / "gcloud")
+        p = _bash(repo, f"source .venv/bin/activate\n{short}", **cloud)
         if p.returncode != 0:
             failures.append(f"$ {short}\n{p.stdout[-1500:]}{p.stderr[-1500:]}")
+        if (tmp_path / "gcloud" / "calls.log").exists():
+            calls = (tmp_path / "gcloud" / "calls.log").read_text()
+            failures.append(f"$ {short}\ncalled gcloud:\n{calls}")
     for i, code in enumerate(_blocks("python")):
         (repo / f"readme_{i}.py").write_text(code)
         p = _bash(repo, f"source .venv/bin/activate\npython readme_{i}.py")

@@ -129,11 +129,3 @@ def test_config_diff():
         "lr: run has 0.001, command has 0.1",
         "model.width: run has 8, command has 2",
     ]
-
-
-def test_distributed_requested_by_environment():
-    assert run.distributed_requested({}) is None
-    assert run.distributed_requested({"TPU_WORKER_HOSTNAMES": "localhost"}) is None
-    assert "2 hosts" in run.distributed_requested({"TPU_WORKER_HOSTNAMES": "a,b"})
-    assert run.distributed_requested({"JAX_COORDINATOR_ADDRESS": "h:1"})
-    assert run.distributed_requested({"PARALLAX_DISTRIBUTED": "1"})

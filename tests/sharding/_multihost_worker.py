@@ -1,6 +1,7 @@
 """One process of the 2-process x 4-CPU-device test (run by test_multihost.py, not by pytest).
 
-Usage: python _multihost_worker.py PROCESS_ID PORT MODE OUT.npz  (MODE: run | die)
+Usage: python _multihost_worker.py PROCESS_ID PORT MODE OUT.npz  (MODE: run | die1 | die0: process
+1 or 0 exits at once after start-up, the other runs the workload)
 """
 
 from __future__ import annotations
@@ -78,13 +79,11 @@ def main() -> None:
         coordinator=f"127.0.0.1:{port}",
         num_processes=2,
         process_id=pid,
-        heartbeat_timeout_s=3,
         initialization_timeout_s=40,
-        shutdown_timeout_s=10,
     )
     assert jax.process_count() == 2 and jax.device_count() == 8 and jax.local_device_count() == 4
-    if mode == "die" and pid == 1:
-        print("process 1: exiting on purpose", flush=True)
+    if mode == f"die{pid}":
+        print(f"process {pid}: exiting on purpose", flush=True)
         os._exit(1)
     mesh = ps.make_mesh({"data": 4, "model": 2})
     with ps.deadline(60, "multi-host workload"):

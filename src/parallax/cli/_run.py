@@ -46,8 +46,10 @@ def find_experiment(name: str | None) -> Path:
 
 
 def _experiment_of(workdir: str) -> str:
-    """The experiment name saved in a run directory's config.json."""
-    config = Path(workdir) / "config.json"
+    """The experiment name saved in a run directory's config.json (a local or cloud path)."""
+    from etils import epath
+
+    config = epath.Path(workdir) / "config.json"
     try:
         return json.loads(config.read_text())["experiment"]
     except (OSError, ValueError, KeyError) as e:

@@ -3,13 +3,19 @@ orbax checkpoints with resume, preemption, a NaN/Inf guard, progress and multi-h
 
 An experiment (``experiments/NAME.py``) is a dataclass ``Config(RunConfig)`` and a
 ``main(cfg, run) -> results``; ``run.cli(main, Config)`` parses the command line
-(``--help``, ``--mesh data=4,model=2``, ``--workdir DIR``) and runs it. See :mod:`._runner`.
+(``--help``, ``--mesh data=4,model=2``, ``--workdir DIR``) and runs it. See :mod:`._runner`
+and :mod:`._cli`.
 """
 
 from parallax.run._checkpoint import Checkpointer as Checkpointer
 from parallax.run._checkpoint import CheckpointError as CheckpointError
 from parallax.run._checkpoint import find_checkpoint_dir as find_checkpoint_dir
 from parallax.run._checkpoint import tree_digest as tree_digest
+from parallax.run._cli import EXIT_CODES as EXIT_CODES
+from parallax.run._cli import cli as cli
+from parallax.run._cli import execute as execute
+from parallax.run._cli import load_experiment as load_experiment
+from parallax.run._cli import run_file as run_file
 from parallax.run._config import ConfigError as ConfigError
 from parallax.run._config import Range as Range
 from parallax.run._config import RunConfig as RunConfig
@@ -18,14 +24,10 @@ from parallax.run._config import config_from_dict as config_from_dict
 from parallax.run._config import config_to_dict as config_to_dict
 from parallax.run._config import parse_config as parse_config
 from parallax.run._config import validate_config as validate_config
-from parallax.run._distributed_env import MeshError as MeshError
-from parallax.run._distributed_env import distributed_requested as distributed_requested
-from parallax.run._distributed_env import is_main_process as is_main_process
-from parallax.run._distributed_env import make_run_mesh as make_run_mesh
-from parallax.run._distributed_env import (
-    maybe_initialize_distributed as maybe_initialize_distributed,
-)
-from parallax.run._distributed_env import parse_mesh_spec as parse_mesh_spec
+from parallax.run._devices import MeshError as MeshError
+from parallax.run._devices import is_main_process as is_main_process
+from parallax.run._devices import make_run_mesh as make_run_mesh
+from parallax.run._devices import parse_mesh_spec as parse_mesh_spec
 from parallax.run._guard import NonFiniteError as NonFiniteError
 from parallax.run._guard import nonfinite_leaves as nonfinite_leaves
 from parallax.run._metrics import MetricsWriter as MetricsWriter
@@ -41,12 +43,7 @@ from parallax.run._progress import Progress as Progress
 from parallax.run._rundir import IncompatibleRunError as IncompatibleRunError
 from parallax.run._rundir import RunDir as RunDir
 from parallax.run._rundir import environment_info as environment_info
-from parallax.run._runner import EXIT_CODES as EXIT_CODES
 from parallax.run._runner import Run as Run
-from parallax.run._runner import cli as cli
-from parallax.run._runner import execute as execute
-from parallax.run._runner import load_experiment as load_experiment
-from parallax.run._runner import run_file as run_file
 
 __all__ = [
     "EXIT_CODES",
@@ -69,7 +66,6 @@ __all__ = [
     "config_diff",
     "config_from_dict",
     "config_to_dict",
-    "distributed_requested",
     "environment_info",
     "execute",
     "figure_problems",
@@ -77,7 +73,6 @@ __all__ = [
     "is_main_process",
     "load_experiment",
     "make_run_mesh",
-    "maybe_initialize_distributed",
     "new_figure",
     "nonfinite_leaves",
     "parse_config",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import logging
-import shutil
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -29,8 +29,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 
-__all__ = ["CheckpointError", "Checkpointer", "find_checkpoint_dir", "tree_digest"]
+from parallax.run._files import is_remote
+
+__all__ = [
+    "CheckpointError",
+    "Checkpointer",
+    "finalized_steps",
+    "find_checkpoint_dir",
+    "tree_digest",
+]
 
 log = logging.getLogger("parallax.run")
 
@@ -113,17 +122,23 @@ def _abstract(tree: Any) -> Any:
     return jax.tree.map(leaf, tree)
 
 
-def _absolute(path: str | Path) -> Path:
-    """``path`` made absolute against the working directory (orbax refuses relative paths)."""
-    return Path(path).expanduser().absolute()
+def _absolute(path: str | os.PathLike) -> epath.Path:
+    """``path`` as an ``epath``: a cloud path as it is, a local one made absolute against the
+    working directory (orbax refuses relative paths)."""
+    if is_remote(path):
+        return epath.Path(path)
+    return epath.Path(Path(path).expanduser().absolute())
 
 
-def _step_dirs(directory: Path) -> list[int]:
+def finalized_steps(directory: epath.PathLike) -> list[int]:
     """Steps of the finalized checkpoints in ``directory`` (orbax renames a step when done)."""
-    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit() and p.is_dir())
+    d = epath.Path(directory)
+    if not d.is_dir():
+        return []
+    return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit() and p.is_dir())
 
 
-def find_checkpoint_dir(path: str | Path) -> tuple[Path, int | None]:
+def find_checkpoint_dir(path: str | os.PathLike) -> tuple[epath.Path, int | None]:
     """Resolve ``--init-from``: a run dir, its ``checkpoints/`` dir, or one step dir.
 
     Returns ``(absolute checkpoints_dir, step or None for the latest)``; raises
@@ -140,7 +155,7 @@ def find_checkpoint_dir(path: str | Path) -> tuple[Path, int | None]:
         where, step = p.parent, int(p.name)
     else:
         where, step = p, None
-    if not _step_dirs(where):
+    if not finalized_steps(where):
         raise CheckpointError(
             f"{p} holds no checkpoint (expected a run directory, its checkpoints/ folder or "
             "one step folder checkpoints/<step>)"
@@ -154,18 +169,18 @@ class Checkpointer:
 
     def __init__(
         self,
-        directory: Path,
+        directory: epath.PathLike,
         *,
         keep: int = 3,
         async_save: bool = True,
-        best_directory: Path | None = None,
+        best_directory: epath.PathLike | None = None,
         best_metric: str | None = None,
         best_mode: Literal["min", "max"] = "min",
-        quarantine: Path | None = None,
+        quarantine: epath.PathLike | None = None,
         read_only: bool = False,
     ):
         self.directory = _absolute(directory)
-        self.quarantine = quarantine
+        self.quarantine = None if quarantine is None else epath.Path(quarantine)
         self.best_metric = best_metric
         self.best_mode = best_mode
         self.best_value: float | None = None
@@ -328,7 +343,7 @@ class Checkpointer:
             if src.exists():
                 dst = self.quarantine / f"{s}-{stamp}"
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(src), str(dst))
+                src.rename(dst)
                 log.warning("moved damaged checkpoint %s to %s", src, dst)
         self.manager.reload()
 

@@ -181,7 +181,7 @@ def validate_config(cfg: Any, prefix: str = "") -> None:
                     meta.check(key, value)
     if isinstance(cfg, RunConfig) and not prefix:
         if cfg.mesh:
-            from parallax.run._distributed_env import parse_mesh_spec
+            from parallax.run._devices import parse_mesh_spec
 
             try:
                 parse_mesh_spec(cfg.mesh)

@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from etils import epath
+
+from parallax.run._files import TextSink, is_remote, parse_jsonl, read_jsonl
 
 __all__ = ["MetricsWriter", "read_metrics", "to_scalars"]
 
@@ -35,16 +40,7 @@ def to_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     """All records of a ``metrics.jsonl`` (a truncated last line, from a kill, is skipped)."""
-    p = Path(path)
-    if not p.exists():
-        return []
-    rows = []
-    for line in p.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    return read_jsonl(path)
 
 
 def _summary_writer_cls() -> Any:
@@ -89,50 +85,64 @@ def _number(v: Any) -> float | None:
 
 
 class MetricsWriter:
-    """Append ``{"step", "time", **metrics}`` lines and TensorBoard events (process 0 only)."""
+    """Append ``{"step", "time", **metrics}`` lines and TensorBoard events (process 0 only).
 
-    def __init__(self, jsonl: Path, tb_dir: Path | None, *, enabled: bool = True):
-        self.jsonl = jsonl
+    On a cloud run directory the TensorBoard events are written to a local folder and copied
+    to ``tb_dir`` on :meth:`close` (tensorboardX writes local files).
+    """
+
+    def __init__(
+        self, jsonl: epath.PathLike, tb_dir: epath.PathLike | None, *, enabled: bool = True
+    ):
+        self.jsonl = epath.Path(jsonl)
         self.enabled = enabled
         self.tb_dir = tb_dir
         self._tb = None
         self._purge_step: int | None = None
-        self._file = None
+        self._tb_remote: tuple[Path, epath.Path] | None = None
+        self._sink: TextSink | None = None
         if not enabled:
             return
-        jsonl.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(jsonl, "a")  # noqa: SIM115 - kept open for the run
+        self._sink = TextSink(self.jsonl)
 
     @property
     def tb(self) -> Any:
-        """The TensorBoard writer, opened on first use (after a resume has set its purge step)."""
+        """The TensorBoard writer, opened on first use (after a resume has set its purge step).
+        Its events go to a local folder: ``tb_dir`` itself, or a temporary one copied to a
+        cloud ``tb_dir`` on :meth:`close`."""
         if self._tb is None and self.enabled and self.tb_dir is not None:
+            if is_remote(self.tb_dir):
+                local = Path(tempfile.mkdtemp(prefix="parallax-tb-"))
+                self._tb_remote = (local, epath.Path(self.tb_dir))
+            else:
+                local = Path(self.tb_dir)
             self._tb = _summary_writer_cls()(
-                logdir=str(self.tb_dir), flush_secs=30, purge_step=self._purge_step
+                logdir=str(local), flush_secs=30, purge_step=self._purge_step
             )
         return self._tb
 
     def truncate_after(self, step: int) -> None:
         """Drop records past ``step`` (written after the checkpoint a resumed run restarts from)."""
-        if not self.enabled or self._file is None:
+        if not self.enabled or self._sink is None:
             return
-        self._file.close()
         self._purge_step = step + 1
-        rows = [r for r in read_metrics(self.jsonl) if int(r.get("step", 0)) <= step]
-        tmp = self.jsonl.with_name(self.jsonl.name + ".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        os.replace(tmp, self.jsonl)
-        self._file = open(self.jsonl, "a")  # noqa: SIM115
+        rows = [r for r in self.rows() if int(r.get("step", 0)) <= step]
+        self._sink.replace("".join(json.dumps(r) + "\n" for r in rows))
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every record written so far (while open, a cloud object's may not all be uploaded)."""
+        if self._sink is None:
+            return read_metrics(self.jsonl)
+        return parse_jsonl(self._sink.read())
 
     def write(self, step: int, metrics: Mapping[str, float], *, prefix: str = "") -> None:
-        if not self.enabled or self._file is None:
+        if not self.enabled or self._sink is None:
             return
         row: dict[str, Any] = {"step": int(step), "time": round(time.time(), 3)}
         for k, v in metrics.items():
             v = float(v)
             row[prefix + k] = v if math.isfinite(v) else str(v)
-        self._file.write(json.dumps(row) + "\n")
-        self._file.flush()
+        self._sink.write(json.dumps(row) + "\n")
         if self.tb is not None:
             for k, v in metrics.items():
                 self.tb.add_scalar(prefix + k, float(v), global_step=int(step))
@@ -162,9 +172,16 @@ class MetricsWriter:
         self.tb.flush()
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+        if self._tb_remote is not None:
+            local, remote = self._tb_remote
+            remote.mkdir(parents=True, exist_ok=True)
+            for f in local.iterdir():
+                (remote / f.name).write_bytes(f.read_bytes())
+            shutil.rmtree(local, ignore_errors=True)
+            self._tb_remote = None

@@ -7,10 +7,12 @@ and labelled axes with units, and each colour bar a label. :func:`save_figure` w
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
+
+from etils import epath
 
 __all__ = [
     "UnlabelledFigureWarning",
@@ -69,8 +71,10 @@ def figure_problems(fig: Any) -> list[str]:
     return problems
 
 
-def save_figure(fig: Any, path: Path, *, name: str | None = None) -> Path:
-    """Write ``fig`` as a PNG at ``path`` and close it (warning when it is unlabelled)."""
+def save_figure(fig: Any, path: str | os.PathLike, *, name: str | None = None) -> epath.Path:
+    """Write ``fig`` as a PNG at ``path`` (local or cloud) and close it (warning when it is
+    unlabelled)."""
+    path = epath.Path(path)
     problems = figure_problems(fig)
     if problems:
         warnings.warn(
@@ -80,7 +84,8 @@ def save_figure(fig: Any, path: Path, *, name: str | None = None) -> Path:
         )
     plt = _plt()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with path.open("wb") as f:
+        fig.savefig(f, dpi=110, format="png")
     plt.close(fig)
     return path
 
@@ -88,15 +93,16 @@ def save_figure(fig: Any, path: Path, *, name: str | None = None) -> Path:
 def plot_metrics(
     rows: Sequence[dict[str, Any]],
     keys: Sequence[str],
-    path: Path,
+    path: str | os.PathLike,
     *,
     logy: bool = False,
     title: str | None = None,
     tb: Callable[[str, Any, int], None] | None = None,
     step: int = 0,
-) -> Path | None:
+) -> epath.Path | None:
     """One panel per metric in ``keys`` against the training step (from ``metrics.jsonl``
-    rows); ``tb(tag, fig, step)`` also receives the figure (TensorBoard)."""
+    rows), saved at ``path`` (local or cloud); ``tb(tag, fig, step)`` also receives the figure
+    (TensorBoard)."""
     keys = [k for k in keys if any(k in r for r in rows)]
     if not keys:
         return None
@@ -113,5 +119,5 @@ def plot_metrics(
     if title:
         fig.suptitle(title)
     if tb is not None:
-        tb(f"plots/{path.stem}", fig, step)
+        tb(f"plots/{epath.Path(path).stem}", fig, step)
     return save_figure(fig, path)

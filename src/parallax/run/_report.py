@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
+
+from etils import epath
 
 from parallax.run._progress import format_duration
 
@@ -47,11 +48,11 @@ def _headline(summary: Mapping[str, Any]) -> str:
 def format_report(
     summary: Mapping[str, Any],
     rows: Sequence[Mapping[str, Any]],
-    plots: Sequence[Path],
-    tb_dir: Path | None,
+    plots: Sequence[epath.PathLike],
+    tb_dir: epath.Path | None,
 ) -> str:
-    """The end-of-run block printed on stdout (also in log.txt)."""
-    root = Path(summary["workdir"])
+    """The end-of-run block printed on stdout (also in log.txt); the paths may be cloud ones."""
+    root = summary["workdir"]
     head = _headline(summary)
     lines = [f"== {head} " + "=" * max(3, 96 - len(head) - 4)]
     if summary["status"] != "completed" and summary.get("error"):

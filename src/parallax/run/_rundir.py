@@ -14,6 +14,10 @@
       checkpoints/<step> orbax checkpoints (latest ``keep``)
       best/<step>        the best checkpoint by the experiment's chosen metric
       summary.json       status, final metrics and the experiment's results
+
+The run directory may be a cloud path (``--workdir gs://bucket/runs/ks``): every file goes
+through etils ``epath`` (see :mod:`._files`; orbax writes checkpoints there natively), so no
+gcsfuse mount is needed.
 """
 
 from __future__ import annotations
@@ -31,8 +35,17 @@ from pathlib import Path
 from typing import Any
 
 import jax
+from etils import epath
 
 from parallax.run._config import RunConfig, config_diff, config_to_dict
+from parallax.run._files import (
+    TMP_SUFFIX,
+    append_text,
+    is_remote,
+    read_json,
+    read_jsonl,
+    write_json,
+)
 
 __all__ = ["IncompatibleRunError", "RunDir", "environment_info", "resolve_workdir"]
 
@@ -69,15 +82,22 @@ def _timestamp() -> str:
     return now.strftime("%Y%m%d-%H%M%S")
 
 
-def resolve_workdir(workdir: str | None, name: str, root: str | os.PathLike = "runs") -> Path:
-    """``workdir`` if given, else ``root/name/<UTC timestamp>`` (unique within a second)."""
+def resolve_workdir(
+    workdir: str | os.PathLike | None, name: str, root: str | os.PathLike = "runs"
+) -> epath.Path:
+    """``workdir`` if given (local paths made absolute), else ``root/name/<UTC timestamp>``
+    (unique within a second)."""
     if workdir:
-        return Path(workdir).expanduser().resolve()
+        if is_remote(workdir):
+            return epath.Path(workdir)
+        return epath.Path(Path(workdir).expanduser().resolve())
+    if is_remote(root):
+        return epath.Path(root) / name / _timestamp()
     base = Path(root) / name / _timestamp()
     path, i = base, 1
     while path.exists() and jax.process_count() == 1:
         path, i = base.with_name(f"{base.name}-{i}"), i + 1
-    return path.resolve()
+    return epath.Path(path.resolve())
 
 
 def _git_info(start: Path) -> dict[str, Any]:
@@ -132,46 +152,22 @@ def environment_info(code_dir: Path | None = None) -> dict[str, Any]:
     }
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    """Write atomically: a kill leaves the old file (or none) and at most ``NAME.tmp``."""
-    tmp = path.with_name(path.name + _TMP)
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+_NOT_RESULTS = frozenset({"workdir", "progress", "resume"})
+"""Config fields that cannot change what a finished run computed (its workdir may be spelled
+differently); a finished run re-run with only these different is not run again."""
 
-
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
-def _append_jsonl(path: Path, obj: Any) -> None:
-    """Append one line (a kill can only truncate the last line, which readers skip)."""
-    with open(path, "a") as f:
-        f.write(json.dumps(obj, default=str) + "\n")
-
-
-def _read_jsonl(path: Path) -> list[Any]:
-    rows = []
-    for line in path.read_text().splitlines() if path.exists() else []:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-_TMP = ".tmp"
 _PARTS = ("plots", "tb", "checkpoints", "best")
 """Folders the runner makes inside a run directory."""
 
 
-def _leftovers(root: Path) -> list[str]:
+def _leftovers(root: epath.Path) -> list[str]:
     """Entries of a workdir without config.json that the runner did not leave there: its own
     temporary files and empty run folders are what a kill during creation leaves."""
     return sorted(
         p.name
         for p in root.iterdir()
         if not (
-            (p.is_file() and p.name.endswith(_TMP))
+            (p.is_file() and p.name.endswith(TMP_SUFFIX))
             or (p.is_dir() and p.name in _PARTS and not any(p.iterdir()))
         )
     )
@@ -181,8 +177,11 @@ def _leftovers(root: Path) -> list[str]:
 class RunDir:
     """Paths of one run directory; ``write`` is False on processes other than 0."""
 
-    root: Path
+    root: epath.Path
     write: bool = True
+
+    def __post_init__(self) -> None:
+        self.root = epath.Path(self.root)
 
     config = property(lambda self: self.root / "config.json")
     environment = property(lambda self: self.root / "environment.json")
@@ -214,7 +213,7 @@ class RunDir:
                 )
             return False
         try:
-            saved = _read_json(self.config)
+            saved = read_json(self.config)
         except (OSError, json.JSONDecodeError) as e:
             raise IncompatibleRunError(f"workdir {self.root}: unreadable config.json ({e})") from e
         if saved.get("experiment") != name:
@@ -240,39 +239,46 @@ class RunDir:
         new = {"experiment": name, "config": config_to_dict(cfg)}
         if not self.config.exists():
             # config.json first: until it exists the folder holds nothing a later run refuses
-            _write_json(self.config, new)
-            _write_json(self.environment, env)
+            write_json(self.config, new)
+            write_json(self.environment, env)
         else:
             previous = self.read_summary()
-            _append_jsonl(
-                self.resumes,
-                {
-                    "config": new["config"],
-                    "changes": config_diff(self.latest_config(), new["config"], frozenset()),
-                    "previous": {k: previous.get(k) for k in ("status", "step")}
-                    if previous
-                    else None,
-                    "environment": env,
-                },
-            )
+            resume = {
+                "config": new["config"],
+                "changes": config_diff(self.latest_config(), new["config"], frozenset()),
+                "previous": {k: previous.get(k) for k in ("status", "step")} if previous else None,
+                "environment": env,
+            }
+            append_text(self.resumes, json.dumps(resume, default=str) + "\n")
         for p in self.root.iterdir():
-            if p.is_file() and p.name.endswith(_TMP):
+            if p.is_file() and p.name.endswith(TMP_SUFFIX):
                 p.unlink()
         self.plots.mkdir(exist_ok=True)
 
     def latest_config(self) -> dict[str, Any]:
         """The config of the latest invocation (config.json's, or the last resume's)."""
-        resumes = _read_jsonl(self.resumes)
+        resumes = read_jsonl(self.resumes)
         if resumes:
             return resumes[-1]["config"]
-        return _read_json(self.config)["config"]
+        return read_json(self.config)["config"]
+
+    def finished_summary(self, cfg: RunConfig) -> dict[str, Any] | None:
+        """The saved summary when the run here is already completed with ``cfg`` (up to
+        :data:`_NOT_RESULTS`), so running it again would only recompute the same results."""
+        if not self.config.exists():
+            return None
+        saved = self.read_summary()
+        if not saved or saved.get("status") != "completed" or saved.get("step") != cfg.steps:
+            return None
+        diffs = config_diff(self.latest_config(), config_to_dict(cfg), _NOT_RESULTS)
+        return None if diffs else saved
 
     def read_summary(self) -> dict[str, Any] | None:
         try:
-            return _read_json(self.summary)
+            return read_json(self.summary)
         except (OSError, json.JSONDecodeError):
             return None
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         if self.write:
-            _write_json(self.summary, summary)
+            write_json(self.summary, summary)

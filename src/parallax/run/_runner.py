@@ -24,84 +24,36 @@ PRNG key (or be a pure function of the seed and the step), never from a host-sid
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import importlib.util
-import inspect
-import json
-import logging
-import math
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import jax
-import numpy as np
+from etils import epath
 
-from parallax.kernels import value_checks
-from parallax.run._checkpoint import Checkpointer, CheckpointError, find_checkpoint_dir
-from parallax.run._config import (
-    ConfigError,
-    RunConfig,
-    config_diff,
-    config_from_dict,
-    config_to_dict,
-    parse_config,
-    validate_config,
+from parallax.run._checkpoint import (
+    Checkpointer,
+    CheckpointError,
+    finalized_steps,
+    find_checkpoint_dir,
 )
-from parallax.run._distributed_env import (
-    MeshError,
-    is_main_process,
-    make_run_mesh,
-    maybe_initialize_distributed,
-    set_cpu_devices,
-)
+from parallax.run._config import ConfigError, RunConfig, config_to_dict, validate_config
+from parallax.run._devices import is_main_process, make_run_mesh
 from parallax.run._guard import NonFiniteError, check_metrics, nonfinite_leaves
 from parallax.run._metrics import MetricsWriter, read_metrics, to_scalars
+from parallax.run._outcome import RESUME_HINT, jsonable, nonfinite_message, preempted_message
 from parallax.run._plots import plot_metrics, save_figure
 from parallax.run._preempt import Preempted, PreemptionGuard
 from parallax.run._progress import Progress
 from parallax.run._report import ReportRow, format_report
-from parallax.run._rundir import IncompatibleRunError, RunDir, environment_info, resolve_workdir
+from parallax.run._rundir import RunDir, environment_info, resolve_workdir
+from parallax.run._runlog import RunLog, log
+from parallax.sharding import exit_peer_lost, lost_peer, write_will
 
-__all__ = ["EXIT_CODES", "Run", "cli", "execute", "load_experiment", "run_file"]
+__all__ = ["Run"]
 
 S = TypeVar("S")
-C = TypeVar("C", bound=RunConfig)
-
-log = logging.getLogger("parallax.run")
-
-EXIT_CODES = {"completed": 0, "preempted": 0, "usage": 2, "nonfinite": 3, "checkpoint": 4}
-"""Process exit status by outcome. A preempted run exits 0 after saving (summary.json says
-"preempted"; re-run the same command to resume)."""
-
-_NOT_RESULTS = frozenset({"workdir", "progress", "resume"})
-"""Config fields that cannot change what a finished run computed (its workdir may be spelled
-differently); a finished run re-run with only these different is not run again."""
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, jax.Array | np.ndarray | np.generic):
-        a = np.asarray(jax.device_get(x))
-        if a.dtype.kind not in "biufc?":
-            return str(a)
-        return _jsonable(a.tolist()) if a.ndim else _jsonable(a.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, str | int | float | bool) or x is None:
-        return x
-    return str(x)
-
-
-class _Formatter(logging.Formatter):
-    def __init__(self, process: int):
-        prefix = "" if process == 0 else f"[p{process}] "
-        super().__init__(f"%(asctime)s {prefix}%(levelname).1s %(message)s", "%H:%M:%S")
 
 
 class Run:
@@ -135,27 +87,34 @@ class Run:
         self.checkpointer: Checkpointer | None = None
         self.last_checkpoint: int | None = None
         self.summary: dict[str, Any] = {}
-        self._handlers: list[logging.Handler] = []
+        self._log = RunLog(self.dir.log, is_main=self.is_main)
         self._t0 = time.perf_counter()
         self._phase = "start-up"
         self._guard = guard
         self.metrics: MetricsWriter | None = None
 
-    def finished_summary(self) -> dict[str, Any] | None:
-        """The saved summary when this workdir's run is already completed with this config (up
-        to :data:`_NOT_RESULTS`), so running it again would only recompute the same results."""
-        if not self.existing:
-            return None
-        saved = self.dir.read_summary()
-        if not saved or saved.get("status") != "completed" or saved.get("step") != self.cfg.steps:
-            return None
-        diffs = config_diff(self.dir.latest_config(), config_to_dict(self.cfg), _NOT_RESULTS)
-        return None if diffs else saved
+    def finished(self) -> dict[str, Any] | None:
+        """When this workdir's run is already completed with this config, say so (and show its
+        results block) and return its summary: running it again would only recompute it."""
+        done = self.dir.finished_summary(self.cfg)
+        if done is not None:
+            self._log.open()
+            log.info(
+                "%s already completed in %s (step %d of %d); nothing to do (a larger --steps "
+                "trains further)",
+                self.name,
+                self.dir.root,
+                done["step"],
+                self.cfg.steps,
+            )
+            self._print_report(done)
+            self._log.close()
+        return done
 
     # -- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> Run:
         self.dir.create(self.cfg, self.name, environment_info(self.code_dir))
-        self._setup_logging()
+        self._log.open()
         self.metrics = MetricsWriter(self.dir.metrics, self.dir.tensorboard, enabled=self.is_main)
         log.info(
             "%s %s in %s (%d %s device(s), mesh %s, process %d/%d)",
@@ -168,6 +127,7 @@ class Run:
             jax.process_index(),
             jax.process_count(),
         )
+        self._write_will()
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
@@ -175,6 +135,8 @@ class Run:
             return self._finish(exc)
 
     def _finish(self, exc: BaseException | None) -> bool:
+        if exc is not None and lost_peer(exc):
+            self._exit_peer_lost(exc)
         suppress = False
         try:
             if self.checkpointer is not None:
@@ -186,11 +148,26 @@ class Run:
             self.status = "completed" if self.status == "running" else self.status
         elif isinstance(exc, Preempted):
             self.status, suppress = "preempted", True
-            self.error = self._preempted_message(exc)
+            self.error = preempted_message(
+                exc.signame,
+                saved_step=exc.step,
+                phase=self._phase,
+                step=self.step,
+                resumed_from=self.resumed_from,
+                last_checkpoint=self.last_checkpoint,
+            )
             log.warning("%s; re-run the same command to resume", self.error)
         elif isinstance(exc, NonFiniteError):
             self.step = min(self.step, exc.step - 1)
-            self.status, self.error, suppress = "nonfinite", self._nonfinite_message(exc), True
+            kept = sorted(self.checkpointer.manager.all_steps()) if self.checkpointer else []
+            self.error = nonfinite_message(
+                exc,
+                step=self.step,
+                checkpoints=self.dir.checkpoints,
+                kept=kept,
+                checkpoint_every=self.cfg.checkpoint_every,
+            )
+            self.status, suppress = "nonfinite", True
             log.error("%s", self.error)
         else:
             self.status = "failed"
@@ -210,46 +187,8 @@ class Run:
                 self.metrics.close()
             self._print_report(self.summary)
             log.info("%s: %s (summary in %s)", self.name, self.status, self.dir.summary)
-            self._teardown_logging()
+            self._log.close()
         return suppress
-
-    def _preempted_message(self, exc: Preempted) -> str:
-        if exc.step is not None:  # stopped by the loop, which saved the state
-            return f"stopped by {exc.signame} at step {exc.step} (checkpoint saved)"
-        if self._phase == "start-up":
-            kept = (
-                f"restarts from its checkpoint at step {self.step}"
-                if self.resumed_from is not None
-                else "starts from step 0 (nothing to save yet)"
-            )
-            return f"stopped by {exc.signame} during start-up; the run {kept}"
-        saved = "saved" if self.last_checkpoint == self.step else "not saved"
-        return (
-            f"stopped by {exc.signame} after the loop, at step {self.step} (checkpoint {saved}); "
-            "the work after the loop (evaluation, plots) runs again on resume"
-        )
-
-    def _nonfinite_message(self, exc: NonFiniteError) -> str:
-        cfg, where = self.cfg, self.dir.checkpoints
-        steps = sorted(self.checkpointer.manager.all_steps()) if self.checkpointer else []
-        if steps:
-            found = (
-                f"Checkpoints in {where}: {', '.join(map(str, steps))} (all finite). To try "
-                "other settings, start a new --workdir from one of them: "
-                f"--workdir NEW --init-from {where}/{steps[-1]} and the new settings (an "
-                "earlier checkpoint if that one is already diverging)."
-            )
-        else:
-            found = (
-                "There is no checkpoint from before it (the first is due at step "
-                f"{cfg.checkpoint_every}). To try other settings, start again in a new "
-                "--workdir."
-            )
-        return (
-            f"{exc} The run stopped after step {self.step}, the last whose metrics were finite. "
-            f"{found} This workdir resumes only with its own settings (config.json), so it "
-            "would stop the same way."
-        )
 
     def _print_report(self, summary: dict[str, Any]) -> None:
         if not self.is_main:
@@ -269,38 +208,28 @@ class Run:
             with self._guard.deferred():
                 yield self._guard
 
-    def _setup_logging(self) -> None:
-        log.setLevel(logging.INFO)
-        log.propagate = False
-        fmt = _Formatter(jax.process_index())
-        stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(fmt)
-        stream.setLevel(logging.INFO if self.is_main else logging.WARNING)
-        self._handlers.append(stream)
-        if self.is_main:
-            fh = logging.FileHandler(self.dir.log)
-            fh.setFormatter(fmt)
-            self._handlers.append(fh)
-        for h in self._handlers:
-            log.addHandler(h)
+    def _exit_peer_lost(self, exc: BaseException) -> None:
+        """End this process at once: waiting for the checkpoint writes or for JAX's shutdown
+        would wait for the lost peer. The newest checkpoint is the newest finalized on disk."""
+        steps = finalized_steps(self.dir.checkpoints)
+        self.last_checkpoint = steps[-1] if steps else None
+        self.status = "peer_lost"
+        self.error = f"a collective with another process failed: {str(exc).splitlines()[0]}"
+        self._write_summary()
+        where = f"process {jax.process_index()} of {jax.process_count()}"
+        exit_peer_lost(where, exc, RESUME_HINT)
 
-    def _teardown_logging(self) -> None:
-        for h in self._handlers:
-            log.removeHandler(h)
-            h.close()
-        self._handlers.clear()
-
-    def _write_summary(self) -> None:
+    def _summary(self, status: str) -> dict[str, Any]:
         """summary.json. ``step``: the last step whose metrics (and state) were finite;
         ``error``: why a run that did not complete stopped; ``last_checkpoint``: the newest
         step in checkpoints/ (None: none); ``report``: the rows of the printed results block."""
         best = None
         if self.checkpointer is not None and self.checkpointer.best_metric:
             best = {"metric": self.checkpointer.best_metric, "value": self.checkpointer.best_value}
-        self.summary = _jsonable(
+        return jsonable(
             {
                 "experiment": self.name,
-                "status": self.status,
+                "status": status,
                 "error": self.error,
                 "step": self.step,
                 "steps": self.cfg.steps,
@@ -314,7 +243,15 @@ class Run:
                 "workdir": str(self.dir.root),
             }
         )
+
+    def _write_summary(self) -> None:
+        self.summary = self._summary(self.status)
         self.dir.write_summary(self.summary)
+
+    def _write_will(self) -> None:
+        """What the supervisor writes as summary.json if a peer process dies (see
+        :func:`parallax.sharding.write_will`); every process leaves one, as any may survive."""
+        write_will({"workdir": str(self.dir.root), "summary": self._summary("peer_lost")})
 
     # -- state --------------------------------------------------------------------------------
     def restore_or_init(
@@ -383,6 +320,7 @@ class Run:
         with self._deferred():
             if self.checkpointer.save(self.step, state, metrics):
                 log.debug("checkpoint saved at step %d", self.step)
+                self._write_will()
 
     # -- the loop -----------------------------------------------------------------------------
     def loop(
@@ -467,9 +405,9 @@ class Run:
         """Add a row to the results block printed when the run ends (and to summary.json's
         ``report``): what ``value`` measures, in words a reader needs no code for, and what
         good looks like."""
-        self.report_rows.append(ReportRow(label, _jsonable(value), good))
+        self.report_rows.append(ReportRow(label, jsonable(value), good))
 
-    def save_figure(self, fig: Any, name: str) -> Path | None:
+    def save_figure(self, fig: Any, name: str) -> epath.Path | None:
         """Save a matplotlib figure as ``plots/NAME.png`` and into TensorBoard (process 0;
         closed either way)."""
         path = self.dir.plots / f"{name}.png"
@@ -487,12 +425,13 @@ class Run:
 
     def plot_metrics(
         self, keys: Sequence[str], name: str = "metrics", *, logy: bool = False
-    ) -> Path | None:
+    ) -> epath.Path | None:
         """Plot logged metrics against step into ``plots/NAME.png``."""
         if not self.is_main:
             return None
+        rows = self.metrics.rows() if self.metrics is not None else read_metrics(self.dir.metrics)
         path = plot_metrics(
-            read_metrics(self.dir.metrics),
+            rows,
             keys,
             self.dir.plots / f"{name}.png",
             logy=logy,
@@ -505,14 +444,7 @@ class Run:
         return path
 
 
-def _name_of(main: Callable[..., Any]) -> str:
-    try:
-        return Path(inspect.getfile(main)).stem
-    except (TypeError, OSError):
-        return getattr(main, "__module__", "experiment").rsplit(".", 1)[-1]
-
-
-def _init_from(path: str | None) -> tuple[Path, int | None] | None:
+def _init_from(path: str | None) -> tuple[epath.Path, int | None] | None:
     """``--init-from``'s checkpoint folder and step, checked before anything is written."""
     if not path:
         return None
@@ -520,171 +452,3 @@ def _init_from(path: str | None) -> tuple[Path, int | None] | None:
         return find_checkpoint_dir(path)
     except CheckpointError as e:
         raise ConfigError("init_from", str(e)) from None
-
-
-def execute(
-    main: Callable[[C, Run], Mapping[str, Any] | None],
-    cfg: C,
-    *,
-    name: str | None = None,
-    runs_root: str | Path = "runs",
-) -> dict[str, Any]:
-    """Run ``main(cfg, run)`` inside a :class:`Run`; returns the summary (also summary.json).
-
-    Config, mesh, workdir and checkpoint problems raise before anything runs (ConfigError,
-    MeshError, IncompatibleRunError, CheckpointError); a preempted or non-finite run returns
-    its summary with that ``status``; other errors propagate after the summary is written.
-    A workdir whose run already completed with this config is not run again: its summary is
-    returned as it is.
-
-    SIGTERM (and a first Ctrl-C) are caught for the whole call: in the loop the state is
-    checkpointed at the next step; before and after the loop the run stops at once (its
-    checkpoints are already written). Either way the summary says "preempted" and the same
-    command resumes.
-    """
-    with PreemptionGuard() as guard:
-        return _execute(main, cfg, name=name, runs_root=runs_root, guard=guard)
-
-
-def _execute(
-    main: Callable[[C, Run], Mapping[str, Any] | None],
-    cfg: C,
-    *,
-    name: str | None,
-    runs_root: str | Path,
-    guard: PreemptionGuard,
-) -> dict[str, Any]:
-    validate_config(cfg)
-    set_cpu_devices(cfg.cpu_devices)
-    maybe_initialize_distributed()
-    name = name or _name_of(main)
-    try:
-        code_dir = Path(inspect.getfile(main)).parent
-    except (TypeError, OSError):
-        code_dir = None
-    r = Run(cfg, name, runs_root=runs_root, code_dir=code_dir, guard=guard)
-    done = r.finished_summary()
-    if done is not None:
-        r._setup_logging()
-        log.info(
-            "%s already completed in %s (step %d of %d); nothing to do (a larger --steps "
-            "trains further)",
-            name,
-            r.dir.root,
-            done["step"],
-            cfg.steps,
-        )
-        r._print_report(done)
-        r._teardown_logging()
-        return done
-    # a traced value check that raises on one device stalls the others at their next
-    # collective until XLA aborts; on a multi-device mesh bad values become NaN instead and
-    # the NaN guard stops the run (status "nonfinite", last good checkpoint kept)
-    checks = value_checks("nan") if r.mesh.size > 1 else contextlib.nullcontext()
-    with r, checks, guard.immediate():
-        results = main(cfg, r)
-        with guard.deferred():
-            r.results = dict(results or {})
-    return r.summary
-
-
-def _flag(argv: Sequence[str], flag: str) -> str | None:
-    """The value of ``--flag VALUE`` / ``--flag=VALUE`` in ``argv`` (the last one), if any."""
-    value = None
-    for i, a in enumerate(argv):
-        if a == flag and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif a.startswith(flag + "="):
-            value = a.split("=", 1)[1]
-    return value
-
-
-def _resume_default(config_cls: type[C], name: str, argv: Sequence[str]) -> C | None:
-    """``--resume DIR``: the config saved in DIR (its latest invocation's), as the defaults."""
-    where = _flag(argv, "--resume")
-    if where is None:
-        return None
-    d = RunDir(Path(where).expanduser().absolute())
-    if not d.config.is_file():
-        raise ConfigError("resume", f"{d.root} holds no run (no config.json)")
-    try:
-        saved = json.loads(d.config.read_text())
-        latest = d.latest_config()
-    except (OSError, ValueError, KeyError) as e:
-        raise ConfigError("resume", f"{d.config}: unreadable ({e})") from None
-    if saved.get("experiment") != name:
-        raise ConfigError(
-            "resume", f"{d.root} holds a run of {saved.get('experiment')!r}, not {name!r}"
-        )
-    cfg = config_from_dict(config_cls, latest)
-    cfg.workdir = str(d.root)
-    return cfg
-
-
-def cli(
-    main: Callable[[C, Run], Mapping[str, Any] | None],
-    config_cls: type[C],
-    argv: Sequence[str] | None = None,
-    *,
-    name: str | None = None,
-    exit: bool = True,
-) -> int:
-    """Parse ``argv`` (default ``sys.argv[1:]``) into ``config_cls``, run, exit with a status.
-
-    ``--resume DIR`` takes the config saved in DIR as the defaults. Bad input is reported in
-    one line naming the key (status 2); a non-finite run exits 3, an unusable checkpoint 4; a
-    preempted run 0 after saving (see :data:`EXIT_CODES`).
-    """
-    name = name or _name_of(main)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    code = 0
-    with PreemptionGuard() as guard:
-        try:
-            default = _resume_default(config_cls, name, argv)
-            cfg = parse_config(config_cls, argv, prog=f"{name}.py", default=default)
-            if default is not None and cfg.workdir != default.workdir:
-                raise ConfigError("workdir", f"differs from --resume {default.workdir}")
-            summary = _execute(main, cfg, name=name, runs_root="runs", guard=guard)
-            code = EXIT_CODES.get(summary["status"], 1)
-        except (ConfigError, MeshError, IncompatibleRunError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            code = EXIT_CODES["usage"]
-        except CheckpointError as e:
-            print(f"error: {e}", file=sys.stderr)
-            code = EXIT_CODES["checkpoint"]
-        except Preempted as e:  # before the run directory existed: nothing to save
-            print(f"{name}: {e} during start-up; nothing was written", file=sys.stderr)
-            code = EXIT_CODES["preempted"]
-    if exit:
-        sys.exit(code)
-    return code
-
-
-def load_experiment(path: str | Path) -> Any:
-    """Import an experiment script as a module (it must define ``Config`` and ``main``)."""
-    p = Path(path).resolve()
-    if not p.is_file():
-        raise FileNotFoundError(f"no experiment script at {path}")
-    modname = f"parallax_experiment_{p.stem}"
-    spec = importlib.util.spec_from_file_location(modname, p)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {p}")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = mod
-    spec.loader.exec_module(mod)
-    for attr in ("Config", "main"):
-        if not hasattr(mod, attr):
-            raise AttributeError(f"{p} defines no {attr!r} (an experiment needs Config and main)")
-    if not (
-        isinstance(mod.Config, type)
-        and issubclass(mod.Config, RunConfig)
-        and dataclasses.is_dataclass(mod.Config)
-    ):
-        raise TypeError(f"{p}: Config must be a dataclass subclassing parallax.run.RunConfig")
-    return mod
-
-
-def run_file(path: str | Path, argv: Sequence[str] = ()) -> int:
-    """``parallax run PATH [overrides]`` / ``scripts/run PATH``: load and run; the exit status."""
-    mod = load_experiment(path)
-    return cli(mod.main, mod.Config, list(argv), name=Path(path).stem, exit=False)
