@@ -40,6 +40,7 @@ from parallax.run._checkpoint import (
 )
 from parallax.run._config import ConfigError, RunConfig, config_to_dict, validate_config
 from parallax.run._devices import is_main_process, make_run_mesh
+from parallax.run._files import write_json
 from parallax.run._guard import NonFiniteError, check_metrics, nonfinite_leaves
 from parallax.run._metrics import MetricsWriter, read_metrics, to_scalars
 from parallax.run._outcome import RESUME_HINT, jsonable, nonfinite_message, preempted_message
@@ -215,7 +216,10 @@ class Run:
         self.last_checkpoint = steps[-1] if steps else None
         self.status = "peer_lost"
         self.error = f"a collective with another process failed: {str(exc).splitlines()[0]}"
-        self._write_summary()
+        # Every survivor writes it: the process that usually writes the run's files may be the
+        # one that died.
+        self.summary = self._summary(self.status)
+        write_json(self.dir.summary, self.summary)
         where = f"process {jax.process_index()} of {jax.process_count()}"
         exit_peer_lost(where, exc, RESUME_HINT)
 
