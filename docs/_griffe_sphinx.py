@@ -102,6 +102,7 @@ class _Site:
 
     def __init__(self, modules: griffe.ModulesCollection) -> None:
         self.modules = modules
+        self.linked: set[str] = set()  # the targets of the links written so far
 
     def get(self, path: str) -> griffe.Object | griffe.Alias | None:
         try:
@@ -144,6 +145,7 @@ def _roles(obj: griffe.Object, text: str, site: _Site) -> str:
         href = site.link(full) if full is not None else None
         if href is None:
             return f"`{shown}`"
+        site.linked.add(href)
         return f"[`{shown}`][{href}]"
 
     text = _INLINE_MATH.sub(lambda m: "\\(" + m.group(1) + "\\)", text)
@@ -156,18 +158,43 @@ def _page_id(page: str) -> str:
     return "docs-" + page.replace("/", "-")
 
 
+def _record_fields(cls: griffe.Class) -> list[str]:
+    """The undocumented fields of a dataclass: its signature (the ``__init__`` griffe's
+    ``dataclasses`` extension has made by now) lists them."""
+    if "dataclass" not in cls.labels or "__init__" not in cls.members:
+        return []
+    return [
+        name
+        for name, member in cls.members.items()
+        if not member.is_alias and member.is_attribute and member.docstring is None
+    ]
+
+
 class SphinxMarkup(griffe.Extension):
-    """Rewrite each docstring once every module is loaded (names resolve across modules)."""
+    """Rewrite each docstring once every module is loaded (names resolve across modules), then
+    drop the undocumented fields of dataclasses that nothing links to (each would be a heading
+    saying only what the class signature above it says). Runs after griffe's ``dataclasses``
+    extension (listed before it in mkdocs.yml), which builds the signatures from the fields."""
 
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
-        self._walk(pkg, set(), _Site(loader.modules_collection))
+        site = _Site(loader.modules_collection)
+        objects: list[griffe.Object] = []
+        self._walk(pkg, set(), site, objects)
+        for cls in objects:
+            if isinstance(cls, griffe.Class):
+                for name in _record_fields(cls):
+                    if f"{cls.path}.{name}" not in site.linked:
+                        cls.del_member(name)
 
-    def _walk(self, obj: griffe.Object, seen: set[int], site: _Site) -> None:
+    def _walk(
+        self, obj: griffe.Object, seen: set[int], site: _Site, objects: list[griffe.Object]
+    ) -> None:
         if id(obj) in seen:
             return
         seen.add(id(obj))
+        objects.append(obj)
         if obj.docstring is not None:
             obj.docstring.value = _roles(obj, _blocks(obj.docstring.value), site)
         for member in obj.members.values():
             if not member.is_alias:
-                self._walk(member, seen, site)  # type: ignore[arg-type]
+                self._walk(member, seen, site, objects)  # type: ignore[arg-type]

@@ -41,7 +41,7 @@ def _title(doc: str) -> str:
     return re.sub(r":\w+:|`", "", summary).strip()
 
 
-def _notes(package: str) -> str:
+def _notes(package: str, rendered: set[str]) -> str:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return ""
@@ -54,9 +54,12 @@ def _notes(package: str) -> str:
         if private and doc.count("\n") + 1 < _MIN_LINES:
             continue
         title = _title(doc).replace('"', "'")
-        members = "false" if private else "true"  # a public module's functions are API
+        if f"{package}.{path.stem}" in rendered:
+            continue
+        # a private module's docstring only; a public module's public members are API too
+        members = "      members: false\n" if private else ""
         blocks.append(
-            f"::: {package}.{path.stem}\n    options:\n      members: {members}\n"
+            f"::: {package}.{path.stem}\n    options:\n{members}"
             f'      heading_level: 3\n      heading: "{title}"\n      toc_label: "{title}"\n'
         )
     return "\n## Notes\n\n" + "\n".join(blocks) if blocks else ""
@@ -66,4 +69,4 @@ def on_page_markdown(markdown: str, page: Page, **kwargs: Any) -> str:
     root = _ROOT.search(markdown)
     if not page.file.src_uri.startswith("api/") or root is None:
         return markdown
-    return markdown + "\n" + _notes(root.group(1))
+    return markdown + "\n" + _notes(root.group(1), set(_ROOT.findall(markdown)))
