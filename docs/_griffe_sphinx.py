@@ -7,8 +7,8 @@ this rewrites
 - ``:math:`x``` to inline math and ``.. math::`` blocks to display math (``pymdownx.arithmatex``);
 - ``:func:`` / ``:class:`` / ``:mod:`` / ``:meth:`` / ``:attr:`` / ``:data:`` / ``:exc:`` /
   ``:obj:`` to cross-references (``~a.b`` shows ``b``), resolved in the scope of the documented
-  object; a target in parallax that the site does not render fails the strict build, a target
-  outside parallax (jax, numpy, torch, ...) stays code;
+  object; a target in parallax that the site does not render, or a name found nowhere, fails
+  the strict build; a target outside parallax (jax, numpy, torch, ...) stays code;
 - a paragraph ending in ``::`` and the indented block after it to a code block;
 - a docs page named as ````docs/guides/name.md```` to a link to it (the page's title declares
   the anchor ``{ #docs-guides-name }``; a page that does not fails the strict build).
@@ -16,6 +16,7 @@ this rewrites
 
 from __future__ import annotations
 
+import builtins
 import re
 import textwrap
 from typing import Any
@@ -76,8 +77,19 @@ def _blocks(text: str) -> str:
     return "\n".join(out)
 
 
+# Roots of names that are not parallax's: a role naming them renders as code.
+_EXTERNAL = {"jax", "jnp", "lax", "np", "numpy", "torch", "equinox", "eqx", "flax", "nnx"}
+_EXTERNAL |= {"optax", "orbax", "scipy", "tyro", "etils", "epath", "pytest", "typing"}
+_EXTERNAL |= set(dir(builtins))
+
+
+class UnresolvedRole(LookupError):
+    """A role names something that is neither in parallax nor outside it: a typo."""
+
+
 def _target(obj: griffe.Object, name: str) -> str | None:
-    """The full path of ``name`` as seen from ``obj``, or None outside parallax."""
+    """The full path of ``name`` as seen from ``obj``, or None outside parallax. Raises
+    :class:`UnresolvedRole` for a name that resolves nowhere."""
     if name.split(".")[0] == "parallax":
         return name
     head, _, rest = name.partition(".")
@@ -90,7 +102,14 @@ def _target(obj: griffe.Object, name: str) -> str | None:
             continue
         full = f"{resolved}.{rest}" if rest else resolved
         return full if full.split(".")[0] == "parallax" else None
-    return None
+    # a method or attribute named from its module's docstring: a class of that module has it
+    module = obj if isinstance(obj, griffe.Module) else obj.module
+    for member in module.members.values():
+        if isinstance(member, griffe.Class) and head in member.members:
+            return f"{member.path}.{name}"
+    if head in _EXTERNAL:
+        return None
+    raise UnresolvedRole(name)
 
 
 def _public(path: str) -> bool:
@@ -141,7 +160,12 @@ def _roles(obj: griffe.Object, text: str, site: _Site) -> str:
     def link(m: re.Match[str]) -> str:
         short, name = m.group(1), m.group(2)
         shown = name.rsplit(".", 1)[-1] if short else name
-        full = _target(obj, name)
+        try:
+            full = _target(obj, name)
+        except UnresolvedRole:
+            where = f"{obj.relative_filepath}:{obj.lineno}" if obj.lineno else obj.path
+            griffe.logger.warning(f"{where}: {m.group(0)} names nothing in {obj.path}'s scope")
+            full = None
         href = site.link(full) if full is not None else None
         if href is None:
             return f"`{shown}`"
