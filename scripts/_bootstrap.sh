@@ -42,7 +42,7 @@ bootstrap() {
   deps_have="$(cat "$VENV/.parallax-deps" 2>/dev/null || true)"
   if [ "$deps_want" != "$deps_have" ]; then
     echo "parallax: installing dependencies into .venv (first run takes a few minutes; log: $log)" >&2
-    local extras="dev,peers,export,onnx,tensorboard"
+    local extras="dev,docs,peers,export,onnx,tensorboard"
     {
       "${pip[@]}" install --upgrade pip setuptools wheel &&
         if [ -n "$PARALLAX_TORCH" ]; then "${pip[@]}" install "$PARALLAX_TORCH"; else extras="torch,$extras"; fi &&

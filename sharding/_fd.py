@@ -1,43 +1,11 @@
-r"""Finite-difference Laplacians and explicit FD rollouts with the grid sharded.
+"""Finite-difference Laplacians and explicit FD rollouts with the grid sharded.
 
-:func:`sharded_laplacian` is :func:`parallax.kernels.pde.laplacian` (order 2 or 4, periodic or
-Dirichlet, on the last ``ndim`` axes) for a grid split into blocks over mesh axes: any subset of
-the grid axes, plus leading batch axes (sharded over e.g. ``data`` without halos). Inside one
-``shard_map`` each block
-
-1. exchanges ``r = order // 2`` halo cells with its neighbours along every sharded grid axis
-   (:func:`~parallax.sharding.halo_exchange`, no corner halos: the stencil is a star), wrapping
-   around for ``bc="periodic"`` and zero-filled at the global edges for ``bc="dirichlet"``;
-2. applies the centred weights :data:`~parallax.kernels.pde.D2_WEIGHTS` along each axis (on the
-   halo-padded block for sharded axes; with periodic shifts or the single-device Dirichlet rows
-   for unsharded axes);
-3. for ``bc="dirichlet"``, uses its global index (``lax.axis_index`` times the block size plus
-   the local index) to put the 4th-order one-sided row
-   :math:`(10u_0 - 15u_1 - 4u_2 + 14u_3 - 6u_4 + u_5)/12h^2` at global nodes ``1`` and
-   ``n-2`` (order 4) and to zero the result on every global boundary node (the held Dirichlet
-   data), exactly as :func:`parallax.kernels.pde.laplacian_dirichlet` does on one device.
-
-Each step therefore moves two ``collective-permute`` s of ``r x face`` cells per sharded grid
-axis (``face`` = the local cross-section, batch included), i.e. ``2 r face itemsize`` bytes per
-device and axis, and nothing else. The one-sided row at global node 1 reads nodes ``0..5``, so
-an order-4 Dirichlet block must hold at least 4 nodes along each sharded axis (the other two
-come from the halo); a periodic block at least ``r``.
-
-:func:`sharded_fd_heat` runs the explicit (forward Euler) heat equation
-:math:`u^{k+1} = u^k + \nu\,\Delta t\,\nabla^2_h u^k` with the sharded Laplacian inside one
-``shard_map`` around a ``lax.scan`` (halos exchanged every step); with ``bc="dirichlet"`` the
-boundary nodes keep their initial values (the Laplacian is zero there). Gradients flow through
-it (``ppermute`` transposes to the reverse permutation). :func:`sharded_wave_2d` is
-:func:`parallax.kernels.pde.wave_2d_rollout` (leapfrog) the same way.
-
-Value checks (``dt, nu, c, dx > 0``, Courant limits) raise ``ValueError`` at trace time when
-the values are concrete. Traced values are checked inside ``shard_map``, where every device
-holds the same replicated value and raises together (an ``equinox.error_if`` outside it, on a
-value the partitioner puts on one device, leaves the other devices waiting in an all-reduce
-until XLA aborts the process). NaN/Inf in the sharded initial state is detected per block and
-agreed with one small all-reduce per call. A check that fires inside ``shard_map`` raises a
-``JaxRuntimeError`` carrying the message; the other devices' copies of the error stay in JAX's
-runtime tokens, so a later ``jax.effects_barrier()`` in the same process re-raises it.
+:func:`sharded_laplacian` is :func:`parallax.kernels.pde.laplacian` for a grid split into blocks
+over mesh axes: each block exchanges ``order // 2`` halo cells per sharded axis inside one
+``shard_map`` and applies the single-device stencil rows (Dirichlet rows by global index).
+:func:`sharded_fd_heat` and :func:`sharded_wave_2d` are the explicit rollouts on it. The halo and
+boundary rules, the bytes moved per step and where value checks run are in the Sharding guide
+(``docs/guides/sharding.md``).
 """
 
 from __future__ import annotations

@@ -1,58 +1,11 @@
-r"""Distributed FFT: slab and pencil decompositions with ``lax.all_to_all`` transposes.
+"""Distributed FFT: slab and pencil decompositions with ``lax.all_to_all`` transposes.
 
-A ``D``-dimensional grid (the last ``D`` array dimensions; leading dimensions are batch) is
-split over mesh axes. A local FFT needs a whole dimension on one device, so the transform
-alternates local FFTs with global transposes (Plimpton's parallel 3D FFT; Pekurovsky, P3DFFT,
-SIAM J. Sci. Comput. 2012):
-
-* **slab** (one mesh axis ``a``, 2D or 3D grids): physical layout ``P(a, None, ...)``.
-  FFT the unsharded dimensions, one ``all_to_all`` over ``a`` (split dimension 1, gather
-  dimension 0), FFT dimension 0. Spectral layout ``P(None, a, ...)``.
-* **pencil** (two mesh axes ``a, b``, 3D grids): physical layout ``P(a, b, None)``.
-  FFT dim 2; ``all_to_all`` over ``b`` (dim 2 -> dim 1); FFT dim 1; ``all_to_all`` over ``a``
-  (dim 1 -> dim 0); FFT dim 0. Spectral layout ``P(None, a, b)``. Two transposes per transform,
-  each moving ``(p - 1)/p`` of the local block.
-
-The spectrum stays in the transposed (spectral) layout; :meth:`DistributedFFT.local_wavenumbers`
-gives the matching local wavenumbers inside ``shard_map``, so diagonal operators
-(``exp(L dt)``, derivatives ``i k``) apply without further communication.
-
-**Real-to-complex** (``real=True``). A real field needs only half its spectrum (Hermitian
-symmetry :math:`\hat u_{-m} = \overline{\hat u_m}`), so the transform starts with an ``rfft``
-along the last dimension (whole on every device in the physical layout) and then runs the same
-transposes and complex FFTs on the half-size array: half the bytes in every ``all_to_all`` and
-about half the FFT work. ``rfft`` gives the ``n/2 + 1`` modes :math:`m = 0, \dots, n/2` of the
-last dimension (``n`` even), and ``n/2 + 1`` does not divide over a mesh axis. We **drop the
-Nyquist mode** :math:`m = n/2` and keep ``n/2`` modes, which divide over ``p`` whenever
-``p | n/2`` (a common choice in dealiased pseudo-spectral codes; general FFT libraries instead
-pad or split unevenly). The dropped coefficient of a line
-:math:`u_0, \dots, u_{n-1}` along the last dimension is the real number
-:math:`N = \sum_j (-1)^j u_j`, the amplitude of the grid mode :math:`(-1)^j`; so the r2c
-transform is exact on the orthogonal projection
-
-.. math:: P u = u - \tfrac{1}{n} N \, (-1)^j ,
-
-and ``irfft`` (the kept modes, a zero Nyquist mode appended, then ``irfft`` of length ``n``)
-returns exactly :math:`P u`: ``ifft(fft(u)) == u`` **iff the last-axis Nyquist mode of ``u`` is
-zero** (the precondition). :meth:`DistributedFFT.project` applies :math:`P` (a local operation,
-no communication), :func:`check_nyquist_free` and ``fft(u, check_nyquist=True)`` raise when the
-precondition fails (host-side, on concrete arrays), and the forward coefficients that are kept
-are always exact (``fft(u) == rfftn(u)[..., :n/2]``).
-
-Why dropping is exact for the 2/3-dealiased spectral steppers: their nonlinear terms are formed
-from ``mask(û)`` and masked again, and the 2/3 rule keeps only :math:`3|m| < n`, so the Nyquist
-mode never enters and never receives a nonlinear term; it only evolves by the linear factor
-:math:`e^{L t}`. The rollout of ``u0`` is therefore the rollout of :math:`P u_0` plus the
-decoupled, linearly evolved Nyquist mode of :math:`u_0`; the r2c steppers compute exactly the
-first part (= the single-device rollout of :math:`P u_0`). The alternative, padding ``n/2 + 1``
-up to a multiple of ``p``, is exact for every input but sends ``p - 1`` extra columns (one of
-them the Nyquist mode, dead weight for the dealiased steppers) in every transpose and needs a
-padded spectral layout; dropping keeps the transpose at exactly half the c2c bytes.
-
-``real=True`` layouts: the spectral shape is ``(*shape[:-1], shape[-1] // 2)``, the last
-dimension holds modes ``0 .. n/2 - 1`` (its wavenumbers from :meth:`local_wavenumbers`);
-slab 2D ``P(None, a)`` needs ``p_a | n_1/2``; slab 3D ``P(None, a, None)`` (the halved dimension
-is not split); pencil ``P(None, a, b)`` needs ``p_b | n_2/2``.
+A ``D``-dimensional grid (the last ``D`` array dimensions; leading dimensions are batch) is split
+over one mesh axis (slab) or two (pencil); local FFTs alternate with global transposes, and the
+spectrum stays in the transposed layout. ``real=True`` starts with an ``rfft`` and drops the
+last-axis Nyquist mode: half the bytes, exact for fields without that mode. The layouts, the
+projection that makes r2c exact and why the dealiased steppers lose nothing are in the Sharding
+guide (``docs/guides/sharding.md``).
 """
 
 from __future__ import annotations
@@ -203,8 +156,8 @@ class DistributedFFT:
     outside, :meth:`fft` / :meth:`ifft` are the global (``shard_map``-wrapped) transforms.
     ``real=False``: complex-to-complex, spectrum of ``shape``. ``real=True``: real-to-complex
     with the last-axis Nyquist mode dropped, spectrum of :attr:`spectral_shape`
-    ``(*shape[:-1], shape[-1] // 2)``, half the bytes per transpose (see the module docstring
-    for the precondition and why it holds for the dealiased steppers).
+    ``(*shape[:-1], shape[-1] // 2)``, half the bytes per transpose (``docs/guides/sharding.md``
+    gives the precondition and why it holds for the dealiased steppers).
     """
 
     mesh: Mesh

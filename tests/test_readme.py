@@ -1,6 +1,6 @@
 """The README as a new user follows it: in a fresh copy of the repository, after the two set-up
 commands (``scripts/run`` and ``source .venv/bin/activate``), every command and code block in it
-runs.
+runs, and so does every Python block of the documentation site (``docs/``).
 
 The copy's ``.venv`` reuses this environment's installed dependencies (a path file, and links to
 their console scripts) instead of downloading them, so the test exercises what the README and
@@ -54,9 +54,15 @@ SHORT = {
 }
 
 
-def _blocks(lang: str) -> list[str]:
+def _blocks(lang: str, page: Path = ROOT / "README.md") -> list[str]:
     """Top-level fenced blocks (an indented one inside a list is a template, not a command)."""
-    return re.findall(rf"^```{lang}\n(.*?)^```", (ROOT / "README.md").read_text(), re.S | re.M)
+    return re.findall(rf"^```{lang}\n(.*?)^```", page.read_text(), re.S | re.M)
+
+
+def _python_examples() -> list[tuple[str, str]]:
+    """The README's Python blocks and the documentation site's (``docs/``), named by page."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return [(p.relative_to(ROOT).as_posix(), code) for p in pages for code in _blocks("python", p)]
 
 
 def _commands() -> list[str]:
@@ -159,11 +165,11 @@ def test_every_readme_command_works_after_the_setup(tmp_path):
         if (tmp_path / "gcloud" / "calls.log").exists():
             calls = (tmp_path / "gcloud" / "calls.log").read_text()
             failures.append(f"$ {short}\ncalled gcloud:\n{calls}")
-    for i, code in enumerate(_blocks("python")):
+    for i, (page, code) in enumerate(_python_examples()):
         (repo / f"readme_{i}.py").write_text(code)
         p = _bash(repo, f"source .venv/bin/activate\npython readme_{i}.py")
         if p.returncode != 0:
-            failures.append(f"python block {i}:\n{code}\n{p.stderr[-1500:]}")
+            failures.append(f"python block {i} of {page}:\n{code}\n{p.stderr[-1500:]}")
     assert not failures, "\n\n".join(failures)
 
 

@@ -1,54 +1,10 @@
-r"""Adaptive Dormand–Prince 5(4) with a PI step-size controller and dense output, under ``jit``.
+"""Adaptive Dormand–Prince 5(4) with a PI step-size controller and dense output, under ``jit``.
 
-**Method.** The explicit 7-stage FSAL pair of Dormand & Prince, "A family of embedded
-Runge–Kutta formulae", J. Comput. Appl. Math. 6 (1980) 19–26: the 5th-order solution advances,
-the embedded 4th-order one gives the error estimate ``err = h Σ (b_j - b̂_j) k_j``. Dense output
-is the continuous extension of order 4 of Hairer, Nørsett & Wanner, *Solving ODEs I* (2nd ed.),
-§II.6 (the ``CONTD5`` interpolant of their DOPRI5 code); it is C¹ across steps (it matches
-``f`` at both ends), so saved values are smooth in the inputs.
-
-**Controller** (Hairer & Wanner, *Solving ODEs II*, §IV.2, eq. (2.43c); Söderlind, "Automatic
-control and adaptive time-stepping", Numer. Algorithms 31 (2002) 281–310). With the scaled RMS
-error ``ε_n = rms(err / (atol + rtol max(|y_n|, |y_{n+1}|)))`` a step is accepted when
-``ε_n < 1`` and the next step is
-
-.. math:: h_{n+1} = h_n \, \mathrm{clip}\big(s\, ε_n^{-(β_I + β_P)/k}\, ε_{n-1}^{β_P/k},
-          f_{\min}, f_{\max}\big),\qquad k = 5,
-
-with ``ε_{n-1}`` the last *accepted* error, ``(β_P, β_I) = (0.4, 0.3)`` (Hairer–Wanner's
-``α = 0.7/k, β = 0.4/k``), safety ``s = 0.9``; after acceptance the factor lies in
-``[1, f_max = 10]``, after rejection in ``[f_min = 0.2, s]``. This is exactly diffrax's
-``PIDController(pcoeff=0.4, icoeff=0.3, dcoeff=0, error_order=5)`` (its form (4)). The last
-step is clipped to land on ``ts[-1]``.
-
-**Error estimate and diffrax.** ``err`` uses Dormand and Prince's own embedded weights, as
-Hairer's DOPRI5, scipy's ``RK45`` and MATLAB's ``ode45`` do. diffrax's ``Dopri5`` uses
-Shampine's embedded solution (L. F. Shampine, "Some practical Runge–Kutta formulas", Math.
-Comp. 46 (1986) 135–150), which is ``b/3 + 2b̂/3``: its estimate is exactly 2/3 of this one.
-So diffrax at ``(rtol, atol)`` accepts what this solver accepts at ``(1.5 rtol, 1.5 atol)``:
-with the same controller, diffrax at ``(rtol / 1.5, atol / 1.5)`` takes exactly the steps this
-solver takes at ``(rtol, atol)`` and reaches the same error (tested against diffrax from 1e-4 to
-1e-12). The two lie on one work-precision curve; at equal tolerances this solver takes about
-8% more steps and is about 1.5x more accurate, and its tolerance means what it means in
-Hairer's code and scipy.
-
-**Termination.** The loop stops on success, after ``max_steps`` attempted steps (accepted plus
-rejected), when the step size underflows (``h <= 10 eps max(|t|, |T - t0|)``), or when it
-underflows while the candidates are non-finite (NaN/Inf are always rejected). A solve that does
-not reach ``ts[-1]`` RAISES by default (as diffrax's ``throw=True``), with a message saying what
-to change; with ``throw=False`` the outcome is the returned ``status`` (:data:`SUCCESS` ...
-:data:`NONFINITE`) and save times not reached are NaN. Nothing hangs and nothing is silently
-wrong.
-
-**Differentiation.** ``loop="while"`` (default, fastest: stops as soon as it is done) runs on
-``lax.while_loop``: ``jit``, ``vmap`` and forward-mode ``jax.jvp`` / ``jax.jacfwd`` work, but
-JAX has no reverse mode through ``while_loop``. ``loop="scan"`` runs exactly ``max_steps``
-masked iterations of the same step on ``lax.scan`` (finished iterations are no-ops), so
-reverse-mode ``jax.grad`` works too; it costs ``max_steps`` steps regardless of when the solve
-ends and stores one step's residuals per iteration. Both give identical values. The gradient is
-that of the computed solution, step-size controller included (no ``stop_gradient``), so it
-matches finite differences of the solver; a rejected step with a non-finite candidate (the
-vector field blowing up) makes reverse-mode gradients NaN.
+Dormand & Prince, J. Comput. Appl. Math. 6 (1980) 19–26, with Hairer's order-4 dense output and
+the PI controller of Hairer & Wanner (diffrax's ``PIDController(pcoeff=0.4, icoeff=0.3)``). The
+method, the controller, the relation to diffrax's ``Dopri5`` (whose error estimate is 2/3 of this
+one), termination and differentiation (``loop="while"`` vs ``"scan"``) are explained in the
+documentation's Dormand–Prince page (``docs/background/dopri5.md``).
 """
 
 from __future__ import annotations
@@ -236,7 +192,7 @@ def dopri5(
       dt0: the first step size (> 0), a scalar array.
       max_steps: static bound on attempted steps (accepted + rejected).
       loop: ``"while"`` (stops when done; forward-mode AD only) or ``"scan"`` (``max_steps``
-        masked iterations; reverse-mode AD too). See the module docstring.
+        masked iterations; reverse-mode AD too); see ``docs/background/dopri5.md``.
       throw: raise when the solve fails (max_steps used up, step-size underflow, a non-finite
         vector field): ``ValueError`` at once when the status is concrete, else a run-time
         error under ``jit`` (under ``vmap``: when any solve fails). ``False`` returns the
