@@ -9,12 +9,47 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("EQX_ON_ERROR", "raise")
 
 import jax
+import pytest
 
 jax.config.update("jax_num_cpu_devices", 8)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+# `scripts/test --quick` (pytest -m quick): one fast module per layer, so a change anywhere is
+# exercised in a few minutes. Slow and multi-process tests stay in the full suite only.
+QUICK_MODULES = frozenset(
+    {
+        "kernels/test_value_checks.py",
+        "kernels/test_named_errors.py",
+        "kernels/pde/test_heat.py",
+        "kernels/ode/test_fixed_step.py",
+        "kernels/sde/test_sde.py",
+        "kernels/nn/test_layers.py",
+        "kernels/particles/test_space_lj.py",
+        "parity/test_compare.py",
+        "parity/test_golden_roundtrip.py",
+        "bridge/test_state_dict.py",
+        "sharding/test_mesh.py",
+        "sharding/test_halo.py",
+        "models/test_models.py",
+        "run/test_config.py",
+        "run/test_rundir.py",
+        "run/test_checkpoint.py",
+        "cli/test_cli.py",
+        "bench/test_bench_cli.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        if item.path.resolve().relative_to(tests).as_posix() in QUICK_MODULES:
+            item.add_marker(pytest.mark.quick)
