@@ -22,6 +22,7 @@ arrives after the loop lets the run finish).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -41,6 +42,17 @@ def _several_processes() -> bool:
     """A multi-process job has started (asked without starting JAX's backends, which must wait
     for ``jax.distributed.initialize``)."""
     return jax.distributed.is_initialized() and jax.process_count() > 1
+
+
+def _swallows_exceptions(frame: FrameType | None) -> bool:
+    """True inside a garbage-collector callback (jax registers one) or a ``__del__``, where an
+    exception is printed as "Exception ignored" and lost."""
+    codes = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in codes or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 class Preempted(Exception):
@@ -76,6 +88,11 @@ class PreemptionGuard:
                 os.kill(os.getpid(), signal.SIGTERM)  # to JAX's notifier: every process stops
             return
         if self._immediate:
+            if _swallows_exceptions(frame):
+                # Python would print and drop the exception; hand the signal back to the
+                # program once this frame has returned.
+                threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+                return
             log.warning("received %s: stopping now", name)
             raise Preempted(None, name)
         log.warning("received %s: saving a checkpoint and stopping after this step", name)
