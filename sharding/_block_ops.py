@@ -10,6 +10,7 @@ evaluated per axis and sliced, so no device ever holds a table of the whole spec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import jax
@@ -39,6 +40,14 @@ class _Transforms(Protocol):
     def local_table(self, axis: int, table: np.ndarray, dtype: Any) -> jax.Array: ...
 
 
+def _lengths(length: float | Sequence[float], d: int) -> tuple[float, ...]:
+    if isinstance(length, int | float):
+        return (float(length),) * d
+    if len(length) != d:
+        raise ValueError(f"length: expected {d} values, got {len(length)}")
+    return tuple(float(x) for x in length)
+
+
 class BlockOps:
     """:class:`~parallax.kernels.pde.SpectralOps` of a transform's local block at the real
     ``dtype`` (build it where the block lives: inside ``shard_map`` for a distributed FFT)."""
@@ -46,11 +55,7 @@ class BlockOps:
     def __init__(self, transforms: _Transforms, dtype: Any) -> None:
         self.transforms = transforms
         self.dtype = jnp.dtype(dtype)
-        d = len(transforms.shape)
-        ell = transforms.length
-        self.length = (
-            (float(ell),) * d if isinstance(ell, int | float) else tuple(float(x) for x in ell)
-        )
+        self.length = _lengths(transforms.length, len(transforms.shape))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -76,10 +81,17 @@ class BlockOps:
         m, n = self.transforms.axis_modes(axis), self.shape[axis]
         return self._table(axis, derivative_factor(m, n, self.length[axis]), self.cdtype)
 
+    def wavenumbers(self) -> tuple[jax.Array, ...]:
+        """``k_j = 2π m_j / L_j`` per axis (real)."""
+        return tuple(self._table(j, self._k(j), self.dtype) for j in range(len(self.shape)))
+
+    def _k(self, axis: int) -> np.ndarray:
+        return wavenumber(self.transforms.axis_modes(axis), self.length[axis])
+
     def k2(self) -> jax.Array:
         out = None
-        for axis, ell in enumerate(self.length):
-            k = wavenumber(self.transforms.axis_modes(axis), ell)
+        for axis in range(len(self.shape)):
+            k = self._k(axis)
             k2 = self._table(axis, k * k, self.dtype)
             out = k2 if out is None else out + k2
         assert out is not None

@@ -23,7 +23,7 @@ from jax.core import Tracer
 from jax.sharding import Mesh, PartitionSpec
 
 from parallax.kernels.pde import complex_dtype
-from parallax.kernels.pde._fourier_np import axis_modes, wavenumber
+from parallax.kernels.pde._fourier_np import axis_modes
 from parallax.sharding._block_ops import BlockOps
 from parallax.sharding._halo import check_decomposition, conform
 
@@ -130,11 +130,7 @@ class LocalFFT:
         return _along(jnp.asarray(table, dtype=dtype), axis, len(self.shape))
 
     def local_wavenumbers(self, dtype: Any = jnp.float32) -> tuple[jax.Array, ...]:
-        lengths = _lengths(self.length, len(self.shape))
-        return tuple(
-            self.local_table(i, wavenumber(self.axis_modes(i), ell), dtype)
-            for i, ell in enumerate(lengths)
-        )
+        return self.spectral_ops(dtype).wavenumbers()
 
     def spectral_ops(self, dtype: Any) -> BlockOps:
         """The :class:`~parallax.kernels.pde.SpectralOps` of these transforms at ``dtype``."""
@@ -143,14 +139,6 @@ class LocalFFT:
     def spmd(self, f: Callable[..., Any], **_: Any) -> Callable[..., Any]:
         """The identity wrapper (a single device needs no ``shard_map``)."""
         return f
-
-
-def _lengths(length: float | Sequence[float], d: int) -> tuple[float, ...]:
-    if isinstance(length, int | float):
-        return (float(length),) * d
-    if len(length) != d:
-        raise ValueError(f"length: expected {d} values, got {len(length)}")
-    return tuple(float(x) for x in length)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,11 +291,7 @@ class DistributedFFT:
 
     def local_wavenumbers(self, dtype: Any = jnp.float32) -> tuple[jax.Array, ...]:
         """Wavenumbers of this device's spectral block (call inside ``shard_map``)."""
-        lengths = _lengths(self.length, len(self.shape))
-        return tuple(
-            self.local_table(i, wavenumber(self.axis_modes(i), ell), dtype)
-            for i, ell in enumerate(lengths)
-        )
+        return self.spectral_ops(dtype).wavenumbers()
 
     def spectral_ops(self, dtype: Any) -> BlockOps:
         """The :class:`~parallax.kernels.pde.SpectralOps` of this device's block at ``dtype``
