@@ -1,38 +1,17 @@
-r"""The spectral equations of :mod:`parallax.kernels.pde`, run with the grid sharded.
+"""The spectral equations of :mod:`parallax.kernels.pde`, run with the grid sharded.
 
-An equation is written once, as its ``*_terms`` function (diagonal linear operator and
-nonlinear function over :class:`parallax.kernels.pde.SpectralOps`;
-:func:`parallax.kernels.pde.kuramoto_sivashinsky_terms`, ...). The single-device steppers
-evaluate it on the whole grid; here it is evaluated inside ``shard_map`` on a
-:class:`~parallax.sharding.DistributedFFT` (slab or pencil), whose :meth:`spectral_ops` is the
-device's block of the spectrum: each device holds a block of the grid, its nonlinear terms are
-formed locally in physical space, and the only communication is the FFT transposes. The same
-ETDRK4 / ETD1 step (:func:`parallax.kernels.pde.etdrk4`, Kassam & Trefethen contour
-coefficients) runs on the block, and the rollout keeps the state in Fourier space between steps,
-as the single-device rollout does. :func:`sharded_stepper` runs any equation's terms;
+Each equation is written once, as its ``*_terms`` function over
+:class:`~parallax.kernels.pde.SpectralOps` (e.g.
+:func:`~parallax.kernels.pde.kuramoto_sivashinsky_terms`). Here it is evaluated inside
+``shard_map`` on one device's block of a :class:`~parallax.sharding.DistributedFFT` (its
+``spectral_ops``): nonlinear terms are formed locally in physical space, the only communication
+is the FFT transposes, and the same ETDRK4 / ETD1 step runs on the block with the state in
+Fourier space between steps. :func:`sharded_stepper` runs any equation's terms;
 :func:`sharded_kuramoto_sivashinsky`, :func:`sharded_navier_stokes_2d` and :func:`sharded_heat`
 are its named forms. With :class:`~parallax.sharding.LocalFFT` the same code runs on one device.
-
-**Real-to-complex on request.** The steppers use the transform they are given
-(``distributed_fft(..., real=False)``, the default, is complex-to-complex and exact for any real
-``u0``); every constructor's ``real=True|False`` overrides it. With ``real=True`` the
-transforms run in the r2c layout of :class:`~parallax.sharding.DistributedFFT` (``rfft`` along
-the last dimension, its Nyquist mode dropped), which moves half the bytes per transpose and does
-about half the FFT work. Dropping loses nothing the dynamics use: with 2/3 dealiasing the
-last-axis Nyquist mode :math:`m = n/2` never enters a nonlinear term (``mask`` zeros it on the
-way in) and never receives one (``mask`` on the way out), so it only evolves by the linear
-factor :math:`e^{L t}`, decoupled from the rest (heat is linear: every mode is decoupled).
-Hence, with :math:`P` the projection that removes it (:meth:`DistributedFFT.project`),
-
-.. math:: \text{r2c rollout}(u_0) = \text{single-device rollout}(P u_0),
-
-exactly (to round-off), and the single-device rollout of :math:`u_0` differs from it only by
-that linearly evolved Nyquist mode of :math:`u_0` (zero when :math:`u_0` has none, and decaying
-like :math:`e^{L(k_N) t}` for the dissipative equations here). That difference is why r2c is
-not the default: it is exact only for a ``u0`` without that mode (a low-pass field, or
-``ops.project(u0)``) and for dealiased equations. ``check_nyquist=True`` raises
-``ValueError`` instead of projecting when ``u0`` has a Nyquist mode above round-off (a host-side
-check: call ``rollout`` on a concrete ``u0``, outside ``jit``).
+Real-to-complex transforms (``real=True``) give the single-device rollout of ``ops.project(u0)``,
+exact for a ``u0`` without a last-axis Nyquist mode; why, and why complex-to-complex is the
+default, is in the Sharding guide (``docs/guides/sharding.md``).
 """
 
 from __future__ import annotations
