@@ -8,9 +8,10 @@
 * Simulations: :func:`halo_exchange` / :func:`sharded_stencil` (domain decomposition),
   :func:`sharded_laplacian`, :func:`sharded_fd_heat`, :func:`sharded_wave_2d` (FD, Dirichlet too),
   :func:`distributed_fft` (slab / pencil; ``real=True``: real-to-complex, half the bytes), the
-  :mod:`parallax.kernels.pde` spectral steppers on it (:func:`sharded_kuramoto_sivashinsky`,
-  :func:`sharded_navier_stokes_2d`, :func:`sharded_heat`), :func:`ring_accelerations`
-  (N-body particle decomposition), :func:`ensemble_map` (an ensemble axis).
+  :mod:`parallax.kernels.pde` spectral equations on it (:func:`sharded_stepper` for any
+  equation's terms; :func:`sharded_kuramoto_sivashinsky`, :func:`sharded_navier_stokes_2d`,
+  :func:`sharded_heat`), :func:`ring_accelerations` (N-body particle decomposition),
+  :func:`ensemble_map` (an ensemble axis).
 * Communication: :func:`comms_report` (collectives of a compiled step from its HLO).
 * Multi-host: :func:`initialize_distributed`; checkpoints across meshes: :func:`save_sharded`,
   :func:`restore_sharded`.
@@ -65,6 +66,7 @@ from parallax.sharding._spectral import (
     sharded_kuramoto_sivashinsky as sharded_kuramoto_sivashinsky,
 )
 from parallax.sharding._spectral import sharded_navier_stokes_2d as sharded_navier_stokes_2d
+from parallax.sharding._spectral import sharded_stepper as sharded_stepper
 from parallax.sharding._supervise import PEER_LOST_EXIT as PEER_LOST_EXIT
 from parallax.sharding._supervise import exit_peer_lost as exit_peer_lost
 from parallax.sharding._supervise import lost_peer as lost_peer
@@ -121,6 +123,7 @@ __all__ = [
     "sharded_navier_stokes_2d",
     "sharded_nbody_rollout",
     "sharded_stencil",
+    "sharded_stepper",
     "sharded_wave_2d",
     "spec_axes",
     "split_ici_dcn",

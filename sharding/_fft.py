@@ -22,27 +22,25 @@ from jax import lax
 from jax.core import Tracer
 from jax.sharding import Mesh, PartitionSpec
 
+from parallax.kernels.pde import complex_dtype
+from parallax.kernels.pde._fourier_np import axis_modes
+from parallax.sharding._block_ops import BlockOps
 from parallax.sharding._halo import check_decomposition, conform
 
 __all__ = [
     "DistributedFFT",
     "LocalFFT",
     "check_nyquist_free",
-    "complex_dtype",
     "distributed_fft",
     "nyquist_mode",
 ]
 
 
-def complex_dtype(real_dtype: Any) -> Any:
-    """complex64 for float32 (and narrower), complex128 for float64."""
-    return jnp.dtype(jnp.complex128 if jnp.dtype(real_dtype) == jnp.float64 else jnp.complex64)
-
-
-def _wavenumbers(n: int, length: float, half: bool = False) -> np.ndarray:
-    if half:  # modes 0 .. n/2 - 1 (the r2c layout drops the Nyquist mode n/2)
-        return 2 * np.pi * np.arange(n // 2, dtype=np.float64) / length
-    return 2 * np.pi * np.fft.fftfreq(n, d=1.0 / n) / length
+def _along(x: jax.Array, axis: int, ndim: int) -> jax.Array:
+    """A 1D table of spectral axis ``axis`` as a rank-``ndim`` array broadcasting along it."""
+    shape = [1] * ndim
+    shape[axis] = x.shape[0]
+    return x.reshape(shape)
 
 
 def _alternating(n: int, ndim: int, dtype: Any) -> jax.Array:
@@ -91,8 +89,8 @@ def check_nyquist_free(u: jax.Array, name: str = "u") -> None:
 class LocalFFT:
     """Single-device transforms with the same interface as :class:`DistributedFFT`.
 
-    Use it to write a spectral stepper once (``fft``, ``ifft``, ``local_wavenumbers``) and run
-    it unsharded or, with :class:`DistributedFFT`, sharded. ``real=True`` uses ``rfftn`` /
+    Use it to run a spectral stepper (:meth:`spectral_ops`) unsharded that is otherwise run
+    sharded on a :class:`DistributedFFT`. ``real=True`` uses ``rfftn`` /
     ``irfftn`` with all ``n/2 + 1`` modes of the last dimension (one device needs no
     divisibility, so nothing is dropped and :meth:`project` is the identity).
     """
@@ -122,30 +120,25 @@ class LocalFFT:
         """The identity (the single-device r2c transform keeps every mode)."""
         return u
 
+    def axis_modes(self, axis: int) -> np.ndarray:
+        """Integer modes of spectral axis ``axis`` (1D; ``rfftfreq`` on the last if ``real``)."""
+        return axis_modes(self.shape[axis], half=self.real and axis == len(self.shape) - 1)
+
+    def local_table(self, axis: int, table: np.ndarray, dtype: Any) -> jax.Array:
+        """A per-mode table of spectral axis ``axis`` (1D, in :meth:`axis_modes` order) as a
+        rank-``d`` array of ``dtype`` (one device holds the whole spectrum)."""
+        return _along(jnp.asarray(table, dtype=dtype), axis, len(self.shape))
+
     def local_wavenumbers(self, dtype: Any = jnp.float32) -> tuple[jax.Array, ...]:
-        d = len(self.shape)
-        lengths = _lengths(self.length, d)
-        out = []
-        for i, (n, ell) in enumerate(zip(self.shape, lengths, strict=True)):
-            k = _wavenumbers(n, ell)
-            if self.real and i == d - 1:
-                k = 2 * np.pi * np.fft.rfftfreq(n, d=1.0 / n) / ell
-            shape = [1] * d
-            shape[i] = k.size
-            out.append(jnp.asarray(k.reshape(shape), dtype=dtype))
-        return tuple(out)
+        return self.spectral_ops(dtype).wavenumbers()
+
+    def spectral_ops(self, dtype: Any) -> BlockOps:
+        """The :class:`~parallax.kernels.pde.SpectralOps` of these transforms at ``dtype``."""
+        return BlockOps(self, dtype)
 
     def spmd(self, f: Callable[..., Any], **_: Any) -> Callable[..., Any]:
         """The identity wrapper (a single device needs no ``shard_map``)."""
         return f
-
-
-def _lengths(length: float | Sequence[float], d: int) -> tuple[float, ...]:
-    if isinstance(length, int | float):
-        return (float(length),) * d
-    if len(length) != d:
-        raise ValueError(f"length: expected {d} values, got {len(length)}")
-    return tuple(float(x) for x in length)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,23 +270,33 @@ class DistributedFFT:
         the last dimension, so no communication in any layout); ``real=False``: ``u``."""
         return _project(u) if self.real else u
 
+    def axis_modes(self, axis: int) -> np.ndarray:
+        """Integer modes of the whole spectral axis ``axis`` (1D): ``fftfreq`` order, or
+        ``0 .. n/2 - 1`` on the last axis if ``real`` (the Nyquist mode dropped)."""
+        n = self.shape[axis]
+        if self.real and axis == len(self.shape) - 1:
+            return np.arange(n // 2, dtype=np.int64)
+        return axis_modes(n)
+
+    def local_table(self, axis: int, table: np.ndarray, dtype: Any) -> jax.Array:
+        """This device's slice of a per-mode table of spectral axis ``axis`` (1D, in
+        :meth:`axis_modes` order) as a rank-``d`` array of ``dtype`` (call inside
+        ``shard_map``)."""
+        x = jnp.asarray(table, dtype=dtype)
+        a = self.spectral_spec_grid[axis]
+        if a is not None:
+            m = x.shape[0] // self.mesh.shape[a]
+            x = lax.dynamic_slice_in_dim(x, lax.axis_index(a) * m, m)
+        return _along(x, axis, len(self.shape))
+
     def local_wavenumbers(self, dtype: Any = jnp.float32) -> tuple[jax.Array, ...]:
         """Wavenumbers of this device's spectral block (call inside ``shard_map``)."""
-        d = len(self.shape)
-        lengths = _lengths(self.length, d)
-        spec = tuple(self.spectral_spec_grid) + (None,) * d
-        out = []
-        for i, (n, ell) in enumerate(zip(self.shape, lengths, strict=True)):
-            half = self.real and i == d - 1
-            k = jnp.asarray(_wavenumbers(n, ell, half), dtype=dtype)
-            a = spec[i]
-            if a is not None:
-                m = k.shape[0] // self.mesh.shape[a]
-                k = lax.dynamic_slice_in_dim(k, lax.axis_index(a) * m, m)
-            shape = [1] * d
-            shape[i] = k.shape[0]
-            out.append(k.reshape(shape))
-        return tuple(out)
+        return self.spectral_ops(dtype).wavenumbers()
+
+    def spectral_ops(self, dtype: Any) -> BlockOps:
+        """The :class:`~parallax.kernels.pde.SpectralOps` of this device's block at ``dtype``
+        (call inside ``shard_map``): the equations of :mod:`parallax.kernels.pde` run on it."""
+        return BlockOps(self, dtype)
 
     # -- global ---------------------------------------------------------------------------
     def spmd(self, f: Callable[..., Any], *, batch_dims: int = 0, n_args: int = 1) -> Callable:

@@ -1,7 +1,9 @@
 """Periodic spectral and finite-difference PDE kernels (family ``pde``).
 
 Each stepper is a pure function ``state -> state`` (or a constructor returning one); rollouts run
-on ``lax.scan``. Torch twins live in :mod:`parallax.kernels.pde.twins` (imports torch)."""
+on ``lax.scan``. The spectral equations are written once as ``*_terms`` (linear operator and
+nonlinear function over :class:`SpectralOps`), shared with the sharded steppers. Torch twins live
+in :mod:`parallax.kernels.pde.twins` (imports torch)."""
 
 from parallax.kernels.pde._equations import advection_diffusion as advection_diffusion
 from parallax.kernels.pde._equations import allen_cahn as allen_cahn
@@ -39,6 +41,8 @@ from parallax.kernels.pde._grid import grid_points as grid_points
 from parallax.kernels.pde._grid import rfft_wavenumbers as rfft_wavenumbers
 from parallax.kernels.pde._heat import heat_1d_rollout as heat_1d_rollout
 from parallax.kernels.pde._heat import heat_1d_step as heat_1d_step
+from parallax.kernels.pde._ops import GridOps as GridOps
+from parallax.kernels.pde._ops import SpectralOps as SpectralOps
 from parallax.kernels.pde._spectral import Grid as Grid
 from parallax.kernels.pde._spectral import make_grid as make_grid
 from parallax.kernels.pde._spectral_rollouts import (
@@ -55,39 +59,67 @@ from parallax.kernels.pde._spectral_rollouts import (
     navier_stokes_2d_rollout as navier_stokes_2d_rollout,
 )
 from parallax.kernels.pde._stepper import SpectralStepper as SpectralStepper
+from parallax.kernels.pde._terms import Terms as Terms
+from parallax.kernels.pde._terms import advection as advection
+from parallax.kernels.pde._terms import advection_diffusion_terms as advection_diffusion_terms
+from parallax.kernels.pde._terms import allen_cahn_terms as allen_cahn_terms
+from parallax.kernels.pde._terms import burgers_terms as burgers_terms
+from parallax.kernels.pde._terms import conservative_convection as conservative_convection
+from parallax.kernels.pde._terms import cubic as cubic
+from parallax.kernels.pde._terms import gradient_norm as gradient_norm
+from parallax.kernels.pde._terms import heat_terms as heat_terms
+from parallax.kernels.pde._terms import kdv_terms as kdv_terms
+from parallax.kernels.pde._terms import kolmogorov_forcing as kolmogorov_forcing
+from parallax.kernels.pde._terms import kuramoto_sivashinsky_terms as kuramoto_sivashinsky_terms
+from parallax.kernels.pde._terms import navier_stokes_2d_terms as navier_stokes_2d_terms
+from parallax.kernels.pde._terms import vorticity_flux as vorticity_flux
 
 __all__ = [
     "D2_WEIGHTS",
     "ETD1Coefficients",
     "ETDRK4Coefficients",
     "Grid",
+    "GridOps",
+    "SpectralOps",
     "SpectralStepper",
+    "Terms",
+    "advection",
     "advection_1d_rollout",
     "advection_1d_step",
     "advection_2d_rollout",
     "advection_2d_step",
     "advection_diffusion",
     "advection_diffusion_rollout",
+    "advection_diffusion_terms",
     "allen_cahn",
     "allen_cahn_rollout",
+    "allen_cahn_terms",
     "burgers",
     "burgers_1d_rollout",
     "burgers_2d_rollout",
+    "burgers_terms",
     "complex_dtype",
+    "conservative_convection",
+    "cubic",
     "etd1",
     "etd1_coefficients",
     "etdrk4",
     "etdrk4_coefficients",
+    "gradient_norm",
     "grid_points",
     "heat",
     "heat_1d_rollout",
     "heat_1d_step",
     "heat_rollout",
+    "heat_terms",
     "kdv_rollout",
+    "kdv_terms",
+    "kolmogorov_forcing",
     "korteweg_de_vries",
     "ks_1d_rollout",
     "ks_2d_rollout",
     "kuramoto_sivashinsky",
+    "kuramoto_sivashinsky_terms",
     "laplacian",
     "laplacian_2d",
     "laplacian_3d",
@@ -97,10 +129,12 @@ __all__ = [
     "make_grid",
     "navier_stokes_2d",
     "navier_stokes_2d_rollout",
+    "navier_stokes_2d_terms",
     "periodic_shift",
     "rfft_wavenumbers",
     "upwind_rate",
     "upwind_rate_padded",
+    "vorticity_flux",
     "wave_2d_energy",
     "wave_2d_rollout",
     "wave_2d_start",

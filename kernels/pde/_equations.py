@@ -4,7 +4,10 @@ Every constructor takes a :class:`~parallax.kernels.pde.Grid` (or a shape plus `
 step ``dt`` and the physical parameters (arrays or Python numbers, cast to ``dtype``), and
 returns a :class:`~parallax.kernels.pde.SpectralStepper`. Each is ``u_t = L u + N(u)`` with
 ``L`` diagonal in Fourier space; the nonlinear products are formed from 2/3-dealiased fields and
-the result is dealiased again.
+the result is dealiased again. The constructors validate and cast the parameters; the operators
+themselves are the ``*_terms`` functions of :mod:`parallax.kernels.pde._terms`, evaluated on the
+whole grid (:class:`~parallax.kernels.pde.GridOps`), which the sharded steppers of
+:mod:`parallax.sharding` evaluate on a device's block.
 
 =====================  ===========================================================  ===========
 equation               form                                                          state
@@ -29,21 +32,28 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array
 
 from parallax.kernels._checks import as_real
-from parallax.kernels.pde._spectral import Grid, broadcast_to_rank, irfftn, rfftn
+from parallax.kernels.pde._ops import GridOps
+from parallax.kernels.pde._spectral import Grid
 from parallax.kernels.pde._stepper import (
     Checks,
     SpectralStepper,
     as_grid,
-    dealiaser,
     dt_param,
     make_stepper,
     param,
     real_dtype,
+)
+from parallax.kernels.pde._terms import (
+    advection_diffusion_terms,
+    allen_cahn_terms,
+    burgers_terms,
+    heat_terms,
+    kdv_terms,
+    kuramoto_sivashinsky_terms,
+    navier_stokes_2d_terms,
 )
 
 __all__ = [
@@ -56,18 +66,12 @@ __all__ = [
     "navier_stokes_2d",
 ]
 
-_CPLX = {jnp.dtype(jnp.float32): jnp.complex64, jnp.dtype(jnp.float64): jnp.complex128}
 
-
-def _setup(grid, length, dt, dtype) -> tuple[Grid, Array, Any, Any, Checks]:
+def _setup(grid, length, dt, dtype) -> tuple[Grid, Array, GridOps, Checks]:
     grid = as_grid(grid, length)
     dtype = real_dtype(dtype, dt)
     checks: Checks = []
-    return grid, dt_param(dt, dtype, checks), dtype, _CPLX[dtype], checks
-
-
-def _const(x: np.ndarray, cdt) -> Array:
-    return jnp.asarray(x, dtype=cdt)
+    return grid, dt_param(dt, dtype, checks), GridOps(grid, dtype), checks
 
 
 def heat(
@@ -81,10 +85,10 @@ def heat(
 ) -> SpectralStepper:
     """Heat / diffusion ``u_t = ν Δu`` in 1D, 2D or 3D (``ν >= 0``). Linear, so each step is
     the exact ``e^{-ν|k|² dt}`` factor with either method."""
-    grid, dt, dtype, _, checks = _setup(grid, length, dt, dtype)
-    nu = param("nu", nu, dtype, checks)
-    lin = nu * jnp.asarray(grid.laplacian_np(), dtype=dtype)
-    return make_stepper(grid, dt, lin, None, dtype=dtype, method=method, checks=checks)
+    grid, dt, ops, checks = _setup(grid, length, dt, dtype)
+    nu = param("nu", nu, ops.dtype, checks)
+    terms = heat_terms(ops, nu)
+    return make_stepper(grid, dt, terms, dtype=ops.dtype, method=method, checks=checks)
 
 
 def advection_diffusion(
@@ -99,13 +103,11 @@ def advection_diffusion(
 ) -> SpectralStepper:
     """``u_t + c·∇u = ν Δu`` with constant ``velocity`` ``c`` (shape ``(d,)``) and ``ν >= 0``:
     ``L = -ν|k|² - i c·k`` (exact per step)."""
-    grid, dt, dtype, cdt, checks = _setup(grid, length, dt, dtype)
-    nu = param("nu", nu, dtype, checks)
-    c = as_real("velocity", velocity, dtype, shape=(grid.ndim,))
-    lin = (nu * jnp.asarray(grid.laplacian_np(), dtype=dtype)).astype(cdt)
-    for j, d in enumerate(grid.derivative_np()):
-        lin = lin - c[j].astype(cdt) * _const(d, cdt)
-    return make_stepper(grid, dt, lin, None, dtype=dtype, method=method, checks=checks)
+    grid, dt, ops, checks = _setup(grid, length, dt, dtype)
+    nu = param("nu", nu, ops.dtype, checks)
+    c = as_real("velocity", velocity, ops.dtype, shape=(grid.ndim,))
+    terms = advection_diffusion_terms(ops, c, nu)
+    return make_stepper(grid, dt, terms, dtype=ops.dtype, method=method, checks=checks)
 
 
 def burgers(
@@ -121,34 +123,12 @@ def burgers(
     """Viscous Burgers. 1D: ``u_t + ½(u²)_x = ν u_xx`` on state ``(*b, n)`` (conservative, mass
     exact). 2D/3D: ``u_t + (u·∇)u = ν Δu`` on a velocity ``(*b, d, *grid)`` (advective form, so
     Cole–Hopf solutions ``u = -2ν ∇ log φ`` are exact solutions)."""
-    grid, dt, dtype, cdt, checks = _setup(grid, length, dt, dtype)
-    nu = param("nu", nu, dtype, checks)
-    lin = nu * jnp.asarray(grid.laplacian_np(), dtype=dtype)
-    mask = dealiaser(grid, dealias)
-    ders = [_const(d, cdt) for d in grid.derivative_np()]
-    d = grid.ndim
-    if d == 1:
-        (dx,) = ders
-
-        def nonlinear(uh: Array) -> Array:
-            u = irfftn(mask(uh), grid, dtype)
-            return mask(broadcast_to_rank(-0.5 * dx, uh.ndim) * rfftn(u * u, grid))
-
-        return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method, checks=checks)
-
-    def nonlinear_vec(uh: Array) -> Array:
-        uh = mask(uh)
-        r, ax = uh.ndim, -d - 1
-        u = irfftn(uh, grid, dtype)  # (*b, d, *grid)
-        # (u·∇)u = Σ_j u_j ∂_j u: one batched inverse FFT per derivative direction
-        adv = jnp.zeros_like(u)
-        for j in range(d):
-            gradient = irfftn(broadcast_to_rank(ders[j], r) * uh, grid, dtype)
-            adv = adv + jnp.expand_dims(jnp.take(u, j, axis=ax), ax) * gradient
-        return mask(-rfftn(adv, grid))
-
+    grid, dt, ops, checks = _setup(grid, length, dt, dtype)
+    nu = param("nu", nu, ops.dtype, checks)
+    terms = burgers_terms(ops, nu, dealias=dealias)
+    channels = () if grid.ndim == 1 else (grid.ndim,)
     return make_stepper(
-        grid, dt, lin, nonlinear_vec, dtype=dtype, channels=(d,), method=method, checks=checks
+        grid, dt, terms, dtype=ops.dtype, channels=channels, method=method, checks=checks
     )
 
 
@@ -163,18 +143,11 @@ def korteweg_de_vries(
 ) -> SpectralStepper:
     """KdV ``u_t + 6 u u_x + u_xxx = 0`` (1D): ``L = -(ik)³``, ``N = -3 (u²)_x``. The soliton
     ``u = (c/2) sech²(√c (x - ct - x₀)/2)`` travels at speed ``c`` unchanged."""
-    grid, dt, dtype, cdt, checks = _setup(grid, length, dt, dtype)
+    grid, dt, ops, checks = _setup(grid, length, dt, dtype)
     if grid.ndim != 1:
         raise ValueError(f"grid: KdV is 1D, got a {grid.ndim}D grid {grid.shape}")
-    (dx,) = (_const(d, cdt) for d in grid.derivative_np())
-    lin = -(dx * dx * dx)
-    mask = dealiaser(grid, dealias)
-
-    def nonlinear(uh: Array) -> Array:
-        u = irfftn(mask(uh), grid, dtype)
-        return mask(broadcast_to_rank(-3.0 * dx, uh.ndim) * rfftn(u * u, grid))
-
-    return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method, checks=checks)
+    terms = kdv_terms(ops, dealias=dealias)
+    return make_stepper(grid, dt, terms, dtype=ops.dtype, method=method, checks=checks)
 
 
 def kuramoto_sivashinsky(
@@ -188,29 +161,9 @@ def kuramoto_sivashinsky(
 ) -> SpectralStepper:
     """Kuramoto–Sivashinsky, ``L = |k|² - |k|⁴``. 1D conservative form ``N = -½ (u²)_x``
     (mass exact; Kassam & Trefethen 2005 §6); 2D/3D gradient form ``N = -½ |∇u|²``."""
-    grid, dt, dtype, cdt, checks = _setup(grid, length, dt, dtype)
-    lap = grid.laplacian_np()
-    lin = jnp.asarray(-lap - lap * lap, dtype=dtype)
-    mask = dealiaser(grid, dealias)
-    ders = [_const(d, cdt) for d in grid.derivative_np()]
-    if grid.ndim == 1:
-        (dx,) = ders
-
-        def nonlinear(uh: Array) -> Array:
-            u = irfftn(mask(uh), grid, dtype)
-            return mask(broadcast_to_rank(-0.5 * dx, uh.ndim) * rfftn(u * u, grid))
-
-    else:
-
-        def nonlinear(uh: Array) -> Array:
-            uh = mask(uh)
-            g2 = jnp.zeros(uh.shape[: uh.ndim - grid.ndim] + grid.shape, dtype)
-            for dj in ders:
-                g = irfftn(broadcast_to_rank(dj, uh.ndim) * uh, grid, dtype)
-                g2 = g2 + g * g
-            return mask(-0.5 * rfftn(g2, grid))
-
-    return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method, checks=checks)
+    grid, dt, ops, checks = _setup(grid, length, dt, dtype)
+    terms = kuramoto_sivashinsky_terms(ops, dealias=dealias)
+    return make_stepper(grid, dt, terms, dtype=ops.dtype, method=method, checks=checks)
 
 
 def allen_cahn(
@@ -225,16 +178,10 @@ def allen_cahn(
 ) -> SpectralStepper:
     """Allen–Cahn ``u_t = ε² Δu + u - u³`` (``ε > 0``): ``L = 1 - ε²|k|²``, ``N = -u³``. The
     2/3 mask removes the aliases of the cubic term only partly (full removal needs 1/2)."""
-    grid, dt, dtype, _, checks = _setup(grid, length, dt, dtype)
-    eps = param("eps", eps, dtype, checks, positive=True)
-    lin = 1.0 + eps * eps * jnp.asarray(grid.laplacian_np(), dtype=dtype)
-    mask = dealiaser(grid, dealias)
-
-    def nonlinear(uh: Array) -> Array:
-        u = irfftn(mask(uh), grid, dtype)
-        return mask(-rfftn(u * u * u, grid))
-
-    return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method, checks=checks)
+    grid, dt, ops, checks = _setup(grid, length, dt, dtype)
+    eps = param("eps", eps, ops.dtype, checks, positive=True)
+    terms = allen_cahn_terms(ops, eps, dealias=dealias)
+    return make_stepper(grid, dt, terms, dtype=ops.dtype, method=method, checks=checks)
 
 
 def navier_stokes_2d(
@@ -255,41 +202,15 @@ def navier_stokes_2d(
 
     ``ω_t + ∇·(u ω) = ν Δω - α ω - A κ cos(κ y)`` with ``u = (∂_y ψ, -∂_x ψ)``,
     ``ψ̂ = ω̂ / |k|²`` (mean-free), ``ν >= 0`` (``nu``), ``α >= 0`` (``drag``), Kolmogorov
-    amplitude ``A >= 0`` (``forcing``) at ``κ = 2π forcing_wavenumber / L_y``.
-
-    The advection is evaluated as ``∂x∂y(v² - u²) + (∂xx - ∂yy)(uv)``, equal to ``∇·(uω)``
-    for a divergence-free ``u`` (Basdevant, Mon. Weather Rev. 111 (1983) 2295): four real
-    FFTs per evaluation (``u``, ``v`` back, two products forward) instead of five; with 2/3
-    dealiasing the kept modes are the same, and the mean of ``ω`` stays exact."""
-    grid, dt, dtype, cdt, checks = _setup(grid, length, dt, dtype)
+    amplitude ``A >= 0`` (``forcing``) at ``κ = 2π forcing_wavenumber / L_y``. The flux is
+    evaluated in Basdevant's four-transform form (:func:`parallax.kernels.pde.vorticity_flux`)."""
+    grid, dt, ops, checks = _setup(grid, length, dt, dtype)
     if grid.ndim != 2:
         raise ValueError(f"grid: expected a 2D grid, got shape {grid.shape}")
-    nu = param("nu", nu, dtype, checks)
-    drag = param("drag", drag, dtype, checks)
-    amp = param("forcing", forcing, dtype, checks)
-    lin = nu * jnp.asarray(grid.laplacian_np(), dtype=dtype) - drag
-    mask = dealiaser(grid, dealias)
-    dy_np, dx_np = grid.derivative_np()
-    lap = grid.laplacian_np()
-    inv = np.where(lap == 0, 0.0, -1.0 / np.where(lap == 0, 1.0, lap))  # 1/|k|²
-    # velocity from vorticity: u = ∂_y ψ, v = -∂_x ψ with ψ̂ = ω̂/|k|²
-    to_u, to_v = _const(dy_np * inv, cdt), _const(-dx_np * inv, cdt)
-    # u·∇ω = ∂x∂y(v² - u²) + (∂xx - ∂yy)(uv) for divergence-free u (Basdevant 1983): 2 inverse
-    # + 2 forward FFTs per evaluation instead of 3 + 2 for ∇·(uω); same dealiased modes
-    d_xy, d_xx_yy = _const(dx_np * dy_np, cdt), _const(dx_np * dx_np - dy_np * dy_np, cdt)
-    kappa = 2 * np.pi * forcing_wavenumber / grid.length[0]
-    y = np.arange(grid.shape[0])[:, None] * grid.spacing[0] + np.zeros(grid.shape)
-    f_shape = np.fft.rfft2(-kappa * np.cos(kappa * y))
-    force_hat = mask(amp.astype(cdt) * _const(f_shape, cdt))
-
-    def nonlinear(wh: Array) -> Array:
-        r = wh.ndim
-        wh = mask(wh)
-        u = irfftn(broadcast_to_rank(to_u, r) * wh, grid, dtype)
-        v = irfftn(broadcast_to_rank(to_v, r) * wh, grid, dtype)
-        adv = broadcast_to_rank(d_xy, r) * rfftn(v * v - u * u, grid) + broadcast_to_rank(
-            d_xx_yy, r
-        ) * rfftn(u * v, grid)
-        return mask(broadcast_to_rank(force_hat, r) - adv)
-
-    return make_stepper(grid, dt, lin, nonlinear, dtype=dtype, method=method, checks=checks)
+    nu = param("nu", nu, ops.dtype, checks)
+    drag = param("drag", drag, ops.dtype, checks)
+    amp = param("forcing", forcing, ops.dtype, checks)
+    terms = navier_stokes_2d_terms(
+        ops, nu, drag, amp, forcing_wavenumber=forcing_wavenumber, dealias=dealias
+    )
+    return make_stepper(grid, dt, terms, dtype=ops.dtype, method=method, checks=checks)

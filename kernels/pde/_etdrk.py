@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float
 
+from parallax.kernels.pde._grid import complex_dtype
 from parallax.kernels.pde._spectral import broadcast_to_rank
 
 __all__ = [
@@ -52,8 +53,6 @@ __all__ = [
 ]
 
 Nonlinear = Callable[[Array], Array]
-
-_COMPLEX = {jnp.dtype(jnp.float32): jnp.complex64, jnp.dtype(jnp.float64): jnp.complex128}
 
 
 class ETDRK4Coefficients(NamedTuple):
@@ -101,7 +100,7 @@ def _prepare(lin: Array, dt: Array) -> tuple[Array, Array, bool]:
         raise TypeError(f"dt: expected a floating dtype, got {dt.dtype}")
     if dt.ndim != 0:
         raise ValueError(f"dt: expected a scalar (rank 0), got shape {dt.shape}")
-    cdt = _COMPLEX[jnp.dtype(dt.dtype)]
+    cdt = complex_dtype(dt.dtype)
     hl = lin.astype(cdt) * dt.astype(cdt)
     return hl, dt, real
 

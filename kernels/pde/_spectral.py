@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float
 
 from parallax.kernels._checks import check_array
+from parallax.kernels.pde._fourier_np import (
+    axis_modes,
+    dealias_keep,
+    derivative_factor,
+    wavenumber,
+)
 
 __all__ = ["Grid", "broadcast_to_rank", "irfftn", "make_grid", "rfftn"]
 
@@ -57,16 +62,11 @@ class Grid:
     def wavenumbers_np(self) -> list[np.ndarray]:
         """Angular wavenumbers ``2π m / L`` per axis (float64 NumPy), each of rank ``d``,
         broadcastable against the ``rfftn`` spectrum."""
-        out = []
-        for axis, ell in enumerate(self.length):
-            out.append(2 * np.pi * self._modes(axis) / ell)
-        return out
+        return [wavenumber(self.modes(axis), ell) for axis, ell in enumerate(self.length)]
 
-    def _modes(self, axis: int) -> np.ndarray:
+    def modes(self, axis: int) -> np.ndarray:
         """Integer mode numbers of ``axis``, shaped to broadcast on the spectral grid."""
-        n = self.shape[axis]
-        last = axis == self.ndim - 1
-        m = np.fft.rfftfreq(n, 1.0 / n) if last else np.fft.fftfreq(n, 1.0 / n)
+        m = axis_modes(self.shape[axis], half=axis == self.ndim - 1)
         shape = [1] * self.ndim
         shape[axis] = m.size
         return m.reshape(shape)
@@ -78,24 +78,17 @@ class Grid:
 
     def derivative_np(self) -> list[np.ndarray]:
         """``i k_j`` per axis (complex128, broadcast to ``spectral_shape``): ``∂_j`` in Fourier
-        space. The Nyquist mode of an even axis is zeroed: an odd derivative of the real
-        Nyquist cosine is not representable on the grid (Trefethen 2000, Spectral Methods in
-        MATLAB, ch. 3)."""
-        out = []
-        for axis, k in enumerate(self.wavenumbers_np()):
-            k = np.broadcast_to(k, self.spectral_shape).copy()
-            if self.shape[axis] % 2 == 0:
-                idx: list[Any] = [slice(None)] * self.ndim
-                idx[axis] = self.shape[axis] // 2
-                k[tuple(idx)] = 0.0
-            out.append(1j * k)
-        return out
+        space, the Nyquist mode of an even axis zeroed (:func:`derivative_factor`)."""
+        return [
+            np.broadcast_to(derivative_factor(self.modes(j), n, ell), self.spectral_shape).copy()
+            for j, (n, ell) in enumerate(zip(self.shape, self.length, strict=True))
+        ]
 
     def dealias_np(self) -> np.ndarray:
         """2/3-rule mask on the spectral grid: ``True`` where ``3 |m_j| < n_j`` on every axis."""
         keep = np.ones(self.spectral_shape, dtype=bool)
         for axis, n in enumerate(self.shape):
-            keep = keep & (3 * np.abs(self._modes(axis)) < n)
+            keep = keep & dealias_keep(self.modes(axis), n)
         return keep
 
     def check_field(self, name: str, u, channels: tuple[int, ...] = ()) -> None:

@@ -13,12 +13,14 @@ from jaxtyping import Array, Float
 from parallax.kernels._checks import as_real, branched_error_if, check_state_dtype, is_concrete
 from parallax.kernels._rollout import rollout
 from parallax.kernels.pde._etdrk import etd1, etd1_coefficients, etdrk4, etdrk4_coefficients
-from parallax.kernels.pde._spectral import Grid, broadcast_to_rank, irfftn, make_grid, rfftn
+from parallax.kernels.pde._spectral import Grid, irfftn, make_grid, rfftn
+from parallax.kernels.pde._terms import Terms
 
 __all__ = [
     "METHODS",
     "SpectralStepper",
     "as_grid",
+    "fourier_step",
     "make_stepper",
     "param",
     "real_dtype",
@@ -149,38 +151,30 @@ def as_grid(grid: Grid | int | tuple[int, ...], length: float | tuple[float, ...
     return make_grid(grid, 2 * math.pi if length is None else length)
 
 
+def fourier_step(terms: Terms, dt: Array, method: str) -> Callable[[Array], Array]:
+    """The Fourier-space step ``v -> v'`` of ``u_t = L u + N(u)`` by ``method`` (``"etdrk4"``
+    or ``"etd1"``), coefficients computed from ``terms.linear`` and ``dt``."""
+    if method == "etdrk4":
+        return etdrk4(etdrk4_coefficients(terms.linear, dt), terms.nonlinear)
+    if method == "etd1":
+        return etd1(etd1_coefficients(terms.linear, dt), terms.nonlinear)
+    raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+
+
 def make_stepper(
     grid: Grid,
     dt: Array,
-    lin: Array,
-    nonlinear: Callable[[Array], Array] | None,
+    terms: Terms,
     *,
     dtype: Any,
     channels: tuple[int, ...] = (),
     method: str = "etdrk4",
     checks: Checks | None = None,
 ) -> SpectralStepper:
-    """Wrap a diagonal operator ``lin`` (spectral shape, optionally with leading channel axes)
-    and a Fourier-space nonlinearity into a :class:`SpectralStepper`."""
-    if method == "etdrk4":
-        step = etdrk4(etdrk4_coefficients(lin, dt), nonlinear)
-    elif method == "etd1":
-        step = etd1(etd1_coefficients(lin, dt), nonlinear)
-    else:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    """Wrap an equation's :class:`~parallax.kernels.pde.Terms` on ``grid`` (diagonal operator
+    of spectral shape and a Fourier-space nonlinearity) into a :class:`SpectralStepper`."""
+    step = fourier_step(terms, dt, method)
     return SpectralStepper(grid, channels, dtype, step, tuple(checks or ()))
-
-
-def dealiaser(grid: Grid, enabled: bool) -> Callable[[Array], Array]:
-    """``uh -> uh`` with modes outside the 2/3 band zeroed (identity when disabled)."""
-    if not enabled:
-        return lambda uh: uh
-    mask = jnp.asarray(grid.dealias_np())
-
-    def apply(uh: Array) -> Array:
-        return jnp.where(broadcast_to_rank(mask, uh.ndim), uh, jnp.zeros((), uh.dtype))
-
-    return apply
 
 
 def dt_param(dt: Any, dtype: Any, checks: Checks) -> Array:
