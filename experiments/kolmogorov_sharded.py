@@ -34,7 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from parallax import run, sharding
+import parallax.sharding as sharding
+from parallax import run
 from parallax.kernels.pde import navier_stokes_2d
 
 
@@ -128,7 +129,7 @@ def main(cfg: Config, r: run.Run) -> dict:
         state = r.restore_or_init(init)
         # one ahead-of-time compile serves the loop, the collectives report and the check below
         compiled = chunk.lower(state, jnp.int32(-1)).compile()
-        report = sharding.CommsReport(tuple(sharding.parse_collectives(compiled.as_text())))
+        report = sharding.CommsReport(tuple(sharding.parse_collectives(compiled.as_text() or "")))
 
         def step(state, i):
             slot = (i + 1) // every - 1 if (i + 1) % every == 0 else -1

@@ -29,7 +29,8 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
-from parallax import run, sharding
+import parallax.sharding as sharding
+from parallax import run
 from parallax.models import TransformerConfig, logical_axes, transformer_apply, transformer_init
 
 
