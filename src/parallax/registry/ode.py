@@ -13,6 +13,7 @@ import numpy as np
 from jax import lax
 
 from parallax.kernels import ode
+from parallax.kernels.initial_conditions import kepler_orbits, kepler_periapsis
 from parallax.registry._cases import normal, scalar
 from parallax.registry._registry import register
 from parallax.registry._spec import Case, KernelSpec, Peer, PhysicsCheck
@@ -105,14 +106,9 @@ def _dopri5_vs_scipy(dtype: str) -> dict[str, float]:
     return out
 
 
-def _kepler_orbit(e: float) -> tuple[np.ndarray, np.ndarray]:
-    """Periapsis of a ``mu = 1``, ``a = 1`` orbit of eccentricity ``e`` (period ``2 pi``)."""
-    return np.array([1.0 - e, 0.0]), np.array([0.0, np.sqrt((1 + e) / (1 - e))])
-
-
 def _verlet_order(dtype: str) -> dict[str, float]:
     """Velocity Verlet over one Kepler period (e = 0.3) with 200..1600 steps vs DOP853."""
-    q0, v0 = _kepler_orbit(0.3)
+    q0, v0 = kepler_periapsis(0.3)
     t_end = 2 * np.pi
     want = _scipy_reference(_np_kepler, np.concatenate([q0, v0]), 1.0, [0.0, t_end])[-1]
     hs, errs = [], []
@@ -139,7 +135,7 @@ def _verlet_order(dtype: str) -> dict[str, float]:
 def _kepler_conservation(dtype: str) -> dict[str, float]:
     """200 orbits (e = 0.5, 500 steps per orbit): energy error bounded (no secular drift),
     angular momentum conserved to round-off; RK4 at the same step drifts."""
-    q0, v0 = _kepler_orbit(0.5)
+    q0, v0 = kepler_periapsis(0.5)
     per_orbit, orbits = 500, 200
     dt = 2 * np.pi / per_orbit
     mu = 1.0
@@ -245,15 +241,11 @@ def _lorenz96_case(batch: int, n: int, steps: int, save_every: int) -> Callable[
 
 def _kepler_case(batch: int, steps: int, save_every: int) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
-        r = 1.0 + 0.2 * rng.uniform(size=batch)
-        phi = 2 * np.pi * rng.uniform(size=batch)
-        speed = np.sqrt(1.0 / r) * (1.0 + 0.2 * rng.uniform(-1, 1, size=batch))
-        rot = np.stack([np.cos(phi), np.sin(phi)], axis=-1)
-        perp = np.stack([-np.sin(phi), np.cos(phi)], axis=-1)
+        q0, v0 = kepler_orbits(rng, batch)
         return Case(
             inputs={
-                "q0": (r[:, None] * rot).astype(dtype),
-                "v0": (speed[:, None] * perp).astype(dtype),
+                "q0": q0.astype(dtype),
+                "v0": v0.astype(dtype),
                 "dt": scalar(0.01, dtype),
                 "mu": scalar(1.0, dtype),
             },

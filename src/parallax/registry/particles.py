@@ -11,43 +11,26 @@ import jax.numpy as jnp
 import numpy as np
 
 from parallax.kernels import particles
+from parallax.kernels.initial_conditions import (
+    box_for_density,
+    cubic_lattice,
+    lj_cluster,
+    thermal_velocities,
+)
 from parallax.registry._cases import normal, scalar, uniform
 from parallax.registry._registry import register
 from parallax.registry._spec import Case, KernelSpec, Peer, PhysicsCheck
-
-
-def lattice(n_side: int, box: float, dim: int, rng: np.random.Generator, jitter: float = 0.05):
-    """A simple-cubic lattice of ``n_side^dim`` sites filling ``[0, box)^dim``, jittered by
-    ``jitter`` (normal, float64) so no two particles start closer than the LJ core."""
-    g = np.stack(np.meshgrid(*[np.arange(n_side)] * dim, indexing="ij"), -1).reshape(-1, dim)
-    return (g + 0.5) * (box / n_side) + jitter * rng.standard_normal(g.shape)
-
-
-def _box_for(n_side: int, dim: int, density: float) -> float:
-    return float((n_side**dim / density) ** (1.0 / dim))
-
-
-def cluster(rng: np.random.Generator, box: float = 10.0, kT: float = 0.1):
-    """8 LJ particles on a 2x2x2 cube of side 1.12 (≈ the pair minimum 2^(1/6)) at the centre
-    of a ``box``, with velocities at temperature ``kT`` (zero total momentum). A bound cluster:
-    all pair distances stay < 2.5, so with ``r_cut = 3`` no pair ever crosses the cutoff and the
-    dynamics are smooth (no force jump) — what convergence orders and finite differences need."""
-    g = np.stack(np.meshgrid(*[np.arange(2)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    x = 0.5 * box + 1.12 * (g - 0.5) + 0.02 * rng.standard_normal(g.shape)
-    v = np.sqrt(kT) * rng.standard_normal(g.shape)
-    return x, v - v.mean(axis=0)
-
 
 # --- lj_energy: U and F = -∇U over all pairs ---------------------------------------------------
 
 
 def _lj_energy_case(n_side: int, density: float, r_cut: float) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
-        box = _box_for(n_side, 3, density)
+        box = box_for_density(n_side**3, density)
         n = n_side**3
         return Case(
             inputs={
-                "positions": lattice(n_side, box, 3, rng).astype(dtype),
+                "positions": cubic_lattice(n_side, box, rng=rng).astype(dtype),
                 "box": scalar(box, dtype),
                 "sigma": scalar(1.0, dtype),
                 "epsilon": scalar(1.0, dtype),
@@ -134,10 +117,9 @@ def nve_case(
     kT: float = 1.0,
 ) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
-        box = _box_for(n_side, 3, density)
-        x = lattice(n_side, box, 3, rng)
-        v = np.sqrt(kT) * rng.standard_normal(x.shape)
-        v -= v.mean(axis=0)
+        box = box_for_density(n_side**3, density)
+        x = cubic_lattice(n_side, box, rng=rng)
+        v = thermal_velocities(rng, x.shape, kT)
         cps = int(np.floor(box / (r_cut + skin)))
         n, item = x.shape[0], np.dtype(dtype).itemsize
         return Case(
@@ -172,7 +154,7 @@ def nve_case(
 
 
 def cluster_nve_case(steps: int, save_every: int) -> Callable[..., Case]:
-    """The smooth 8-particle :func:`cluster` on a neighbor list (r_c = 3, skin 0.3, box 10): no
+    """The smooth 8-particle :func:`lj_cluster` on a neighbor list (r_c = 3, skin 0.3, box 10): no
     pair ever crosses the cutoff, so finite differences of the rollout are valid (they are not
     across a force jump). Dense candidates (``cells_per_side=None``): the generic contract tests
     compile this kernel ~14 times and the cell list adds ~40% compile time; the cell-list path
@@ -180,7 +162,7 @@ def cluster_nve_case(steps: int, save_every: int) -> Callable[..., Case]:
     10^4-step drift check, overflow and gradients through 100 steps)."""
 
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
-        x, v = cluster(rng, 10.0, kT=0.5)
+        x, v = lj_cluster(rng, box=10.0, kT=0.5)
         return Case(
             inputs={
                 "positions": x.astype(dtype),
@@ -259,14 +241,14 @@ def _nve_energy_drift(dtype: str) -> dict[str, float]:
 def _verlet_order(dtype: str) -> dict[str, float]:
     """Velocity Verlet is 2nd order: positions at t = 1 against a dt/16 reference.
 
-    The smooth 8-particle :func:`cluster` (r_c = 3, no cutoff crossings: with a force jump
+    The smooth 8-particle :func:`lj_cluster` (r_c = 3, no cutoff crossings: with a force jump
     the global error would drop towards first order). Errors at dt = 0.02, 0.01, 0.005; the
     observed order log2(e(dt)/e(dt/2)) must be 2 ± 0.3. One compiled loop with a dynamic trip
     count (``fori_loop``) serves every dt.
     """
     with jax.enable_x64(True):
         box = 10.0
-        x0, v0 = (jnp.asarray(a) for a in cluster(np.random.default_rng(5), box, kT=0.5))
+        x0, v0 = (jnp.asarray(a) for a in lj_cluster(np.random.default_rng(5), box=box, kT=0.5))
         b, one = jnp.asarray(box), jnp.asarray(1.0)
 
         def force_fn(x, aux):
@@ -330,8 +312,8 @@ register(
 
 def _langevin_case(n_side: int, density: float, steps: int, save_every: int, r_cut: float):
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
-        box = _box_for(n_side, 3, density)
-        x = lattice(n_side, box, 3, rng)
+        box = box_for_density(n_side**3, density)
+        x = cubic_lattice(n_side, box, rng=rng)
         n = x.shape[0]
         return Case(
             inputs={
@@ -370,9 +352,9 @@ def _langevin_temperature(dtype: str) -> dict[str, float]:
     """
     with jax.enable_x64(dtype == "float64"):
         rng = np.random.default_rng(11)
-        box = _box_for(4, 3, 0.5)
+        box = box_for_density(4**3, 0.5)
         reps, steps, burn = 8, 4000, 1000
-        xs = np.stack([lattice(4, box, 3, rng) for _ in range(reps)]).astype(dtype)
+        xs = np.stack([cubic_lattice(4, box, rng=rng) for _ in range(reps)]).astype(dtype)
         vs = (np.sqrt(0.2) * rng.standard_normal(xs.shape)).astype(dtype)
         keys = jax.random.split(jax.random.key(2024), reps)
         kT = 1.5

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from parallax.kernels import pde
+from parallax.kernels.initial_conditions import smooth_random_field
 from parallax.registry import _pde_spectral_checks as _chk
 from parallax.registry._cases import normal, scalar
 from parallax.registry._registry import register
@@ -139,21 +140,6 @@ for _d, (_test, _bench) in _HEAT_SHAPES.items():
 # field per FFT (the elementwise ETDRK4 combinations add more).
 
 
-def _smooth(rng: np.random.Generator, shape: tuple[int, ...], ndim: int, modes: int = 4):
-    """A real field on the trailing ``ndim`` axes with random amplitudes on modes ``< modes``."""
-    grid = shape[len(shape) - ndim :]
-    spec_shape = (*shape[: len(shape) - ndim], *grid[:-1], grid[-1] // 2 + 1)
-    coef = rng.standard_normal(spec_shape) + 1j * rng.standard_normal(spec_shape)
-    keep = np.ones(spec_shape[len(shape) - ndim :], dtype=bool)
-    for axis, n in enumerate(grid):
-        m = np.fft.rfftfreq(n, 1 / n) if axis == ndim - 1 else np.fft.fftfreq(n, 1 / n)
-        sh = [1] * ndim
-        sh[axis] = m.size
-        keep = keep & (np.abs(m) < modes).reshape(sh)
-    field = np.fft.irfftn(coef * keep, s=grid, axes=tuple(range(-ndim, 0)))
-    return field / np.sqrt(np.mean(field**2))
-
-
 def _fft_flops(grid: tuple[int, ...], ffts_per_step: int) -> float:
     size = float(np.prod(grid))
     modes = size / grid[-1] * (grid[-1] // 2 + 1)
@@ -171,7 +157,7 @@ def _spectral_case(
     **static: Any,
 ) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
-        inputs = {state: _smooth(rng, shape, grid_dims).astype(dtype)}
+        inputs = {state: smooth_random_field(rng, shape, ndim=grid_dims).astype(dtype)}
         inputs.update({k: np.asarray(v, dtype=dtype) for k, v in params.items()})
         batch = float(np.prod(shape[: len(shape) - grid_dims]))
         if ffts_per_step:
