@@ -19,7 +19,6 @@ from parallax.registry._spec import FAMILIES as FAMILIES
 from parallax.registry._spec import Case as Case
 from parallax.registry._spec import CaseFactory as CaseFactory
 from parallax.registry._spec import KernelSpec as KernelSpec
-from parallax.registry._spec import Peer as Peer
 from parallax.registry._spec import PhysicsCheck as PhysicsCheck
 from parallax.registry._spec import Tolerance as Tolerance
 from parallax.registry._spec import numpy_dtype as numpy_dtype
@@ -31,7 +30,6 @@ __all__ = [
     "Case",
     "CaseFactory",
     "KernelSpec",
-    "Peer",
     "PhysicsCheck",
     "Tolerance",
     "UnknownKernelError",

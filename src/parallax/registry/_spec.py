@@ -23,7 +23,6 @@ __all__ = [
     "CaseFactory",
     "Family",
     "KernelSpec",
-    "Peer",
     "PhysicsCheck",
     "Tolerance",
     "resolve",
@@ -49,21 +48,6 @@ class Case:
 CaseFactory = Callable[[np.random.Generator, np.dtype], Case]
 """``make(rng, dtype) -> Case``. ``dtype`` is the floating dtype under test (NumPy dtype, with
 ``ml_dtypes.bfloat16`` for bfloat16); integer inputs keep their own dtype."""
-
-
-@dataclass(frozen=True)
-class Peer:
-    """Another implementation of the same computation, timed by ``parallax bench``.
-
-    ``make(case)`` returns a zero-argument callable that runs one call of the case (prepare,
-    jit and warm nothing inside the callable itself). ``module`` is imported first; when it
-    is missing the peer is reported as unavailable rather than failing the bench.
-    """
-
-    name: str
-    module: str
-    make: Callable[[Case], Callable[[], Any]]
-    cases: tuple[str, ...] = ("bench",)
 
 
 @dataclass(frozen=True)
@@ -93,7 +77,6 @@ class KernelSpec:
       grad_wrt: input names whose gradients are compared (JAX vjp vs torch autograd) and
         checked against finite differences.
       physics: validations against exact solutions, orders or conserved quantities.
-      peers: other implementations timed by the bench.
       vmap_axes: inputs batched by the generic vmap test (default: every array input).
     """
 
@@ -107,7 +90,6 @@ class KernelSpec:
     dtypes: tuple[str, ...] = ("float32", "float64")
     grad_wrt: tuple[str, ...] = ()
     physics: tuple[PhysicsCheck, ...] = ()
-    peers: tuple[Peer, ...] = ()
     vmap_axes: tuple[str, ...] | None = None
     description: str = ""
 

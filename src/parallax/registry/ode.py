@@ -16,7 +16,7 @@ from parallax.kernels import ode
 from parallax.kernels.initial_conditions import kepler_orbits, kepler_periapsis
 from parallax.registry._cases import normal, scalar
 from parallax.registry._registry import register
-from parallax.registry._spec import Case, KernelSpec, Peer, PhysicsCheck
+from parallax.registry._spec import Case, KernelSpec, PhysicsCheck
 
 LORENZ63 = (10.0, 28.0, 8.0 / 3.0)
 PENDULUM = (0.1, 1.0)  # (gamma, omega0^2)
@@ -260,105 +260,6 @@ def _kepler_case(batch: int, steps: int, save_every: int) -> Callable[..., Case]
     return make
 
 
-# --- peers ---------------------------------------------------------------------------------------
-
-
-def _diffrax_dopri5(case: Case) -> Callable[[], Any]:
-    """diffrax Dopri5 taking exactly the steps of ours: the same controller
-    (``PIDController(pcoeff=0.4, icoeff=0.3, dcoeff=0, safety=0.9, factormin=0.2,
-    factormax=10, error_order=5)``), dt0, SaveAt(ts) dense output and max_steps, at
-    ``rtol / 1.5`` and ``atol / 1.5``: diffrax's embedded error estimate (Shampine's) is 2/3 of
-    ours (Dormand–Prince's), see :mod:`parallax.kernels.ode._dopri5`. Same steps, same
-    accuracy, so the times compare the same work."""
-    import diffrax
-
-    inp = {k: jnp.asarray(v) for k, v in case.inputs.items()}
-    ts = inp["ts"]
-    term = diffrax.ODETerm(lambda t, y, p: ode.lorenz63(jnp.asarray(t), y, p))
-    ctrl = diffrax.PIDController(
-        rtol=inp["rtol"] / 1.5, atol=inp["atol"] / 1.5, pcoeff=0.4, icoeff=0.3, dcoeff=0.0,
-        safety=0.9, factormin=0.2, factormax=10.0, error_order=5,
-    )  # fmt: skip
-
-    @jax.jit
-    def solve(y0, params, ts, dt0):
-        return diffrax.diffeqsolve(
-            term, diffrax.Dopri5(), ts[0], ts[-1], dt0, y0, args=params,
-            saveat=diffrax.SaveAt(ts=ts), stepsize_controller=ctrl,
-            max_steps=case.static["max_steps"],
-        ).ys  # fmt: skip
-
-    args = (inp["y0"], inp["params"], ts, inp["dt0"])
-    return lambda: solve(*args)
-
-
-def _scipy_rk45(case: Case) -> Callable[[], Any]:
-    """scipy ``solve_ivp(method="RK45")`` (the same Dormand–Prince pair with its I controller
-    and 4th-order dense output) at the same rtol/atol and first step, NumPy right-hand side."""
-    from scipy.integrate import solve_ivp
-
-    c = case.inputs
-    sigma, rho, beta = (float(x) for x in c["params"])
-    ts = np.asarray(c["ts"], np.float64)
-
-    def rhs(t, y):
-        return np.array([sigma * (y[1] - y[0]), y[0] * (rho - y[2]) - y[1],
-                         y[0] * y[1] - beta * y[2]])  # fmt: skip
-
-    def run() -> np.ndarray:
-        return solve_ivp(rhs, (ts[0], ts[-1]), np.asarray(c["y0"], np.float64), method="RK45",
-                         t_eval=ts, rtol=float(c["rtol"]), atol=float(c["atol"]),
-                         first_step=float(c["dt0"])).y  # fmt: skip
-
-    return run
-
-
-def _numpy_rk4_lorenz96(case: Case) -> Callable[[], Any]:
-    """The same RK4 Lorenz-96 rollout in vectorised NumPy (a baseline; scipy has no RK4)."""
-    y0 = np.asarray(case.inputs["y0"])
-    dt, forcing = y0.dtype.type(case.inputs["dt"]), y0.dtype.type(case.inputs["forcing"])
-    steps, every = case.static["num_steps"], case.static["save_every"]
-
-    def f(y):
-        return (np.roll(y, -1, -1) - np.roll(y, 2, -1)) * np.roll(y, 1, -1) - y + forcing
-
-    def run() -> np.ndarray:
-        y, frames = y0, []
-        for i in range(steps):
-            k1 = f(y)
-            k2 = f(y + 0.5 * dt * k1)
-            k3 = f(y + 0.5 * dt * k2)
-            k4 = f(y + dt * k3)
-            y = y + (dt / 6) * (k1 + 2 * (k2 + k3) + k4)
-            if (i + 1) % every == 0:
-                frames.append(y)
-        return np.stack(frames)
-
-    return run
-
-
-def _numpy_verlet_kepler(case: Case) -> Callable[[], Any]:
-    """The same velocity-Verlet Kepler rollout in vectorised NumPy (baseline)."""
-    q0, v0 = np.asarray(case.inputs["q0"]), np.asarray(case.inputs["v0"])
-    dt, mu = q0.dtype.type(case.inputs["dt"]), q0.dtype.type(case.inputs["mu"])
-    steps = case.static["num_steps"]
-
-    def acc(q):
-        r2 = np.sum(q * q, axis=-1, keepdims=True)
-        return -mu * q / (r2 * np.sqrt(r2))
-
-    def run() -> tuple[np.ndarray, np.ndarray]:
-        q, v, a = q0, v0, acc(q0)
-        for _ in range(steps):
-            v = v + 0.5 * dt * a
-            q = q + dt * v
-            a = acc(q)
-            v = v + 0.5 * dt * a
-        return q, v
-
-    return run
-
-
 # --- specs ---------------------------------------------------------------------------------------
 
 register(
@@ -387,7 +288,6 @@ register(
             PhysicsCheck("fixed_step_order_5", _dopri5_order),
             PhysicsCheck("vs_scipy_dop853", _dopri5_vs_scipy),
         ),
-        peers=(Peer("diffrax", "diffrax", _diffrax_dopri5), Peer("scipy", "scipy", _scipy_rk45)),
         description="Lorenz-63 by adaptive Dormand-Prince 5(4), PI control, dense output at ts",
     )
 )
@@ -407,7 +307,6 @@ register(
         grad_tol={"float32": (1e-4, 1e-4), "float64": (1e-11, 1e-11)},
         grad_wrt=("y0", "dt", "forcing"),
         physics=(PhysicsCheck("order_4", _rk4_order),),
-        peers=(Peer("numpy", "numpy", _numpy_rk4_lorenz96),),
         description="Lorenz-96 by fixed-step classical RK4 (rollout on lax.scan)",
     )
 )
@@ -429,7 +328,6 @@ register(
             PhysicsCheck("order_2", _verlet_order),
             PhysicsCheck("kepler_conservation", _kepler_conservation, ("float32", "float64")),
         ),
-        peers=(Peer("numpy", "numpy", _numpy_verlet_kepler),),
         description="Kepler two-body by symplectic velocity Verlet (kick-drift-kick leapfrog)",
     )
 )

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from parallax.kernels import pde
@@ -14,7 +12,7 @@ from parallax.kernels.initial_conditions import smooth_random_field
 from parallax.registry import _pde_spectral_checks as _chk
 from parallax.registry._cases import normal, scalar
 from parallax.registry._registry import register
-from parallax.registry._spec import Case, KernelSpec, Peer, PhysicsCheck
+from parallax.registry._spec import Case, KernelSpec, PhysicsCheck
 
 _F32_64 = ("float32", "float64")
 
@@ -69,30 +67,6 @@ def _heat_case(
 _HEAT_TOL = {"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-13)}
 
 
-def _scipy_heat(case: Case) -> Callable[[], Any]:
-    """scipy.fft (pocketfft, all cores): the same exact factor applied ``num_steps`` times in
-    Fourier space, over the trailing ``ndim`` axes."""
-    import scipy.fft as sfft
-
-    u0 = np.asarray(case.inputs["u0"])
-    dt, nu = float(case.inputs["dt"]), float(case.inputs["nu"])
-    steps = case.static["num_steps"]
-    ndim = case.static.get("ndim", 1)
-    grid = u0.shape[u0.ndim - ndim :]
-    length = case.static.get("length", 2 * np.pi)
-    lap = pde.make_grid(grid, length).laplacian_np()
-    decay = np.exp(nu * dt * lap).astype(u0.dtype)
-    axes = tuple(range(-ndim, 0))
-
-    def run() -> np.ndarray:
-        uh = np.asarray(sfft.rfftn(u0, axes=axes, workers=-1))
-        for _ in range(steps):
-            uh = decay * uh
-        return np.asarray(sfft.irfftn(uh, s=grid, axes=axes, workers=-1))
-
-    return run
-
-
 # (test shape, bench shape) per dimension; the 1D spec keeps its own entry point and no `ndim`
 # static (its golden file predates heat_rollout), 2D/3D call heat_rollout(ndim=d) directly.
 _HEAT_SHAPES = {
@@ -118,7 +92,6 @@ for _d, (_test, _bench) in _HEAT_SHAPES.items():
             grad_tol=_HEAT_TOL,
             grad_wrt=("u0", "dt", "nu"),
             physics=(PhysicsCheck("exact_decay_mass", _chk.heat_exact(_d), _F32_64),),
-            peers=(Peer("scipy", "scipy.fft", _scipy_heat),),
             description=f"{_d}D heat u_t = ν Δu, exact spectral step e^(-ν|k|² dt), periodic "
             f"({_fn}, rollout on lax.scan)",
         )
@@ -185,42 +158,6 @@ _SPECTRAL_FWD = {"float32": (1e-5, 1e-5), "float64": (1e-10, 1e-12)}
 _SPECTRAL_GRAD = {"float32": (1e-4, 1e-4), "float64": (1e-9, 1e-11)}
 
 
-def _exponax_1d(name: str) -> Callable[[Case], Callable[[], Any]]:
-    """exponax peer on the same problem: same N, dt, domain, ETDRK order 4, 32 contour points,
-    2/3 dealiasing, the conservative 1D convection ``-½(u²)_x``; vmapped over the batch and
-    repeated ``num_steps`` times with ``exponax.repeat`` under one ``jax.jit``. Difference: an
-    exponax step maps real -> real (one extra FFT pair per step; parallax keeps the state in
-    Fourier space inside the scan), and its 2/3 mask keeps one mode fewer."""
-
-    def make(case: Case) -> Callable[[], Any]:
-        import exponax
-
-        u0 = jnp.asarray(case.inputs["u0"])
-        dt = float(case.inputs["dt"])
-        n = u0.shape[-1]
-        common: dict[str, Any] = dict(order=4, num_circle_points=32, dealiasing_fraction=2 / 3)
-        if name == "ks":
-            stepper = exponax.stepper.KuramotoSivashinskyConservative(
-                1, float(case.static["length"]), n, dt, **common
-            )
-        else:
-            stepper = exponax.stepper.Burgers(
-                1,
-                float(case.static.get("length", 2 * np.pi)),
-                n,
-                dt,
-                diffusivity=float(case.inputs["nu"]),
-                convection_scale=1.0,
-                conservative=True,
-                **common,
-            )
-        run = jax.jit(jax.vmap(exponax.repeat(stepper, case.static["num_steps"])))
-        u = u0[:, None, :]  # exponax wants a channel axis
-        return lambda: run(u)
-
-    return make
-
-
 _KS_L = 32 * np.pi
 
 register(
@@ -238,7 +175,6 @@ register(
         grad_tol=_SPECTRAL_GRAD,
         grad_wrt=("u0", "dt"),
         physics=(PhysicsCheck("mass", _chk.ks_mass),),
-        peers=(Peer("exponax", "exponax", _exponax_1d("ks")),),
         description="1D Kuramoto–Sivashinsky u_t + ½(u²)_x + u_xx + u_xxxx = 0, ETDRK4, periodic",
     )
 )
@@ -260,7 +196,6 @@ register(
             PhysicsCheck("cole_hopf", _chk.burgers_cole_hopf, _F32_64),
             PhysicsCheck("etd_orders", _chk.burgers_etd_orders),
         ),
-        peers=(Peer("exponax", "exponax", _exponax_1d("burgers")),),
         description="1D viscous Burgers u_t + ½(u²)_x = ν u_xx, ETDRK4, periodic",
     )
 )
@@ -354,45 +289,6 @@ register(
 )
 
 
-def _exponax_ns(case: Case) -> Callable[[], Any]:
-    """exponax ``KolmogorovFlowVorticity`` on the same problem: same grid, ``L = 2π``, ``dt``,
-    ``ν``, drag (exponax's linear term ``λω`` with ``λ = -drag``), ETDRK order 4 with 32
-    contour points of radius 1, 2/3 dealiasing; vmapped over the batch, ``num_steps`` steps by
-    ``exponax.repeat`` under one ``jax.jit``.
-
-    Frames differ: exponax forces along its last axis (``-k γ cos(k x₁)``), parallax along
-    axis -2 (``-A κ cos(κ y)``), and its stream function has the opposite sign convention
-    (``u = ∂₁Δ⁻¹ω``). Mirroring the two grid axes flips the sign of vorticity, so exponax
-    advances ``-ωᵀ`` with ``injection_scale = -A`` exactly as parallax advances ``ω`` (checked
-    on a first step in tests/kernels/pde/test_ns_exponax.py). Other differences: an exponax step
-    maps real -> real (one extra FFT pair per step), its advective nonlinearity takes 4 inverse
-    + 1 forward FFT per stage (parallax: 2 + 2), its 2/3 mask keeps one mode fewer, and its
-    forcing ignores ``2π/L`` (so only ``L = 2π`` matches)."""
-    import exponax
-
-    w0 = jnp.asarray(case.inputs["w0"])
-    n = w0.shape[-1]
-    length = case.static.get("length", 2 * np.pi)
-    if w0.shape[-2] != n or length != 2 * np.pi:
-        raise ValueError("the exponax NS peer needs a square 2π-periodic grid")
-    stepper = exponax.stepper.KolmogorovFlowVorticity(
-        2,
-        float(length),
-        n,
-        float(case.inputs["dt"]),
-        diffusivity=float(case.inputs["nu"]),
-        drag=-float(case.inputs["drag"]),
-        injection_mode=int(case.static.get("forcing_wavenumber", 4)),
-        injection_scale=-float(case.inputs["forcing"]),
-        order=4,
-        num_circle_points=32,
-        dealiasing_fraction=2 / 3,
-    )
-    run = jax.jit(jax.vmap(exponax.repeat(stepper, case.static["num_steps"])))
-    u = -jnp.swapaxes(w0, -1, -2).reshape(-1, 1, n, n)  # mirrored frame, a channel axis
-    return lambda: run(u)
-
-
 # NS per ETDRK4 stage: u, v back and the products v² - u², uv forward (Basdevant's form): 16 FFTs
 # per step (exponax's advective form takes 5 per stage plus a real <-> Fourier pair per step: 22).
 register(
@@ -441,7 +337,6 @@ register(
             PhysicsCheck("taylor_green", _chk.ns_taylor_green),
             PhysicsCheck("kolmogorov_laminar", _chk.ns_kolmogorov_laminar),
         ),
-        peers=(Peer("exponax", "exponax", _exponax_ns, cases=("bench", "bench_gpu")),),
         description="2D Navier–Stokes vorticity form, Kolmogorov forcing, linear drag, ETDRK4",
     )
 )

@@ -18,7 +18,7 @@ import numpy as np
 from parallax.kernels import pde
 from parallax.registry._cases import normal, scalar
 from parallax.registry._registry import register
-from parallax.registry._spec import Case, KernelSpec, Peer, PhysicsCheck
+from parallax.registry._spec import Case, KernelSpec, PhysicsCheck
 
 ORDER_TOL = 0.3  # the issue's ±0.3 on measured convergence orders
 
@@ -114,34 +114,6 @@ def _lap_orders(ndim: int, dirichlet_n: int) -> Callable[[str], dict[str, float]
     return run
 
 
-def _scipy_laplace(case: Case) -> Callable[[], Any]:
-    import scipy.ndimage as ndi
-
-    u = np.asarray(case.inputs["u"])
-    inv = (1.0 / np.asarray(case.inputs["dx"]) ** 2).astype(u.dtype)
-    assert case.static == {"order": 2, "bc": "periodic"} and inv.ndim == 0
-    return lambda: ndi.laplace(u, mode="wrap") * inv
-
-
-def _numpy_roll_laplace(case: Case) -> Callable[[], Any]:
-    u = np.asarray(case.inputs["u"])
-    inv = (1.0 / np.asarray(case.inputs["dx"]) ** 2).astype(u.dtype)
-    assert case.static == {"order": 2, "bc": "periodic"} and inv.ndim == 0
-
-    def run() -> np.ndarray:
-        acc = -2.0 * u.ndim * u
-        for ax in range(u.ndim):
-            acc = acc + np.roll(u, 1, ax) + np.roll(u, -1, ax)
-        return acc * inv
-
-    return run
-
-
-_LAP_PEERS = (
-    Peer("scipy", "scipy.ndimage", _scipy_laplace),
-    Peer("numpy", "numpy", _numpy_roll_laplace),
-)
-
 # Laplacian of N(0,1) data: values ~ |w|_1 / h^2 ~ 1e2, summed from terms of that size, so
 # float32 rounding differences between the two op orders are ~1e2 * 6e-8 * few: atol 1e-4.
 _LAP_TOL = {"float32": (1e-5, 1e-4), "float64": (1e-12, 1e-11)}
@@ -162,7 +134,6 @@ register(
         grad_tol=_LAP_TOL,
         grad_wrt=("u", "dx"),
         physics=(PhysicsCheck("convergence_orders", _lap_orders(2, 33)),),
-        peers=_LAP_PEERS,
         description="2D finite-difference Laplacian, order 2/4, periodic (fused shifts) or "
         "Dirichlet (held boundary, 4th-order one-sided closure)",
     )
@@ -184,7 +155,6 @@ register(
         grad_tol=_LAP_TOL,
         grad_wrt=("u", "dx"),
         physics=(PhysicsCheck("convergence_orders", _lap_orders(3, 17)),),
-        peers=_LAP_PEERS,
         description="3D finite-difference Laplacian, order 2/4, periodic or Dirichlet",
     )
 )

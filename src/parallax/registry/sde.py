@@ -14,7 +14,7 @@ import numpy as np
 from parallax.kernels import sde
 from parallax.registry._cases import normal, scalar, uniform
 from parallax.registry._registry import register
-from parallax.registry._spec import Case, KernelSpec, Peer, PhysicsCheck
+from parallax.registry._spec import Case, KernelSpec, PhysicsCheck
 
 
 def _paths_case(
@@ -115,38 +115,6 @@ def _strong_order(method: Callable[..., Any], expected: float) -> Callable[[str]
     return run
 
 
-def _numpy_ou(case: Case) -> Callable[[], Any]:
-    x0, dW = np.asarray(case.inputs["x0"]), np.asarray(case.inputs["dW"])
-    th, mu, sg, dt = (np.asarray(case.inputs[k]) for k in ("theta", "mu", "sigma", "dt"))
-
-    def run() -> np.ndarray:
-        x = x0
-        for dw in dW:
-            x = x + th * (mu - x) * dt + sg * dw
-        return x
-
-    return run
-
-
-def _numpy_gbm(milstein: bool) -> Callable[[Case], Callable[[], Any]]:
-    def make(case: Case) -> Callable[[], Any]:
-        x0, dW = np.asarray(case.inputs["x0"]), np.asarray(case.inputs["dW"])
-        mu, sg, dt = (np.asarray(case.inputs[k]) for k in ("mu", "sigma", "dt"))
-
-        def run() -> np.ndarray:
-            x = x0
-            for dw in dW:
-                nxt = x + mu * x * dt + sg * x * dw
-                if milstein:
-                    nxt = nxt + 0.5 * sg * sg * x * (dw * dw - dt)
-                x = nxt
-            return x
-
-        return run
-
-    return make
-
-
 # Contractive (OU) or mildly multiplicative (GBM, ~e^{±1} over the test horizon) recursions:
 # float32 rounding differences of ~eps per step accumulate to ~100 eps over 100 steps.
 _TOL = {"float32": (2e-5, 2e-5), "float64": (1e-12, 1e-12)}
@@ -165,7 +133,6 @@ register(
         grad_tol=_GRAD_TOL,
         grad_wrt=("x0", "theta", "mu", "sigma", "dt"),
         physics=(PhysicsCheck("stationary_variance", _ou_stationary),),
-        peers=(Peer("numpy", "numpy", _numpy_ou),),
         description="Ornstein–Uhlenbeck dX = theta (mu - X) dt + sigma dW by Euler–Maruyama on "
         "given increments dW (paths x steps), lax.scan rollout",
     )
@@ -182,7 +149,6 @@ register(
         grad_tol=_GRAD_TOL,
         grad_wrt=("x0", "mu", "sigma", "dt"),
         physics=(PhysicsCheck("strong_order", _strong_order(sde.gbm_euler_maruyama, 0.5)),),
-        peers=(Peer("numpy", "numpy", _numpy_gbm(False)),),
         description="Geometric Brownian motion dX = mu X dt + sigma X dW by Euler–Maruyama "
         "(strong order 1/2) on given increments",
     )
@@ -208,7 +174,6 @@ register(
         grad_tol=_GRAD_TOL,
         grad_wrt=("x0", "mu", "sigma", "dt"),
         physics=(PhysicsCheck("strong_order_vs_em", _milstein_vs_em),),
-        peers=(Peer("numpy", "numpy", _numpy_gbm(True)),),
         description="Geometric Brownian motion by Milstein (scalar noise, strong order 1; "
         "correction from jvp of the diffusion) on given increments",
     )

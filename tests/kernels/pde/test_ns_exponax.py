@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from parallax.bench.peers import peers_for
 from parallax.kernels.initial_conditions import smooth_random_field
 from parallax.registry import get
 from parallax.registry._spec import Case
@@ -25,7 +26,7 @@ pytest.importorskip("exponax", reason="the NS peer is exponax")
 
 def test_exponax_ns_first_step_matches():
     spec = get("pde.navier_stokes_2d")
-    (peer,) = [p for p in spec.peers if p.name == "exponax"]
+    (peer,) = [p for p in peers_for(spec.name) if p.name == "exponax"]
     rng = np.random.default_rng(0)
     w0 = np.concatenate(
         [
