@@ -30,7 +30,6 @@ def run(args: argparse.Namespace) -> int:
             "grad_wrt": list(s.grad_wrt),
             "twin": s.twin,
             "peers": [p.name for p in peers_for(s.name)],
-            "physics": [c.name for c in s.physics],
             "description": s.description,
         }
         for s in select(args.names)

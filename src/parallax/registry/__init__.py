@@ -1,9 +1,12 @@
-"""The kernel registry: the one place where a kernel meets its torch twin, its input cases,
-its tolerances, its physics checks and its benchmark peers.
+"""The kernel registry, a catalogue: each kernel's name, JAX function, torch twin, input cases
+and tolerance tables.
 
 Adding a kernel: write the JAX function (``kernels/``), its twin (``kernels/<family>/twins``),
-and ``register(KernelSpec(...))`` in ``parallax/registry/<family>.py``. Parity, bench, the CLI
-and the generic pytest checks (jit, vmap, grad, parity, golden) all read from here.
+and ``register(KernelSpec(...))`` in ``parallax/registry/<family>.py``. Parity
+(:func:`parallax.parity.run_parity`, on the public :func:`parallax.parity.compare`), goldens,
+bench, the CLI and the generic pytest checks (jit, vmap, grad, parity, golden) all read from
+here. Physics checks are tests (tests/physics), timing peers live in
+:mod:`parallax.bench.peers`.
 """
 
 from parallax.registry._cases import normal as normal
@@ -19,7 +22,6 @@ from parallax.registry._spec import FAMILIES as FAMILIES
 from parallax.registry._spec import Case as Case
 from parallax.registry._spec import CaseFactory as CaseFactory
 from parallax.registry._spec import KernelSpec as KernelSpec
-from parallax.registry._spec import PhysicsCheck as PhysicsCheck
 from parallax.registry._spec import Tolerance as Tolerance
 from parallax.registry._spec import numpy_dtype as numpy_dtype
 from parallax.registry._spec import resolve as resolve
@@ -30,7 +32,6 @@ __all__ = [
     "Case",
     "CaseFactory",
     "KernelSpec",
-    "PhysicsCheck",
     "Tolerance",
     "UnknownKernelError",
     "get",

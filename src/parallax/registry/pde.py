@@ -9,18 +9,15 @@ import numpy as np
 
 from parallax.kernels import pde
 from parallax.kernels.initial_conditions import smooth_random_field
-from parallax.registry import _pde_spectral_checks as _chk
 from parallax.registry._cases import normal, scalar
 from parallax.registry._registry import register
-from parallax.registry._spec import Case, KernelSpec, PhysicsCheck
-
-_F32_64 = ("float32", "float64")
+from parallax.registry._spec import Case, KernelSpec
 
 # --- heat 1D/2D/3D: exact spectral exponential integrator -----------------------------------
 #
 # One implementation for every dimension: the linear case of the spectral stepper
-# (pde.heat_rollout; pde.heat_1d_rollout is its 1D form). The state stays in Fourier space inside
-# the scan and each step multiplies the complex modes by the exact factor exp(L dt).
+# (pde.heat_rollout). The state stays in Fourier space inside the scan and each step multiplies
+# the complex modes by the exact factor exp(L dt).
 
 
 def _linear_cost(
@@ -41,7 +38,7 @@ def _linear_cost(
 
 
 def _heat_case(
-    shape: tuple[int, ...], steps: int, save_every: int, dt: float, nu: float, **static: Any
+    *, shape: tuple[int, ...], steps: int, save_every: int, dt: float, nu: float, **static: Any
 ) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
         flops, nbytes = _linear_cost(shape, len(shape) - 1, steps, steps // save_every, dtype, 2)
@@ -67,8 +64,8 @@ def _heat_case(
 _HEAT_TOL = {"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-13)}
 
 
-# (test shape, bench shape) per dimension; the 1D spec keeps its own entry point and no `ndim`
-# static (its golden file predates heat_rollout), 2D/3D call heat_rollout(ndim=d) directly.
+# (test shape, bench shape) per dimension; heat_rollout's default ndim is 1, so the 1D cases
+# carry no `ndim` static.
 _HEAT_SHAPES = {
     1: ((3, 32), (64, 4096)),
     2: ((2, 16, 16), (8, 256, 256)),
@@ -77,23 +74,21 @@ _HEAT_SHAPES = {
 
 for _d, (_test, _bench) in _HEAT_SHAPES.items():
     _static: dict[str, Any] = {} if _d == 1 else {"ndim": _d}
-    _fn = "heat_1d_rollout" if _d == 1 else "heat_rollout"  # the twin has the same name
     register(
         KernelSpec(
             name=f"pde.heat_{_d}d",
-            family="pde",
-            fn=getattr(pde, _fn),
-            twin=f"parallax.kernels.pde.twins:{_fn}",
+            fn=pde.heat_rollout,
             cases={
-                "test": _heat_case(_test, 10, 5, dt=1e-3, nu=0.5, **_static),
-                "bench": _heat_case(_bench, 100, 100, dt=1e-3, nu=0.5, **_static),
+                "test": _heat_case(shape=_test, steps=10, save_every=5, dt=1e-3, nu=0.5, **_static),
+                "bench": _heat_case(
+                    shape=_bench, steps=100, save_every=100, dt=1e-3, nu=0.5, **_static
+                ),
             },
             fwd_tol=_HEAT_TOL,
             grad_tol=_HEAT_TOL,
             grad_wrt=("u0", "dt", "nu"),
-            physics=(PhysicsCheck("exact_decay_mass", _chk.heat_exact(_d), _F32_64),),
             description=f"{_d}D heat u_t = ν Δu, exact spectral step e^(-ν|k|² dt), periodic "
-            f"({_fn}, rollout on lax.scan)",
+            "(heat_rollout, lax.scan)",
         )
     )
 
@@ -120,6 +115,7 @@ def _fft_flops(grid: tuple[int, ...], ffts_per_step: int) -> float:
 
 
 def _spectral_case(
+    *,
     shape: tuple[int, ...],
     grid_dims: int,
     params: dict[str, float | tuple[float, ...]],
@@ -163,18 +159,31 @@ _KS_L = 32 * np.pi
 register(
     KernelSpec(
         name="pde.ks_1d",
-        family="pde",
         fn=pde.ks_1d_rollout,
-        twin="parallax.kernels.pde.twins:ks_1d_rollout",
         cases={
-            "test": _spectral_case((2, 64), 1, {"dt": 0.2}, 6, 3, 8, length=16 * np.pi),
+            "test": _spectral_case(
+                shape=(2, 64),
+                grid_dims=1,
+                params={"dt": 0.2},
+                steps=6,
+                save_every=3,
+                ffts_per_step=8,
+                length=16 * np.pi,
+            ),
             # 4096 points at the Kassam–Trefethen resolution (128 points per 32π): L = 1024π
-            "bench": _spectral_case((64, 4096), 1, {"dt": 0.25}, 100, 100, 8, length=32 * _KS_L),
+            "bench": _spectral_case(
+                shape=(64, 4096),
+                grid_dims=1,
+                params={"dt": 0.25},
+                steps=100,
+                save_every=100,
+                ffts_per_step=8,
+                length=32 * _KS_L,
+            ),
         },
         fwd_tol=_SPECTRAL_FWD,
         grad_tol=_SPECTRAL_GRAD,
         grad_wrt=("u0", "dt"),
-        physics=(PhysicsCheck("mass", _chk.ks_mass),),
         description="1D Kuramoto–Sivashinsky u_t + ½(u²)_x + u_xx + u_xxxx = 0, ETDRK4, periodic",
     )
 )
@@ -182,20 +191,28 @@ register(
 register(
     KernelSpec(
         name="pde.burgers_1d",
-        family="pde",
         fn=pde.burgers_1d_rollout,
-        twin="parallax.kernels.pde.twins:burgers_1d_rollout",
         cases={
-            "test": _spectral_case((2, 64), 1, {"dt": 0.02, "nu": 0.1}, 6, 3, 8),
-            "bench": _spectral_case((64, 4096), 1, {"dt": 1e-3, "nu": 0.01}, 100, 100, 8),
+            "test": _spectral_case(
+                shape=(2, 64),
+                grid_dims=1,
+                params={"dt": 0.02, "nu": 0.1},
+                steps=6,
+                save_every=3,
+                ffts_per_step=8,
+            ),
+            "bench": _spectral_case(
+                shape=(64, 4096),
+                grid_dims=1,
+                params={"dt": 1e-3, "nu": 0.01},
+                steps=100,
+                save_every=100,
+                ffts_per_step=8,
+            ),
         },
         fwd_tol=_SPECTRAL_FWD,
         grad_tol=_SPECTRAL_GRAD,
         grad_wrt=("u0", "dt", "nu"),
-        physics=(
-            PhysicsCheck("cole_hopf", _chk.burgers_cole_hopf, _F32_64),
-            PhysicsCheck("etd_orders", _chk.burgers_etd_orders),
-        ),
         description="1D viscous Burgers u_t + ½(u²)_x = ν u_xx, ETDRK4, periodic",
     )
 )
@@ -206,18 +223,31 @@ register(
 register(
     KernelSpec(
         name="pde.ks_2d",
-        family="pde",
         fn=pde.ks_2d_rollout,
-        twin="parallax.kernels.pde.twins:ks_2d_rollout",
         cases={
-            "test": _spectral_case((2, 16, 16), 2, {"dt": 0.1}, 6, 3, 12, length=10 * np.pi),
-            "bench": _spectral_case((4, 256, 256), 2, {"dt": 0.1}, 100, 100, 12, length=_KS_L),
+            "test": _spectral_case(
+                shape=(2, 16, 16),
+                grid_dims=2,
+                params={"dt": 0.1},
+                steps=6,
+                save_every=3,
+                ffts_per_step=12,
+                length=10 * np.pi,
+            ),
+            "bench": _spectral_case(
+                shape=(4, 256, 256),
+                grid_dims=2,
+                params={"dt": 0.1},
+                steps=100,
+                save_every=100,
+                ffts_per_step=12,
+                length=_KS_L,
+            ),
         },
         # same FFT-rounding argument as the 1D spectral specs (measured f32 parity ~1e-6)
         fwd_tol=_SPECTRAL_FWD,
         grad_tol=_SPECTRAL_GRAD,
         grad_wrt=("u0", "dt"),
-        physics=(PhysicsCheck("linear_growth", _chk.ks_linear_growth),),
         description="2D Kuramoto–Sivashinsky u_t + ½|∇u|² + Δu + Δ²u = 0, ETDRK4, periodic",
     )
 )
@@ -228,17 +258,28 @@ register(
 register(
     KernelSpec(
         name="pde.burgers_2d",
-        family="pde",
         fn=pde.burgers_2d_rollout,
-        twin="parallax.kernels.pde.twins:burgers_2d_rollout",
         cases={
-            "test": _spectral_case((2, 2, 16, 16), 2, {"dt": 0.01, "nu": 0.1}, 6, 3, 16),
-            "bench": _spectral_case((4, 2, 256, 256), 2, {"dt": 1e-3, "nu": 0.01}, 100, 100, 16),
+            "test": _spectral_case(
+                shape=(2, 2, 16, 16),
+                grid_dims=2,
+                params={"dt": 0.01, "nu": 0.1},
+                steps=6,
+                save_every=3,
+                ffts_per_step=16,
+            ),
+            "bench": _spectral_case(
+                shape=(4, 2, 256, 256),
+                grid_dims=2,
+                params={"dt": 1e-3, "nu": 0.01},
+                steps=100,
+                save_every=100,
+                ffts_per_step=16,
+            ),
         },
         fwd_tol=_SPECTRAL_FWD,
         grad_tol=_SPECTRAL_GRAD,
         grad_wrt=("u0", "dt", "nu"),
-        physics=(PhysicsCheck("cole_hopf_2d", _chk.burgers_2d_cole_hopf, _F32_64),),
         description="2D viscous Burgers u_t + (u·∇)u = νΔu (advective form), ETDRK4, periodic",
     )
 )
@@ -249,23 +290,30 @@ register(
 register(
     KernelSpec(
         name="pde.allen_cahn",
-        family="pde",
         fn=pde.allen_cahn_rollout,
-        twin="parallax.kernels.pde.twins:allen_cahn_rollout",
         cases={
-            "test": _spectral_case((2, 16, 16), 2, {"dt": 0.05, "eps": 0.1}, 6, 3, 8, ndim=2),
+            "test": _spectral_case(
+                shape=(2, 16, 16),
+                grid_dims=2,
+                params={"dt": 0.05, "eps": 0.1},
+                steps=6,
+                save_every=3,
+                ffts_per_step=8,
+                ndim=2,
+            ),
             "bench": _spectral_case(
-                (4, 256, 256), 2, {"dt": 0.05, "eps": 0.05}, 100, 100, 8, ndim=2
+                shape=(4, 256, 256),
+                grid_dims=2,
+                params={"dt": 0.05, "eps": 0.05},
+                steps=100,
+                save_every=100,
+                ffts_per_step=8,
+                ndim=2,
             ),
         },
         fwd_tol=_SPECTRAL_FWD,
         grad_tol=_SPECTRAL_GRAD,
         grad_wrt=("u0", "dt", "eps"),
-        physics=(
-            # the float32 observed order is spoiled by rounding at the finest dt: float64 only
-            PhysicsCheck("uniform_order", _chk.allen_cahn_uniform_order),
-            PhysicsCheck("energy_decay", _chk.allen_cahn_energy_decay),
-        ),
         description="Allen–Cahn u_t = ε²Δu + u - u³ in 1D/2D/3D (ndim), ETDRK4, periodic",
     )
 )
@@ -273,17 +321,28 @@ register(
 register(
     KernelSpec(
         name="pde.kdv",
-        family="pde",
         fn=pde.kdv_rollout,
-        twin="parallax.kernels.pde.twins:kdv_rollout",
         cases={
-            "test": _spectral_case((2, 64), 1, {"dt": 1e-3}, 6, 3, 8),
-            "bench": _spectral_case((64, 1024), 1, {"dt": 1e-4}, 100, 100, 8),
+            "test": _spectral_case(
+                shape=(2, 64),
+                grid_dims=1,
+                params={"dt": 1e-3},
+                steps=6,
+                save_every=3,
+                ffts_per_step=8,
+            ),
+            "bench": _spectral_case(
+                shape=(64, 1024),
+                grid_dims=1,
+                params={"dt": 1e-4},
+                steps=100,
+                save_every=100,
+                ffts_per_step=8,
+            ),
         },
         fwd_tol=_SPECTRAL_FWD,
         grad_tol=_SPECTRAL_GRAD,
         grad_wrt=("u0", "dt"),
-        physics=(PhysicsCheck("soliton", _chk.kdv_soliton),),
         description="KdV u_t + 6 u u_x + u_xxx = 0, ETDRK4 (dispersion exact), periodic",
     )
 )
@@ -294,38 +353,36 @@ register(
 register(
     KernelSpec(
         name="pde.navier_stokes_2d",
-        family="pde",
         fn=pde.navier_stokes_2d_rollout,
-        twin="parallax.kernels.pde.twins:navier_stokes_2d_rollout",
         cases={
             "test": _spectral_case(
-                (2, 16, 16),
-                2,
-                {"dt": 0.01, "nu": 0.01, "drag": 0.1, "forcing": 1.0},
-                4,
-                2,
-                16,
+                shape=(2, 16, 16),
+                grid_dims=2,
+                params={"dt": 0.01, "nu": 0.01, "drag": 0.1, "forcing": 1.0},
+                steps=4,
+                save_every=2,
+                ffts_per_step=16,
                 state="w0",
                 forcing_wavenumber=2,
             ),
             "bench": _spectral_case(
-                (4, 256, 256),
-                2,
-                {"dt": 5e-3, "nu": 1e-3, "drag": 0.1, "forcing": 1.0},
-                100,
-                100,
-                16,
+                shape=(4, 256, 256),
+                grid_dims=2,
+                params={"dt": 5e-3, "nu": 1e-3, "drag": 0.1, "forcing": 1.0},
+                steps=100,
+                save_every=100,
+                ffts_per_step=16,
                 state="w0",
                 forcing_wavenumber=4,
             ),
             # one 1024² field (cuFFT-sized); dt keeps the advective CFL number near 0.2
             "bench_gpu": _spectral_case(
-                (1, 1024, 1024),
-                2,
-                {"dt": 1e-3, "nu": 1e-3, "drag": 0.1, "forcing": 1.0},
-                100,
-                100,
-                16,
+                shape=(1, 1024, 1024),
+                grid_dims=2,
+                params={"dt": 1e-3, "nu": 1e-3, "drag": 0.1, "forcing": 1.0},
+                steps=100,
+                save_every=100,
+                ffts_per_step=16,
                 state="w0",
                 forcing_wavenumber=4,
             ),
@@ -333,10 +390,6 @@ register(
         fwd_tol=_SPECTRAL_FWD,
         grad_tol=_SPECTRAL_GRAD,
         grad_wrt=("w0", "dt", "nu", "drag", "forcing"),
-        physics=(
-            PhysicsCheck("taylor_green", _chk.ns_taylor_green),
-            PhysicsCheck("kolmogorov_laminar", _chk.ns_kolmogorov_laminar),
-        ),
         description="2D Navier–Stokes vorticity form, Kolmogorov forcing, linear drag, ETDRK4",
     )
 )
@@ -344,33 +397,30 @@ register(
 register(
     KernelSpec(
         name="pde.advection_diffusion",
-        family="pde",
         fn=pde.advection_diffusion_rollout,
-        twin="parallax.kernels.pde.twins:advection_diffusion_rollout",
         cases={
             "test": _spectral_case(
-                (2, 8, 8, 8),
-                3,
-                {"dt": 0.05, "velocity": (1.0, -0.5, 0.3), "nu": 0.1},
-                4,
-                2,
-                0,
+                shape=(2, 8, 8, 8),
+                grid_dims=3,
+                params={"dt": 0.05, "velocity": (1.0, -0.5, 0.3), "nu": 0.1},
+                steps=4,
+                save_every=2,
+                ffts_per_step=0,
                 ndim=3,
             ),
             "bench": _spectral_case(
-                (8, 64, 64, 64),
-                3,
-                {"dt": 0.01, "velocity": (1.0, -0.5, 0.3), "nu": 0.01},
-                100,
-                100,
-                0,
+                shape=(8, 64, 64, 64),
+                grid_dims=3,
+                params={"dt": 0.01, "velocity": (1.0, -0.5, 0.3), "nu": 0.01},
+                steps=100,
+                save_every=100,
+                ffts_per_step=0,
                 ndim=3,
             ),
         },
         fwd_tol=_SPECTRAL_FWD,
         grad_tol=_SPECTRAL_GRAD,
         grad_wrt=("u0", "dt", "velocity", "nu"),
-        physics=(PhysicsCheck("exact_modes", _chk.advection_diffusion_exact),),
         description="advection–diffusion u_t + c·∇u = νΔu in 1D/2D/3D (ndim), exact ETD step",
     )
 )
