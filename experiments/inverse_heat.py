@@ -4,7 +4,7 @@
     python experiments/inverse_heat.py --noise 0.02 --smooth 1e-3 --steps 1500
 
 The forward model is the exact spectral heat kernel ``u_t = ν u_xx`` on a periodic grid
-(``parallax.kernels.pde.heat_1d_rollout``). Observations are the solution at ``snapshots``
+(``parallax.kernels.pde.heat_rollout``). Observations are the solution at ``snapshots``
 times with Gaussian noise. The unknown initial condition ``u0`` is found by Adam on
 
     L(u0) = mean |heat(u0)(t_j) - obs_j|² / σ²  +  λ ‖∂x u0‖²
@@ -29,7 +29,7 @@ import numpy as np
 import optax
 
 from parallax import run
-from parallax.kernels.pde import heat_1d_rollout
+from parallax.kernels.pde import heat_rollout
 
 
 @dataclasses.dataclass
@@ -67,7 +67,7 @@ def main(cfg: Config, r: run.Run) -> dict:
     sigma = max(cfg.noise, 1e-6)
 
     def forward(u0: jax.Array) -> jax.Array:
-        _, traj = heat_1d_rollout(u0, dt, nu, num_steps=num_steps, save_every=cfg.steps_between)
+        _, traj = heat_rollout(u0, dt, nu, num_steps=num_steps, save_every=cfg.steps_between)
         return traj  # (snapshots, n)
 
     @jax.jit

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from parallax import run
+from parallax.kernels.initial_conditions import fcc_lattice
 from parallax.kernels.particles import lj_langevin_rollout, lj_nve_rollout, pair_displacements
 
 
@@ -67,12 +68,6 @@ class Config(run.RunConfig):
             raise run.ConfigError("nvt_chunks", f"leaves no NVE steps (steps={self.steps})")
 
 
-def fcc_lattice(cells: int, box: float) -> np.ndarray:
-    base = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    grid = np.stack(np.meshgrid(*[np.arange(cells)] * 3, indexing="ij"), -1).reshape(-1, 1, 3)
-    return ((grid + base[None]).reshape(-1, 3) * (box / cells)).astype(np.float32)
-
-
 def main(cfg: Config, r: run.Run) -> dict:
     n, box = cfg.n, jnp.float32(cfg.box)
     dt, sigma, eps = jnp.float32(cfg.dt), jnp.float32(1.0), jnp.float32(1.0)
@@ -88,7 +83,7 @@ def main(cfg: Config, r: run.Run) -> dict:
         v = jnp.sqrt(kT) * jax.random.normal(sub, (n, 3), jnp.float32)
         v = v - v.mean(0, keepdims=True)
         return {
-            "pos": jnp.asarray(fcc_lattice(cfg.cells, cfg.box)),
+            "pos": jnp.asarray(fcc_lattice(cfg.cells, cfg.box), jnp.float32),
             "vel": v,
             "key": key,
             "rdf": jnp.zeros(cfg.rdf_bins, jnp.float32),

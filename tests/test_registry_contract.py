@@ -1,4 +1,5 @@
-"""The kernel contract, checked for every registered kernel: jit, vmap, grad, physics."""
+"""The kernel contract, checked for every registered kernel: jit, vmap, grad (physics checks:
+tests/physics, parametrized over the registry the same way)."""
 
 from __future__ import annotations
 
@@ -104,14 +105,3 @@ def test_grad_matches_finite_differences(spec: KernelSpec):
 
         numeric = (8 * (at(eps) - at(-eps)) - (at(2 * eps) - at(-2 * eps))) / (12 * eps)
     assert analytic == pytest.approx(numeric, rel=1e-6, abs=1e-9)
-
-
-PHYSICS = [(s, chk, d) for s in SPECS for chk in s.physics for d in chk.dtypes]
-
-
-@pytest.mark.parametrize(
-    ("spec", "check", "dtype"), PHYSICS, ids=[f"{s.name}-{c.name}-{d}" for s, c, d in PHYSICS]
-)
-def test_physics(spec, check, dtype):
-    metrics = check.run(dtype)
-    assert all(np.isfinite(v) for v in metrics.values())

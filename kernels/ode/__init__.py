@@ -8,8 +8,9 @@
   leapfrog for separable Hamiltonians.
 * Systems ``f(t, y, params)``: :func:`lorenz63`, :func:`lorenz96`, :func:`damped_pendulum`,
   :func:`kepler` (plus :func:`kepler_accel` and the conserved quantities).
-* Registered presets (system + solver, the signatures the registry and the torch twins share):
-  :func:`lorenz63_dopri5`, :func:`lorenz96_rk4_rollout`, :func:`kepler_verlet_rollout`.
+
+A system is solved by passing it to a solver:
+``ode.dopri5(ode.lorenz63, y0, ts, params, rtol, atol, dt0).ys``.
 
 Torch twins live in :mod:`parallax.kernels.ode.twins` (imports torch).
 """
@@ -23,9 +24,6 @@ from parallax.kernels.ode._dopri5 import ODESolution as ODESolution
 from parallax.kernels.ode._dopri5 import dopri5 as dopri5
 from parallax.kernels.ode._dopri5 import dopri5_step as dopri5_step
 from parallax.kernels.ode._dopri5 import status_message as status_message
-from parallax.kernels.ode._presets import kepler_verlet_rollout as kepler_verlet_rollout
-from parallax.kernels.ode._presets import lorenz63_dopri5 as lorenz63_dopri5
-from parallax.kernels.ode._presets import lorenz96_rk4_rollout as lorenz96_rk4_rollout
 from parallax.kernels.ode._rk4 import VectorField as VectorField
 from parallax.kernels.ode._rk4 import rk4_rollout as rk4_rollout
 from parallax.kernels.ode._rk4 import rk4_step as rk4_step
@@ -58,11 +56,8 @@ __all__ = [
     "kepler_accel",
     "kepler_angular_momentum",
     "kepler_energy",
-    "kepler_verlet_rollout",
     "lorenz63",
-    "lorenz63_dopri5",
     "lorenz96",
-    "lorenz96_rk4_rollout",
     "rk4_rollout",
     "rk4_step",
     "status_message",

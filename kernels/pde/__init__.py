@@ -39,8 +39,6 @@ from parallax.kernels.pde._fd_wave import wave_2d_step as wave_2d_step
 from parallax.kernels.pde._grid import complex_dtype as complex_dtype
 from parallax.kernels.pde._grid import grid_points as grid_points
 from parallax.kernels.pde._grid import rfft_wavenumbers as rfft_wavenumbers
-from parallax.kernels.pde._heat import heat_1d_rollout as heat_1d_rollout
-from parallax.kernels.pde._heat import heat_1d_step as heat_1d_step
 from parallax.kernels.pde._ops import GridOps as GridOps
 from parallax.kernels.pde._ops import SpectralOps as SpectralOps
 from parallax.kernels.pde._spectral import Grid as Grid
@@ -108,8 +106,6 @@ __all__ = [
     "gradient_norm",
     "grid_points",
     "heat",
-    "heat_1d_rollout",
-    "heat_1d_step",
     "heat_rollout",
     "heat_terms",
     "kdv_rollout",

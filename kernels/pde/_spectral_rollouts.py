@@ -106,7 +106,7 @@ def heat_rollout(
 ) -> Traj:
     """Heat ``u_t = ν Δu`` on the trailing ``ndim`` axes of ``u0``: each step multiplies the
     Fourier modes by the exact factor ``e^{-ν|k|² dt}`` (the linear ETD step), so the only error
-    is rounding. The one heat implementation (``heat_1d_rollout`` is its 1D form)."""
+    is rounding. The one heat implementation, in any dimension."""
     loop = _Loop(num_steps, save_every, checkpoint, checkpoints)
     return _run(heat, u0, ndim, 0, length, loop, dt, nu)
 

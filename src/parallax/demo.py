@@ -49,7 +49,7 @@ def run_heat_demo(cfg: HeatDemoConfig) -> dict:
     u0 = sum(a * np.sin(m * x) for a, m in zip(amps, modes, strict=True))
 
     t0 = time.perf_counter()
-    final, traj = pde.heat_1d_rollout(
+    final, traj = pde.heat_rollout(
         jnp.asarray(u0, jnp.float32),
         jnp.asarray(cfg.dt, jnp.float32),
         jnp.asarray(cfg.nu, jnp.float32),

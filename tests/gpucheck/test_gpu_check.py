@@ -180,7 +180,7 @@ def test_the_check_imports_nothing_the_device_image_lacks():
         "import sys, parallax.cli, parallax.gpucheck._check as c, parallax.gpucheck._attention,"
         " parallax.gpucheck._benches, parallax.gpucheck._env, parallax.gpucheck._parity,"
         " parallax.gpucheck._precision, parallax.gpucheck._train, parallax.registry as r;"
-        " r.specs();"
+        " r.specs(); import parallax.bench.peers as bp; [bp.peers_for(s.name) for s in r.specs()];"
         " print(sorted({m.split('.')[0] for m in sys.modules} & {'tyro', 'tensorboardX',"
         " 'exponax', 'jax_md', 'jraph', 'ml_collections', 'e3nn_jax', 'orbax'}))"
     )

@@ -454,8 +454,8 @@ def _attention_ref(q, k, v):
 
 
 SPECS = [
-    Spec("pde.heat_1d_rollout", _heat_draw,
-         lambda u0, dt, nu: pde.heat_1d_rollout(u0, dt, nu, num_steps=3)[0], _heat_ref,
+    Spec("pde.heat_rollout", _heat_draw,
+         lambda u0, dt, nu: pde.heat_rollout(u0, dt, nu, num_steps=3)[0], _heat_ref,
          {"u0": (*STATE, "rank_down", "zero"), "dt": NUMBER, "nu": NUMBER}),
     Spec("pde.advection_1d_rollout", _advection_draw,
          lambda u0, c, dt, dx: pde.advection_1d_rollout(u0, c, dt, dx, num_steps=3)[0],

@@ -21,7 +21,7 @@ F32 = jnp.float32
 
 
 def _heat(u, dt):
-    return pde.heat_1d_rollout(u, dt, F32(0.1), num_steps=2)[0]
+    return pde.heat_rollout(u, dt, F32(0.1), num_steps=2)[0]
 
 
 def _first_line(call) -> str:
@@ -73,7 +73,7 @@ def test_a_check_inside_scan_fires_at_the_step_that_fails():
 def test_branched_messages_pick_the_failing_check():
     """The spectral stepper compiles its checks into one branched check (index = first bad)."""
     u = jnp.ones((2, 16), F32)
-    f = jax.jit(lambda dt, nu: pde.heat_1d_rollout(u, dt, nu, num_steps=2)[0])
+    f = jax.jit(lambda dt, nu: pde.heat_rollout(u, dt, nu, num_steps=2)[0])
     assert "dt: expected a value > 0" in _first_line(lambda: f(F32(-1.0), F32(0.1)))
     assert "nu: expected a value >= 0" in _first_line(lambda: f(F32(0.1), F32(-1.0)))
     assert "u0: contains NaN" in _first_line(
@@ -102,7 +102,7 @@ _PROBE = """
     import jax, jax.numpy as jnp
     from parallax.kernels import _native_check, pde
     print("available", _native_check.available())
-    f = jax.jit(lambda dt: pde.heat_1d_rollout(jnp.ones(16), dt, jnp.float32(0.1), num_steps=2))
+    f = jax.jit(lambda dt: pde.heat_rollout(jnp.ones(16), dt, jnp.float32(0.1), num_steps=2))
     try:
         jax.block_until_ready(f(jnp.float32(-1.0)))
     except Exception as e:

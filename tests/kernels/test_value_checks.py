@@ -69,9 +69,9 @@ def _dopri(rtol=None, ts=TS):
 
 
 JIT_CASES = [
-    ("pde dt <= 0", lambda d: pde.heat_1d_rollout(U8, d, F32(0.5), num_steps=3)[0], F32(-0.1),
+    ("pde dt <= 0", lambda d: pde.heat_rollout(U8, d, F32(0.5), num_steps=3)[0], F32(-0.1),
      "dt: expected a value > 0"),
-    ("pde nu < 0", lambda n: pde.heat_1d_rollout(U8, F32(0.1), n, num_steps=3)[0], F32(-0.5),
+    ("pde nu < 0", lambda n: pde.heat_rollout(U8, F32(0.1), n, num_steps=3)[0], F32(-0.5),
      "nu: expected a value >= 0"),
     ("pde NaN u0", lambda u: pde.ks_1d_rollout(u, F32(0.1), num_steps=3)[0], NAN8,
      "u0: contains NaN or Inf"),

@@ -15,9 +15,9 @@ torch = pytest.importorskip("torch", reason="the harness compares against torch 
 
 
 def _wrong_heat(u0, dt, nu, *, num_steps, save_every=1, length=2 * np.pi):
-    from parallax.kernels.pde.twins import heat_1d_rollout
+    from parallax.kernels.pde.twins import heat_rollout
 
-    final, traj = heat_1d_rollout(u0, dt, nu * 1.01, num_steps=num_steps, save_every=save_every)
+    final, traj = heat_rollout(u0, dt, nu * 1.01, num_steps=num_steps, save_every=save_every)
     return final, traj
 
 

@@ -1,9 +1,6 @@
 """PyTorch twins of the ``ode`` kernels (imports torch)."""
 
 from parallax.kernels.ode.twins._dopri5 import dopri5 as dopri5
-from parallax.kernels.ode.twins._presets import kepler_verlet_rollout as kepler_verlet_rollout
-from parallax.kernels.ode.twins._presets import lorenz63_dopri5 as lorenz63_dopri5
-from parallax.kernels.ode.twins._presets import lorenz96_rk4_rollout as lorenz96_rk4_rollout
 from parallax.kernels.ode.twins._rk4 import rk4_rollout as rk4_rollout
 from parallax.kernels.ode.twins._rk4 import rk4_step as rk4_step
 from parallax.kernels.ode.twins._rk4 import velocity_verlet_rollout as velocity_verlet_rollout
@@ -18,11 +15,8 @@ __all__ = [
     "dopri5",
     "kepler",
     "kepler_accel",
-    "kepler_verlet_rollout",
     "lorenz63",
-    "lorenz63_dopri5",
     "lorenz96",
-    "lorenz96_rk4_rollout",
     "rk4_rollout",
     "rk4_step",
     "velocity_verlet_rollout",

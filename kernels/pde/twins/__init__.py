@@ -11,8 +11,6 @@ from parallax.kernels.pde.twins._fd_wave import wave_2d_energy as wave_2d_energy
 from parallax.kernels.pde.twins._fd_wave import wave_2d_rollout as wave_2d_rollout
 from parallax.kernels.pde.twins._fd_wave import wave_2d_start as wave_2d_start
 from parallax.kernels.pde.twins._fd_wave import wave_2d_step as wave_2d_step
-from parallax.kernels.pde.twins._heat import heat_1d_rollout as heat_1d_rollout
-from parallax.kernels.pde.twins._heat import heat_1d_step as heat_1d_step
 from parallax.kernels.pde.twins._spectral import (
     advection_diffusion_rollout as advection_diffusion_rollout,
 )
@@ -36,8 +34,6 @@ __all__ = [
     "allen_cahn_rollout",
     "burgers_1d_rollout",
     "burgers_2d_rollout",
-    "heat_1d_rollout",
-    "heat_1d_step",
     "heat_rollout",
     "kdv_rollout",
     "ks_1d_rollout",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import threading
 import time
 import traceback
@@ -19,6 +18,7 @@ import jax.numpy as jnp
 from parallax.bench._ceilings import Ceilings
 from parallax.bench._environment import CpuMonitor
 from parallax.bench._timing import Timer, format_seconds
+from parallax.bench.peers import load_peer, peers_for
 from parallax.registry import Case, KernelSpec
 
 __all__ = [
@@ -298,7 +298,8 @@ def bench_spec(
     if samples < 7:
         raise ValueError(f"samples: expected >= 7 for a stable median, got {samples}")
     case = spec.make_case(case_name, dtype)
-    wanted = list(impls) if impls else [*IMPLS, *(p.name for p in spec.peers)]
+    peers = {p.name: p for p in peers_for(spec.name)}
+    wanted = list(impls) if impls else [*IMPLS, *peers]
 
     def maker(name: str) -> Callable[[], Made]:
         def make() -> Made:
@@ -306,13 +307,12 @@ def bench_spec(
                 return _jax_impl(spec, case, dtype)
             if name in ("torch-eager", "torch-compile"):
                 return _torch_impl(spec, case, device, compiled=name == "torch-compile")
-            peer = next((p for p in spec.peers if p.name == name), None)
+            peer = peers.get(name)
             if peer is None:
                 raise LookupError(f"no implementation {name!r} for {spec.name}")
             if case_name not in peer.cases:
                 raise LookupError(f"peer {name} is not registered for case {case_name}")
-            importlib.import_module(peer.module)
-            return peer.make(case)
+            return load_peer(peer, case)
 
         return make
 

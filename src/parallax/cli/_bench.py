@@ -23,6 +23,7 @@ from parallax.bench import (
     measure_ceilings,
     trust_warnings,
 )
+from parallax.bench.peers import peers_for
 from parallax.cli._common import EXIT_USAGE, select
 from parallax.registry import DTYPES, KernelSpec
 
@@ -122,7 +123,7 @@ def plan(chosen: list[KernelSpec], args: argparse.Namespace) -> tuple[list, str 
         return [], f"--case: expected one of {have} for the selected kernels, got {args.case!r}"
 
     def available(spec: KernelSpec) -> list[str]:
-        return [*IMPLS, *(p.name for p in spec.peers if args.case in p.cases)]
+        return [*IMPLS, *(p.name for p in peers_for(spec.name) if args.case in p.cases)]
 
     if args.impl:
         known = {i for s in with_case for i in available(s)}

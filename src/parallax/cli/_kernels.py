@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from parallax.bench.peers import peers_for
 from parallax.cli._common import select
 
 
@@ -28,8 +29,7 @@ def run(args: argparse.Namespace) -> int:
             "cases": list(s.cases),
             "grad_wrt": list(s.grad_wrt),
             "twin": s.twin,
-            "peers": [p.name for p in s.peers],
-            "physics": [c.name for c in s.physics],
+            "peers": [p.name for p in peers_for(s.name)],
             "description": s.description,
         }
         for s in select(args.names)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from parallax.bench import BenchRecord, Ceilings, bench_spec, time_impls
+from parallax.bench.peers import peers_for
 from parallax.gpucheck._precision import timing_precision
 from parallax.gpucheck._record import Section
 from parallax.gpucheck._train import TrainProblem, train_makers
@@ -74,7 +75,7 @@ def kernel_bench(
 ) -> None:
     """One registered kernel, every implementation in ``impls`` that it has."""
     spec = get(name)
-    peers = {p.name for p in spec.peers}
+    peers = {p.name for p in peers_for(name)}
     wanted = [i for i in impls if i in ("jax", "torch-eager", "torch-compile") or i in peers]
     if torch_device is None:
         wanted = [i for i in wanted if not i.startswith("torch")]

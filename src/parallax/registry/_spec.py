@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-Family = Literal["pde", "ode", "particles", "sde", "nn"]
 FAMILIES: tuple[str, ...] = ("pde", "ode", "particles", "sde", "nn")
+"""The families of parallax's own kernels; a user package may register others."""
 DTYPES: tuple[str, ...] = ("float32", "float64", "bfloat16")
 
 Tolerance = tuple[float, float]
@@ -21,10 +21,7 @@ __all__ = [
     "FAMILIES",
     "Case",
     "CaseFactory",
-    "Family",
     "KernelSpec",
-    "Peer",
-    "PhysicsCheck",
     "Tolerance",
     "resolve",
 ]
@@ -46,74 +43,59 @@ class Case:
     bytes: float | None = None
 
 
+DEFAULT_TWIN = "<default>"
+"""``KernelSpec.twin``'s default: :func:`default_twin` of the kernel function."""
+
 CaseFactory = Callable[[np.random.Generator, np.dtype], Case]
 """``make(rng, dtype) -> Case``. ``dtype`` is the floating dtype under test (NumPy dtype, with
 ``ml_dtypes.bfloat16`` for bfloat16); integer inputs keep their own dtype."""
 
 
 @dataclass(frozen=True)
-class Peer:
-    """Another implementation of the same computation, timed by ``parallax bench``.
-
-    ``make(case)`` returns a zero-argument callable that runs one call of the case (prepare,
-    jit and warm nothing inside the callable itself). ``module`` is imported first; when it
-    is missing the peer is reported as unavailable rather than failing the bench.
-    """
-
-    name: str
-    module: str
-    make: Callable[[Case], Callable[[], Any]]
-    cases: tuple[str, ...] = ("bench",)
-
-
-@dataclass(frozen=True)
-class PhysicsCheck:
-    """A validation against physics: ``run(dtype)`` raises ``AssertionError`` on failure and
-    returns the numbers it measured (for reports)."""
-
-    name: str
-    run: Callable[[str], Mapping[str, float]]
-    dtypes: tuple[str, ...] = ("float64",)
-
-
-@dataclass(frozen=True)
 class KernelSpec:
     """One registered kernel.
 
+    A catalogue entry: what to call, what to compare it with, on which inputs and to which
+    tolerance. Physics validations are tests (tests/physics), timing peers live in
+    :mod:`parallax.bench.peers`.
+
     Attributes:
-      name: unique, dotted by family (``"pde.heat_1d"``).
-      family: one of ``pde``, ``ode``, ``particles``, ``sde``, ``nn``.
+      name: unique, ``"<family>.<kernel>"`` (``"pde.heat_1d"``); :attr:`family` is its prefix.
       fn: the pure JAX function, called as ``fn(**case.inputs, **case.static)``; returns a
         pytree of arrays.
       twin: ``"module:attribute"`` of the torch function with the same signature and outputs
-        (resolved lazily, so the registry never imports torch).
+        (resolved lazily, so the registry never imports torch). By default the function of
+        ``fn``'s name in the ``twins`` module of ``fn``'s public package: the twin of
+        ``parallax.kernels.pde._x.f`` is ``parallax.kernels.pde.twins:f``. ``None``: no twin.
       cases: named input factories; at least ``test`` (small) and ``bench`` (realistic).
       dtypes: dtypes compared by the parity harness.
       fwd_tol / grad_tol: ``{dtype: (rtol, atol)}`` for forward values and for gradients.
       grad_wrt: input names whose gradients are compared (JAX vjp vs torch autograd) and
         checked against finite differences.
-      physics: validations against exact solutions, orders or conserved quantities.
-      peers: other implementations timed by the bench.
       vmap_axes: inputs batched by the generic vmap test (default: every array input).
     """
 
     name: str
-    family: Family
     fn: Callable[..., Any]
-    twin: str | None
     cases: Mapping[str, CaseFactory]
     fwd_tol: Mapping[str, Tolerance]
     grad_tol: Mapping[str, Tolerance]
+    twin: str | None = DEFAULT_TWIN
     dtypes: tuple[str, ...] = ("float32", "float64")
     grad_wrt: tuple[str, ...] = ()
-    physics: tuple[PhysicsCheck, ...] = ()
-    peers: tuple[Peer, ...] = ()
     vmap_axes: tuple[str, ...] | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise ValueError(f"{self.name}: family must be one of {FAMILIES}, got {self.family!r}")
+        family, dot, kernel = self.name.partition(".")
+        if not (dot and family.isidentifier() and kernel):
+            raise ValueError(
+                f"name: expected '<family>.<kernel>' (e.g. 'pde.heat_1d'), got {self.name!r}"
+            )
+        if not callable(self.fn):
+            raise TypeError(f"{self.name}: fn must be callable, got {type(self.fn).__name__}")
+        if self.twin == DEFAULT_TWIN:
+            object.__setattr__(self, "twin", default_twin(self.fn))
         for required in ("test", "bench"):
             if required not in self.cases:
                 raise ValueError(f"{self.name}: cases must include {required!r}")
@@ -122,6 +104,11 @@ class KernelSpec:
                 raise ValueError(f"{self.name}: unknown dtype {d!r}; expected one of {DTYPES}")
             if d not in self.fwd_tol or (self.grad_wrt and d not in self.grad_tol):
                 raise ValueError(f"{self.name}: missing tolerance for dtype {d!r}")
+
+    @property
+    def family(self) -> str:
+        """The name's prefix: ``"pde"`` for ``"pde.heat_1d"``."""
+        return self.name.partition(".")[0]
 
     def make_case(self, case: str = "test", dtype: str = "float32", seed: int = 0) -> Case:
         """Build the named case's inputs at ``dtype`` (deterministic for a given seed)."""
@@ -134,6 +121,21 @@ class KernelSpec:
         if self.twin is None:
             raise LookupError(f"{self.name} has no torch twin")
         return resolve(self.twin)
+
+
+def default_twin(fn: Callable[..., Any]) -> str:
+    """``"<package>.twins:<name>"`` for a function ``<package>._private.<name>`` (private module
+    components dropped): where parallax keeps each kernel's torch twin."""
+    module, name = getattr(fn, "__module__", None), getattr(fn, "__name__", None)
+    if not module or not name or not name.isidentifier():
+        raise ValueError(
+            f"twin: {fn!r} has no module-level name to find its twin by; pass twin='module:attr'"
+            " (or twin=None for a kernel without one)"
+        )
+    parts = module.split(".")
+    while len(parts) > 1 and parts[-1].startswith("_"):
+        parts.pop()
+    return f"{'.'.join(parts)}.twins:{name}"
 
 
 def resolve(ref: str) -> Any:

@@ -51,7 +51,14 @@ def _w(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.
 
 
 def _attention_case(
-    b: int, s: int, h: int, d: int, causal: bool, kv_heads: int | None = None, padded: bool = False
+    *,
+    b: int,
+    s: int,
+    h: int,
+    d: int,
+    causal: bool,
+    kv_heads: int | None = None,
+    padded: bool = False,
 ) -> Callable[..., Case]:
     kvh = h if kv_heads is None else kv_heads
 
@@ -77,13 +84,13 @@ def _attention_case(
 register(
     KernelSpec(
         name="nn.dot_product_attention",
-        family="nn",
         fn=nn.dot_product_attention,
-        twin="parallax.kernels.nn.twins:dot_product_attention",
         cases={
-            "test": _attention_case(2, 16, 2, 8, causal=True),
-            "test_gqa_padded": _attention_case(2, 8, 4, 4, causal=False, kv_heads=2, padded=True),
-            "bench": _attention_case(4, 1024, 8, 64, causal=False),
+            "test": _attention_case(b=2, s=16, h=2, d=8, causal=True),
+            "test_gqa_padded": _attention_case(
+                b=2, s=8, h=4, d=4, causal=False, kv_heads=2, padded=True
+            ),
+            "bench": _attention_case(b=4, s=1024, h=8, d=64, causal=False),
         },
         dtypes=ALL,
         fwd_tol={"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-13), "bfloat16": (2e-2, 2e-2)},
@@ -105,8 +112,8 @@ def _attention_fwd_bwd(q, k, v, cot, *, causal: bool, implementation: Any = "aut
     return val, {"q": grads[0], "k": grads[1], "v": grads[2]}
 
 
-def _attention_fwd_bwd_case(b: int, s: int, h: int, d: int, causal: bool) -> Callable[..., Case]:
-    base = _attention_case(b, s, h, d, causal)
+def _attention_fwd_bwd_case(*, b: int, s: int, h: int, d: int, causal: bool) -> Callable[..., Case]:
+    base = _attention_case(b=b, s=s, h=h, d=d, causal=causal)
 
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
         c = base(rng, dtype)
@@ -126,12 +133,11 @@ def _attention_fwd_bwd_case(b: int, s: int, h: int, d: int, causal: bool) -> Cal
 register(
     KernelSpec(
         name="nn.dot_product_attention_fwd_bwd",
-        family="nn",
         fn=_attention_fwd_bwd,
         twin=f"{_TWINS}:dot_product_attention_fwd_bwd",
         cases={
-            "test": _attention_fwd_bwd_case(2, 16, 2, 8, causal=True),
-            "bench": _attention_fwd_bwd_case(4, 1024, 8, 64, causal=False),
+            "test": _attention_fwd_bwd_case(b=2, s=16, h=2, d=8, causal=True),
+            "bench": _attention_fwd_bwd_case(b=4, s=1024, h=8, d=64, causal=False),
         },
         dtypes=F32_64,
         fwd_tol={"float32": (1e-4, 1e-5), "float64": (1e-11, 1e-12)},
@@ -145,12 +151,12 @@ register(
 
 
 def _mha_case(
+    *,
     b: int,
     s: int,
     d_model: int,
     h: int,
     kvh: int,
-    *,
     causal: bool,
     rope: bool,
     padded: bool,
@@ -188,13 +194,22 @@ def _mha_case(
 register(
     KernelSpec(
         name="nn.multi_head_attention",
-        family="nn",
         fn=flat(nn.multi_head_attention, ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")),
         twin=f"{_TWINS}:multi_head_attention",
         cases={
-            "test": _mha_case(2, 8, 16, 4, 2, causal=True, rope=True, padded=True, bias=True),
+            "test": _mha_case(
+                b=2, s=8, d_model=16, h=4, kvh=2, causal=True, rope=True, padded=True, bias=True
+            ),
             "bench": _mha_case(
-                4, 1024, 512, 8, 8, causal=True, rope=True, padded=False, bias=False
+                b=4,
+                s=1024,
+                d_model=512,
+                h=8,
+                kvh=8,
+                causal=True,
+                rope=True,
+                padded=False,
+                bias=False,
             ),
         },
         dtypes=F32_64,  # bfloat16 parity is covered by dot_product_attention and mlp
@@ -210,7 +225,7 @@ register(
 
 
 def _mlp_case(
-    shape: tuple[int, ...], d_hidden: int, d_out: int, activation: str, gated: bool
+    *, shape: tuple[int, ...], d_hidden: int, d_out: int, activation: str, gated: bool
 ) -> Callable[..., Case]:
     d_in = shape[-1]
     tokens = int(np.prod(shape[:-1]))
@@ -247,12 +262,15 @@ def _mlp_case(
 register(
     KernelSpec(
         name="nn.mlp",
-        family="nn",
         fn=flat(nn.mlp, ("w1", "b1", "w2", "b2")),
         twin=f"{_TWINS}:mlp",
         cases={
-            "test": _mlp_case((2, 5, 8), 16, 6, "gelu_exact", gated=False),
-            "bench": _mlp_case((4, 1024, 512), 2048, 512, "gelu_exact", gated=False),
+            "test": _mlp_case(
+                shape=(2, 5, 8), d_hidden=16, d_out=6, activation="gelu_exact", gated=False
+            ),
+            "bench": _mlp_case(
+                shape=(4, 1024, 512), d_hidden=2048, d_out=512, activation="gelu_exact", gated=False
+            ),
         },
         dtypes=ALL,
         fwd_tol=TOL,
@@ -265,13 +283,16 @@ register(
 register(
     KernelSpec(
         name="nn.gated_mlp",
-        family="nn",
         fn=flat(nn.gated_mlp, ("w_gate", "w_up", "w_down", "b_gate", "b_up", "b_down")),
         twin=f"{_TWINS}:gated_mlp",
         cases={
-            "test": _mlp_case((2, 5, 8), 16, 8, "silu", gated=True),
-            "test_geglu_tanh": _mlp_case((3, 8), 12, 6, "gelu_tanh", gated=True),
-            "bench": _mlp_case((4, 1024, 512), 1408, 512, "silu", gated=True),
+            "test": _mlp_case(shape=(2, 5, 8), d_hidden=16, d_out=8, activation="silu", gated=True),
+            "test_geglu_tanh": _mlp_case(
+                shape=(3, 8), d_hidden=12, d_out=6, activation="gelu_tanh", gated=True
+            ),
+            "bench": _mlp_case(
+                shape=(4, 1024, 512), d_hidden=1408, d_out=512, activation="silu", gated=True
+            ),
         },
         dtypes=F32_64,  # bfloat16 parity: see nn.mlp / nn.layer_norm (same code path)
         fwd_tol=TOL,
@@ -285,7 +306,7 @@ register(
 # --- norms --------------------------------------------------------------------------------------
 
 
-def _norm_case(shape: tuple[int, ...], eps: float, bias: bool) -> Callable[..., Case]:
+def _norm_case(*, shape: tuple[int, ...], eps: float, bias: bool) -> Callable[..., Case]:
     d = shape[-1]
 
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
@@ -309,12 +330,11 @@ def _norm_case(shape: tuple[int, ...], eps: float, bias: bool) -> Callable[..., 
 register(
     KernelSpec(
         name="nn.layer_norm",
-        family="nn",
         fn=flat(nn.layer_norm, ("scale", "bias")),
         twin=f"{_TWINS}:layer_norm",
         cases={
-            "test": _norm_case((2, 5, 16), 1e-5, bias=True),
-            "bench": _norm_case((4, 1024, 1024), 1e-5, bias=True),
+            "test": _norm_case(shape=(2, 5, 16), eps=1e-5, bias=True),
+            "bench": _norm_case(shape=(4, 1024, 1024), eps=1e-5, bias=True),
         },
         dtypes=ALL,
         fwd_tol=TOL,
@@ -327,12 +347,11 @@ register(
 register(
     KernelSpec(
         name="nn.rms_norm",
-        family="nn",
         fn=flat(nn.rms_norm, ("scale",)),
         twin=f"{_TWINS}:rms_norm",
         cases={
-            "test": _norm_case((2, 5, 16), 1e-6, bias=False),
-            "bench": _norm_case((4, 1024, 1024), 1e-6, bias=False),
+            "test": _norm_case(shape=(2, 5, 16), eps=1e-6, bias=False),
+            "bench": _norm_case(shape=(4, 1024, 1024), eps=1e-6, bias=False),
         },
         dtypes=F32_64,  # bfloat16 parity: see nn.mlp / nn.layer_norm (same code path)
         fwd_tol=TOL,
@@ -346,7 +365,7 @@ register(
 # --- FNO spectral convolution -------------------------------------------------------------------
 
 
-def _fno1_case(b: int, n: int, ci: int, co: int, modes: int) -> Callable[..., Case]:
+def _fno1_case(*, b: int, n: int, ci: int, co: int, modes: int) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
         inputs = {
             "x": normal(rng, (b, n, ci), dtype),
@@ -362,7 +381,9 @@ def _fno1_case(b: int, n: int, ci: int, co: int, modes: int) -> Callable[..., Ca
     return make
 
 
-def _fno2_case(b: int, n1: int, n2: int, ci: int, co: int, m1: int, m2: int) -> Callable[..., Case]:
+def _fno2_case(
+    *, b: int, n1: int, n2: int, ci: int, co: int, m1: int, m2: int
+) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
         inputs = {
             "x": normal(rng, (b, n1, n2, ci), dtype),
@@ -383,13 +404,14 @@ def _fno2_case(b: int, n1: int, n2: int, ci: int, co: int, m1: int, m2: int) -> 
 register(
     KernelSpec(
         name="nn.spectral_conv_1d",
-        family="nn",
         fn=flat(nn.spectral_conv_1d, ("weight",)),
         twin=f"{_TWINS}:spectral_conv_1d",
         cases={
-            "test": _fno1_case(2, 32, 3, 4, 6),
-            "test_all_modes": _fno1_case(1, 10, 2, 2, 6),  # modes = n//2+1 (Nyquist kept)
-            "bench": _fno1_case(32, 1024, 64, 64, 16),
+            "test": _fno1_case(b=2, n=32, ci=3, co=4, modes=6),
+            "test_all_modes": _fno1_case(
+                b=1, n=10, ci=2, co=2, modes=6
+            ),  # modes = n//2+1 (Nyquist kept)
+            "bench": _fno1_case(b=32, n=1024, ci=64, co=64, modes=16),
         },
         dtypes=F32_64,
         fwd_tol=TOL,
@@ -402,12 +424,11 @@ register(
 register(
     KernelSpec(
         name="nn.spectral_conv_2d",
-        family="nn",
         fn=flat(nn.spectral_conv_2d, ("w_pos", "w_neg")),
         twin=f"{_TWINS}:spectral_conv_2d",
         cases={
-            "test": _fno2_case(2, 12, 10, 3, 2, 3, 4),
-            "bench": _fno2_case(16, 64, 64, 32, 32, 12, 12),
+            "test": _fno2_case(b=2, n1=12, n2=10, ci=3, co=2, m1=3, m2=4),
+            "bench": _fno2_case(b=16, n1=64, n2=64, ci=32, co=32, m1=12, m2=12),
         },
         dtypes=F32_64,
         fwd_tol=TOL,
@@ -422,10 +443,10 @@ register(
 
 
 def _conv_case(
+    *,
     x_shape: tuple[int, ...],
     window: tuple[int, ...],
     co: int,
-    *,
     groups: int = 1,
     bias: bool = True,
     **static,
@@ -454,12 +475,19 @@ def _conv_case(
 register(
     KernelSpec(
         name="nn.conv_1d",
-        family="nn",
         fn=flat(nn.conv_1d, ("kernel", "bias")),
         twin=f"{_TWINS}:conv_1d",
         cases={
-            "test": _conv_case((2, 11, 4), (3,), 6, padding="SAME", stride=2, dilation=2, groups=2),
-            "bench": _conv_case((32, 1024, 64), (5,), 64, padding="SAME"),
+            "test": _conv_case(
+                x_shape=(2, 11, 4),
+                window=(3,),
+                co=6,
+                padding="SAME",
+                stride=2,
+                dilation=2,
+                groups=2,
+            ),
+            "bench": _conv_case(x_shape=(32, 1024, 64), window=(5,), co=64, padding="SAME"),
         },
         dtypes=ALL,
         fwd_tol=TOL,
@@ -472,12 +500,13 @@ register(
 register(
     KernelSpec(
         name="nn.conv_2d",
-        family="nn",
         fn=flat(nn.conv_2d, ("kernel", "bias")),
         twin=f"{_TWINS}:conv_2d",
         cases={
-            "test": _conv_case((2, 7, 6, 4), (3, 2), 6, padding="SAME", stride=(2, 1), groups=2),
-            "bench": _conv_case((16, 64, 64, 32), (3, 3), 64, padding="SAME"),
+            "test": _conv_case(
+                x_shape=(2, 7, 6, 4), window=(3, 2), co=6, padding="SAME", stride=(2, 1), groups=2
+            ),
+            "bench": _conv_case(x_shape=(16, 64, 64, 32), window=(3, 3), co=64, padding="SAME"),
         },
         dtypes=ALL,
         fwd_tol=TOL,

@@ -1,181 +1,22 @@
 """Registered ``ode`` kernels: RK4 (Lorenz-96), Dormand–Prince 5(4) (Lorenz-63) and velocity
-Verlet (Kepler), with physics checks (convergence orders, conservation, a scipy reference)."""
+Verlet (Kepler); each binds a system to a solver (:mod:`parallax.registry._ode_flat`)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
-from parallax.kernels import ode
+from parallax.kernels.initial_conditions import kepler_orbits
+from parallax.registry import _ode_flat as _flat
 from parallax.registry._cases import normal, scalar
 from parallax.registry._registry import register
-from parallax.registry._spec import Case, KernelSpec, Peer, PhysicsCheck
+from parallax.registry._spec import Case, KernelSpec
 
+_TWINS = "parallax.registry._ode_twins"
 LORENZ63 = (10.0, 28.0, 8.0 / 3.0)
-PENDULUM = (0.1, 1.0)  # (gamma, omega0^2)
 
 # --- reference solutions and orders --------------------------------------------------------------
-
-
-def _np_lorenz63(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    return np.array([p[0] * (y[1] - y[0]), y[0] * (p[1] - y[2]) - y[1], y[0] * y[1] - p[2] * y[2]])
-
-
-def _np_pendulum(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    return np.array([y[1], -p[0] * y[1] - p[1] * np.sin(y[0])])
-
-
-def _np_kepler(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    r3 = np.hypot(y[0], y[1]) ** 3
-    return np.array([y[2], y[3], -p * y[0] / r3, -p * y[1] / r3])
-
-
-def _scipy_reference(rhs: Callable[..., np.ndarray], y0, params, ts) -> np.ndarray:
-    """DOP853 at rtol = atol = 1e-13 (float64, NumPy right-hand side): the reference for every
-    accuracy check."""
-    from scipy.integrate import solve_ivp
-
-    p = np.asarray(params, dtype=np.float64)
-    sol = solve_ivp(lambda t, y: rhs(y, p), (ts[0], ts[-1]), np.asarray(y0, np.float64),
-                    method="DOP853", rtol=1e-13, atol=1e-13, t_eval=np.asarray(ts))  # fmt: skip
-    return sol.y.T
-
-
-def _order(hs: list[float], errs: list[float]) -> float:
-    """Least-squares slope of ``log err`` against ``log h``."""
-    return float(np.polyfit(np.log(hs), np.log(errs), 1)[0])
-
-
-def _fixed_step_order(name: str, step: Callable[..., Any], expected: float) -> dict[str, float]:
-    """Damped pendulum to ``T = 2`` with 10, 20, 40, 80 steps vs the DOP853 reference."""
-    y0, t_end = np.array([1.0, 0.0]), 2.0
-    want = _scipy_reference(_np_pendulum, y0, PENDULUM, [0.0, t_end])[-1]
-    hs, errs = [], []
-    with jax.enable_x64(True):
-        p = jnp.asarray(PENDULUM)
-
-        @jax.jit
-        def solve(y0, n):  # one compile for every n: fori_loop with a traced trip count
-            h = t_end / n.astype(y0.dtype)
-            body = lambda i, y: step(ode.damped_pendulum, i.astype(y.dtype) * h, y, h, p)  # noqa: E731
-            return lax.fori_loop(0, n, body, y0)
-
-        for n in (10, 20, 40, 80):
-            y = solve(jnp.asarray(y0), jnp.asarray(n))
-            hs.append(t_end / n)
-            errs.append(float(np.max(np.abs(np.asarray(y) - want))))
-    order = _order(hs, errs)
-    assert abs(order - expected) <= 0.3, f"{name}: order {order:.2f}, expected {expected} ± 0.3"
-    return {"order": order, "error_at_finest": errs[-1]}
-
-
-def _rk4_order(dtype: str) -> dict[str, float]:
-    return _fixed_step_order("rk4", ode.rk4_step, 4.0)
-
-
-def _dopri5_order(dtype: str) -> dict[str, float]:
-    """The 5th-order Dormand–Prince solution run with fixed steps (no controller)."""
-    return _fixed_step_order("dopri5", lambda *a: ode.dopri5_step(*a)[0], 5.0)
-
-
-def _dopri5_vs_scipy(dtype: str) -> dict[str, float]:
-    """Adaptive Dopri5 (rtol = atol = 1e-10) vs DOP853 (1e-13) at 51 dense-output times."""
-    out: dict[str, float] = {}
-    cases = (
-        ("lorenz63", ode.lorenz63, _np_lorenz63, [1.0, 1.0, 1.0], LORENZ63, 5.0, 2e-6),
-        ("pendulum", ode.damped_pendulum, _np_pendulum, [2.0, 0.0], PENDULUM, 10.0, 1e-8),
-    )  # Lorenz-63 is chaotic: errors grow like e^(0.9 t), hence its looser bound
-    for name, system, rhs, y0, params, t_end, tol in cases:
-        ts = np.linspace(0.0, t_end, 51)
-        want = _scipy_reference(rhs, y0, params, ts)
-        with jax.enable_x64(True):
-            sol = ode.dopri5(system, jnp.asarray(y0), jnp.asarray(ts), jnp.asarray(params),
-                             1e-10, 1e-10, 1e-3, max_steps=20000)  # fmt: skip
-            err = float(np.max(np.abs(np.asarray(sol.ys) - want)))
-            assert int(sol.status) == ode.SUCCESS, ode.status_message(sol.status)
-        assert err < tol, f"dopri5 {name}: max error {err:.2e} vs DOP853 >= {tol:.0e}"
-        out[f"{name}_max_error"] = err
-        out[f"{name}_steps"] = float(sol.num_accepted)
-    return out
-
-
-def _kepler_orbit(e: float) -> tuple[np.ndarray, np.ndarray]:
-    """Periapsis of a ``mu = 1``, ``a = 1`` orbit of eccentricity ``e`` (period ``2 pi``)."""
-    return np.array([1.0 - e, 0.0]), np.array([0.0, np.sqrt((1 + e) / (1 - e))])
-
-
-def _verlet_order(dtype: str) -> dict[str, float]:
-    """Velocity Verlet over one Kepler period (e = 0.3) with 200..1600 steps vs DOP853."""
-    q0, v0 = _kepler_orbit(0.3)
-    t_end = 2 * np.pi
-    want = _scipy_reference(_np_kepler, np.concatenate([q0, v0]), 1.0, [0.0, t_end])[-1]
-    hs, errs = [], []
-    with jax.enable_x64(True):
-
-        @jax.jit
-        def solve(q, v, n):  # one compile for every n: fori_loop with a traced trip count
-            h = t_end / n.astype(q.dtype)
-
-            def body(i, s):
-                return ode.velocity_verlet_step(ode.kepler_accel, s[0], s[1], h, 1.0)
-
-            return jnp.concatenate(lax.fori_loop(0, n, body, (q, v)))
-
-        for n in (200, 400, 800, 1600):
-            y = solve(jnp.asarray(q0), jnp.asarray(v0), jnp.asarray(n))
-            hs.append(t_end / n)
-            errs.append(float(np.max(np.abs(np.asarray(y) - want))))
-    order = _order(hs, errs)
-    assert abs(order - 2.0) <= 0.3, f"velocity Verlet: order {order:.2f}, expected 2 ± 0.3"
-    return {"order": order, "error_at_finest": errs[-1]}
-
-
-def _kepler_conservation(dtype: str) -> dict[str, float]:
-    """200 orbits (e = 0.5, 500 steps per orbit): energy error bounded (no secular drift),
-    angular momentum conserved to round-off; RK4 at the same step drifts."""
-    q0, v0 = _kepler_orbit(0.5)
-    per_orbit, orbits = 500, 200
-    dt = 2 * np.pi / per_orbit
-    mu = 1.0
-    with jax.enable_x64(dtype == "float64"):
-        args = [jnp.asarray(x, dtype=dtype) for x in (q0, v0, dt, mu)]
-        _, (tq, tv) = jax.jit(functools.partial(ode.kepler_verlet_rollout,
-                                                num_steps=per_orbit * orbits, save_every=10))(
-            *args)  # fmt: skip
-        energy = np.asarray(ode.kepler_energy(tq, tv, args[3]), np.float64)
-        ang = np.asarray(ode.kepler_angular_momentum(tq, tv), np.float64)
-        y0 = jnp.concatenate([args[0], args[1]])
-        _, ytraj = jax.jit(functools.partial(ode.rk4_rollout, ode.kepler,
-                                             num_steps=per_orbit * orbits, save_every=10))(
-            y0, args[2], args[3])  # fmt: skip
-        rk_energy = np.asarray(ode.kepler_energy(ytraj[:, :2], ytraj[:, 2:], args[3]), np.float64)
-    e0, l0 = -0.5, float(q0[0] * v0[1])
-    de = np.abs(energy - e0) / abs(e0)
-    dl = np.abs(ang - l0) / abs(l0)
-    chunk = len(de) // 10
-    first, last = de[:chunk].max(), de[-chunk:].max()
-    rk_first = np.abs(rk_energy[:chunk] - e0).max() / abs(e0)
-    rk_last = np.abs(rk_energy[-chunk:] - e0).max() / abs(e0)
-    e_tol, l_tol = (2e-3, 1e-11) if dtype == "float64" else (3e-3, 2e-4)
-    assert de.max() < e_tol, f"Verlet energy error {de.max():.2e} >= {e_tol:.0e}"
-    assert last < 1.5 * first + 1e-6, f"Verlet energy drifts: {first:.2e} -> {last:.2e}"
-    assert dl.max() < l_tol, f"Verlet angular momentum error {dl.max():.2e} >= {l_tol:.0e}"
-    if dtype == "float64":
-        assert rk_last > 5 * rk_first, f"RK4 should drift: {rk_first:.2e} -> {rk_last:.2e}"
-    return {
-        "energy_rel_err_max": float(de.max()),
-        "energy_first_10pct": float(first),
-        "energy_last_10pct": float(last),
-        "angular_momentum_rel_err_max": float(dl.max()),
-        "rk4_energy_first_10pct": float(rk_first),
-        "rk4_energy_last_10pct": float(rk_last),
-    }
 
 
 # --- cases ---------------------------------------------------------------------------------------
@@ -195,7 +36,7 @@ _DOPRI5_STEP_FLOPS, _DOPRI5_SAVE_FLOPS = 276.0, 60.0
 
 
 def _dopri5_case(
-    t_end: float, n_save: int, max_steps: int, loop: str, tol64: float, *, bench: bool = False
+    *, t_end: float, n_save: int, max_steps: int, loop: str, tol64: float, bench: bool = False
 ) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
         tol = 1e-6 if np.dtype(dtype) == np.float32 else tol64
@@ -224,7 +65,7 @@ def _dopri5_case(
     return make
 
 
-def _lorenz96_case(batch: int, n: int, steps: int, save_every: int) -> Callable[..., Case]:
+def _lorenz96_case(*, batch: int, n: int, steps: int, save_every: int) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
         return Case(
             inputs={
@@ -243,17 +84,13 @@ def _lorenz96_case(batch: int, n: int, steps: int, save_every: int) -> Callable[
     return make
 
 
-def _kepler_case(batch: int, steps: int, save_every: int) -> Callable[..., Case]:
+def _kepler_case(*, batch: int, steps: int, save_every: int) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
-        r = 1.0 + 0.2 * rng.uniform(size=batch)
-        phi = 2 * np.pi * rng.uniform(size=batch)
-        speed = np.sqrt(1.0 / r) * (1.0 + 0.2 * rng.uniform(-1, 1, size=batch))
-        rot = np.stack([np.cos(phi), np.sin(phi)], axis=-1)
-        perp = np.stack([-np.sin(phi), np.cos(phi)], axis=-1)
+        q0, v0 = kepler_orbits(rng, batch)
         return Case(
             inputs={
-                "q0": (r[:, None] * rot).astype(dtype),
-                "v0": (speed[:, None] * perp).astype(dtype),
+                "q0": q0.astype(dtype),
+                "v0": v0.astype(dtype),
                 "dt": scalar(0.01, dtype),
                 "mu": scalar(1.0, dtype),
             },
@@ -268,113 +105,13 @@ def _kepler_case(batch: int, steps: int, save_every: int) -> Callable[..., Case]
     return make
 
 
-# --- peers ---------------------------------------------------------------------------------------
-
-
-def _diffrax_dopri5(case: Case) -> Callable[[], Any]:
-    """diffrax Dopri5 taking exactly the steps of ours: the same controller
-    (``PIDController(pcoeff=0.4, icoeff=0.3, dcoeff=0, safety=0.9, factormin=0.2,
-    factormax=10, error_order=5)``), dt0, SaveAt(ts) dense output and max_steps, at
-    ``rtol / 1.5`` and ``atol / 1.5``: diffrax's embedded error estimate (Shampine's) is 2/3 of
-    ours (Dormand–Prince's), see :mod:`parallax.kernels.ode._dopri5`. Same steps, same
-    accuracy, so the times compare the same work."""
-    import diffrax
-
-    inp = {k: jnp.asarray(v) for k, v in case.inputs.items()}
-    ts = inp["ts"]
-    term = diffrax.ODETerm(lambda t, y, p: ode.lorenz63(jnp.asarray(t), y, p))
-    ctrl = diffrax.PIDController(
-        rtol=inp["rtol"] / 1.5, atol=inp["atol"] / 1.5, pcoeff=0.4, icoeff=0.3, dcoeff=0.0,
-        safety=0.9, factormin=0.2, factormax=10.0, error_order=5,
-    )  # fmt: skip
-
-    @jax.jit
-    def solve(y0, params, ts, dt0):
-        return diffrax.diffeqsolve(
-            term, diffrax.Dopri5(), ts[0], ts[-1], dt0, y0, args=params,
-            saveat=diffrax.SaveAt(ts=ts), stepsize_controller=ctrl,
-            max_steps=case.static["max_steps"],
-        ).ys  # fmt: skip
-
-    args = (inp["y0"], inp["params"], ts, inp["dt0"])
-    return lambda: solve(*args)
-
-
-def _scipy_rk45(case: Case) -> Callable[[], Any]:
-    """scipy ``solve_ivp(method="RK45")`` (the same Dormand–Prince pair with its I controller
-    and 4th-order dense output) at the same rtol/atol and first step, NumPy right-hand side."""
-    from scipy.integrate import solve_ivp
-
-    c = case.inputs
-    sigma, rho, beta = (float(x) for x in c["params"])
-    ts = np.asarray(c["ts"], np.float64)
-
-    def rhs(t, y):
-        return np.array([sigma * (y[1] - y[0]), y[0] * (rho - y[2]) - y[1],
-                         y[0] * y[1] - beta * y[2]])  # fmt: skip
-
-    def run() -> np.ndarray:
-        return solve_ivp(rhs, (ts[0], ts[-1]), np.asarray(c["y0"], np.float64), method="RK45",
-                         t_eval=ts, rtol=float(c["rtol"]), atol=float(c["atol"]),
-                         first_step=float(c["dt0"])).y  # fmt: skip
-
-    return run
-
-
-def _numpy_rk4_lorenz96(case: Case) -> Callable[[], Any]:
-    """The same RK4 Lorenz-96 rollout in vectorised NumPy (a baseline; scipy has no RK4)."""
-    y0 = np.asarray(case.inputs["y0"])
-    dt, forcing = y0.dtype.type(case.inputs["dt"]), y0.dtype.type(case.inputs["forcing"])
-    steps, every = case.static["num_steps"], case.static["save_every"]
-
-    def f(y):
-        return (np.roll(y, -1, -1) - np.roll(y, 2, -1)) * np.roll(y, 1, -1) - y + forcing
-
-    def run() -> np.ndarray:
-        y, frames = y0, []
-        for i in range(steps):
-            k1 = f(y)
-            k2 = f(y + 0.5 * dt * k1)
-            k3 = f(y + 0.5 * dt * k2)
-            k4 = f(y + dt * k3)
-            y = y + (dt / 6) * (k1 + 2 * (k2 + k3) + k4)
-            if (i + 1) % every == 0:
-                frames.append(y)
-        return np.stack(frames)
-
-    return run
-
-
-def _numpy_verlet_kepler(case: Case) -> Callable[[], Any]:
-    """The same velocity-Verlet Kepler rollout in vectorised NumPy (baseline)."""
-    q0, v0 = np.asarray(case.inputs["q0"]), np.asarray(case.inputs["v0"])
-    dt, mu = q0.dtype.type(case.inputs["dt"]), q0.dtype.type(case.inputs["mu"])
-    steps = case.static["num_steps"]
-
-    def acc(q):
-        r2 = np.sum(q * q, axis=-1, keepdims=True)
-        return -mu * q / (r2 * np.sqrt(r2))
-
-    def run() -> tuple[np.ndarray, np.ndarray]:
-        q, v, a = q0, v0, acc(q0)
-        for _ in range(steps):
-            v = v + 0.5 * dt * a
-            q = q + dt * v
-            a = acc(q)
-            v = v + 0.5 * dt * a
-        return q, v
-
-    return run
-
-
 # --- specs ---------------------------------------------------------------------------------------
 
 register(
     KernelSpec(
         name="ode.dopri5_lorenz63",
-        family="ode",
-        fn=ode.lorenz63_dopri5,
-        twin="parallax.kernels.ode.twins:lorenz63_dopri5",
+        fn=_flat.dopri5_lorenz63,
+        twin=f"{_TWINS}:dopri5_lorenz63",
         cases={
             # reverse-mode grads need the lax.scan variant (max_steps masked iterations); the
             # bench times the default lax.while_loop variant, which stops when done. Both give
@@ -391,11 +128,6 @@ register(
         fwd_tol={"float32": (2e-5, 2e-5), "float64": (1e-12, 1e-12)},
         grad_tol={"float32": (5e-4, 5e-4), "float64": (1e-10, 1e-10)},
         grad_wrt=("y0", "params"),
-        physics=(
-            PhysicsCheck("fixed_step_order_5", _dopri5_order),
-            PhysicsCheck("vs_scipy_dop853", _dopri5_vs_scipy),
-        ),
-        peers=(Peer("diffrax", "diffrax", _diffrax_dopri5), Peer("scipy", "scipy", _scipy_rk45)),
         description="Lorenz-63 by adaptive Dormand-Prince 5(4), PI control, dense output at ts",
     )
 )
@@ -403,9 +135,8 @@ register(
 register(
     KernelSpec(
         name="ode.rk4_lorenz96",
-        family="ode",
-        fn=ode.lorenz96_rk4_rollout,
-        twin="parallax.kernels.ode.twins:lorenz96_rk4_rollout",
+        fn=_flat.rk4_lorenz96,
+        twin=f"{_TWINS}:rk4_lorenz96",
         cases={
             "test": _lorenz96_case(batch=2, n=8, steps=20, save_every=5),
             "bench": _lorenz96_case(batch=1024, n=40, steps=1000, save_every=100),
@@ -414,8 +145,6 @@ register(
         fwd_tol={"float32": (1e-5, 1e-5), "float64": (1e-12, 1e-12)},
         grad_tol={"float32": (1e-4, 1e-4), "float64": (1e-11, 1e-11)},
         grad_wrt=("y0", "dt", "forcing"),
-        physics=(PhysicsCheck("order_4", _rk4_order),),
-        peers=(Peer("numpy", "numpy", _numpy_rk4_lorenz96),),
         description="Lorenz-96 by fixed-step classical RK4 (rollout on lax.scan)",
     )
 )
@@ -423,9 +152,8 @@ register(
 register(
     KernelSpec(
         name="ode.verlet_kepler",
-        family="ode",
-        fn=ode.kepler_verlet_rollout,
-        twin="parallax.kernels.ode.twins:kepler_verlet_rollout",
+        fn=_flat.verlet_kepler,
+        twin=f"{_TWINS}:verlet_kepler",
         cases={
             "test": _kepler_case(batch=3, steps=50, save_every=10),
             "bench": _kepler_case(batch=4096, steps=1000, save_every=100),
@@ -433,11 +161,6 @@ register(
         fwd_tol={"float32": (1e-5, 1e-5), "float64": (1e-12, 1e-12)},
         grad_tol={"float32": (1e-4, 1e-4), "float64": (1e-11, 1e-11)},
         grad_wrt=("q0", "v0", "dt", "mu"),
-        physics=(
-            PhysicsCheck("order_2", _verlet_order),
-            PhysicsCheck("kepler_conservation", _kepler_conservation, ("float32", "float64")),
-        ),
-        peers=(Peer("numpy", "numpy", _numpy_verlet_kepler),),
         description="Kepler two-body by symplectic velocity Verlet (kick-drift-kick leapfrog)",
     )
 )

@@ -190,7 +190,6 @@ def test_harness_conjugates_complex_gradients_into_torch_convention():
     w = (R.standard_normal(5) + 1j * R.standard_normal(5)).astype(np.complex64)
     spec = _ProbeSpec(
         name="nn._conj_probe",
-        family="nn",
         fn=lambda w, a: jnp.real(a * w),
         twin="probe",
         cases={"test": lambda r, d: Case({}), "bench": lambda r, d: Case({})},

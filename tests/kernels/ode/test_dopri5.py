@@ -133,12 +133,16 @@ def test_singular_problems_raise_by_default(params, msg):
     assert msg in str(info.value).splitlines()[0], str(info.value)[:300]
 
 
-def test_the_preset_raises_instead_of_returning_nan_rows():
-    """Was: lorenz63_dopri5 returned NaN rows and dropped the status (D8)."""
-    args = (jnp.ones(3), jnp.array([10.0, 28.0, 8 / 3]), jnp.linspace(0, 10, 5), 1e-8, 1e-8, 1e-3)
+def test_a_failed_solve_raises_instead_of_returning_nan_rows():
+    """Was: the Lorenz-63 solve returned NaN rows and dropped the status (D8)."""
+    args = (jnp.ones(3), jnp.linspace(0, 10, 5), jnp.array([10.0, 28.0, 8 / 3]), 1e-8, 1e-8, 1e-3)
+
+    def solve(*a, max_steps):
+        return ode.dopri5(ode.lorenz63, *a, max_steps=max_steps).ys
+
     with pytest.raises(ValueError, match="max_steps: the solve needed more than max_steps=2"):
-        ode.lorenz63_dopri5(*args, max_steps=2)
-    line = str(_first_error(lambda: jax.jit(ode.lorenz63_dopri5, static_argnames="max_steps")(
+        solve(*args, max_steps=2)
+    line = str(_first_error(lambda: jax.jit(solve, static_argnames="max_steps")(
         *args, max_steps=2)))  # fmt: skip
     assert "max_steps: the solve needed more than max_steps=2" in line.splitlines()[0]
 

@@ -52,7 +52,11 @@ def test_vmap_over_64_initial_conditions_and_parameters_rk4_and_verlet():
     q0s = jnp.asarray(rng.uniform(0.8, 1.2, (64, 2)), dtype=jnp.float32)
     v0s = jnp.stack([-q0s[:, 1], q0s[:, 0]], axis=1)
     mus = jnp.asarray(rng.uniform(0.5, 2.0, 64), dtype=jnp.float32)
-    vv = jax.jit(functools.partial(ode.kepler_verlet_rollout, num_steps=50, save_every=25))
+    vv = jax.jit(
+        functools.partial(
+            ode.velocity_verlet_rollout, ode.kepler_accel, num_steps=50, save_every=25
+        )
+    )
     (qf, vf), _ = jax.jit(jax.vmap(vv, in_axes=(0, 0, None, 0)))(q0s, v0s, dt, mus)
     for i in range(64):
         one, one_traj = rk(y0s[i], dt, ps[i])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from parallax.kernels import particles as P
-from parallax.registry.particles import cluster
+from parallax.kernels.initial_conditions import lj_cluster
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +19,7 @@ def _x64():
 
 
 def _cluster_args(seed: int, dtype=jnp.float64):
-    x, v = cluster(np.random.default_rng(seed), 10.0, kT=0.5)
+    x, v = lj_cluster(np.random.default_rng(seed), box=10.0, kT=0.5)
     return jnp.asarray(x, dtype), jnp.asarray(v, dtype), jnp.asarray(10.0, dtype)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from parallax.kernels import particles as P
-from parallax.registry.particles import lattice
+from parallax.kernels.initial_conditions import cubic_lattice
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +20,7 @@ def _x64():
 
 def _liquid(seed=0, n_side=6, density=0.8):
     box = float((n_side**3 / density) ** (1 / 3))
-    x = lattice(n_side, box, 3, np.random.default_rng(seed), jitter=0.08)
+    x = cubic_lattice(n_side, box, rng=np.random.default_rng(seed), jitter=0.08)
     return jnp.asarray(x), jnp.asarray(box)
 
 

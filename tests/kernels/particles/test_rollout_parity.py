@@ -32,9 +32,16 @@ def test_lj_nve_200_step_rollout_parity(dtype):
 
     spec = get("particles.lj_nve")
     # a liquid: 125 particles at density 0.55 on a 3^3 cell list (r_c = 1.7, skin 0.3)
-    case = nve_case(5, 0.55, STEPS, 10, r_cut=1.7, skin=0.3, capacity=48, cell_capacity=16)(
-        np.random.default_rng(0), np.dtype(dtype)
-    )
+    case = nve_case(
+        n_side=5,
+        density=0.55,
+        steps=STEPS,
+        save_every=10,
+        r_cut=1.7,
+        skin=0.3,
+        capacity=48,
+        cell_capacity=16,
+    )(np.random.default_rng(0), np.dtype(dtype))
     static = {**case.static, "num_steps": STEPS, "save_every": 10}
     with jax.enable_x64(dtype == "float64"):
         inp = {k: jnp.asarray(v) for k, v in case.inputs.items()}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from parallax.kernels import particles as P
-from parallax.registry.particles import lattice
+from parallax.kernels.initial_conditions import cubic_lattice
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def test_pair_energy_minimum_and_cutoff():
 
 
 def _liquid(rng, n_side=5, box=6.1, jitter=0.05):
-    return jnp.asarray(lattice(n_side, box, 3, rng, jitter=jitter)), jnp.asarray(box)
+    return jnp.asarray(cubic_lattice(n_side, box, rng=rng, jitter=jitter)), jnp.asarray(box)
 
 
 def test_forces_are_minus_grad_and_match_finite_differences():

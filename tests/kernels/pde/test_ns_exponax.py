@@ -16,18 +16,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from parallax.bench.peers import peers_for
+from parallax.kernels.initial_conditions import smooth_random_field
 from parallax.registry import get
 from parallax.registry._spec import Case
-from parallax.registry.pde import _smooth
 
 pytest.importorskip("exponax", reason="the NS peer is exponax")
 
 
 def test_exponax_ns_first_step_matches():
     spec = get("pde.navier_stokes_2d")
-    (peer,) = [p for p in spec.peers if p.name == "exponax"]
+    (peer,) = [p for p in peers_for(spec.name) if p.name == "exponax"]
     rng = np.random.default_rng(0)
-    w0 = np.concatenate([_smooth(rng, (1, 32, 32), 2, modes=2), _smooth(rng, (1, 32, 32), 2)])
+    w0 = np.concatenate(
+        [
+            smooth_random_field(rng, (1, 32, 32), ndim=2, modes=2),
+            smooth_random_field(rng, (1, 32, 32), ndim=2),
+        ]
+    )
     params = {"dt": 0.01, "nu": 0.01, "drag": 0.1, "forcing": 1.0}
     static = {"num_steps": 1, "save_every": 1, "forcing_wavenumber": 2}
     with jax.enable_x64(True):

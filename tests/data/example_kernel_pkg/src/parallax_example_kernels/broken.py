@@ -1,0 +1,3 @@
+"""An entry point that fails to import: its dependency is not installed."""
+
+import parallax_example_missing_dependency  # noqa: F401
