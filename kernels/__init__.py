@@ -2,8 +2,17 @@
 
 ``pde`` (spectral and finite-difference PDE steppers), ``ode``, ``sde``, ``particles`` and
 ``nn`` (model kernels). Every kernel is a pure function that works under ``jit``, ``vmap`` and
-``grad``; its PyTorch twin lives in the family's ``twins`` subpackage, which is the only place
-torch is imported. This package knows nothing of runs, configs or the CLI.
+``grad``. This package knows nothing of runs, configs, models or the CLI, and importing it pulls
+in neither flax, orbax, matplotlib nor torch.
+
+**Twins are independent ports.** Each family's ``twins`` subpackage holds the same math in torch
+and NumPy only: a twin module imports torch, NumPy, the standard library, other twin modules,
+:mod:`parallax.kernels._twins` (torch helpers the twins share) and NumPy-only tables, never a
+JAX-side module. Parity compares two derivations, so an error in shared code would go unseen.
+A constant table both sides need (a Butcher tableau, stencil weights, status codes) lives in a
+module named ``_*_np.py`` that imports only NumPy and the standard library
+(:mod:`~parallax.kernels.ode._dopri5_np`, :mod:`~parallax.kernels.pde._fd_weights_np`).
+``tests/kernels/test_twin_imports.py`` checks both rules.
 """
 
 from parallax.kernels import nn as nn

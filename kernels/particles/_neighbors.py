@@ -33,10 +33,10 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from parallax.kernels._checks import (
-    _value_check,
     check_array,
     check_finite,
     check_state_dtype,
+    check_value,
     is_concrete,
 )
 from parallax.kernels.particles._space import box_vector, check_box
@@ -159,7 +159,7 @@ def _build(
         if cell_capacity < 1:
             raise ValueError(f"cell_capacity: expected >= 1, got {cell_capacity}")
         cell_side = b / jnp.asarray(cells_per_side, dtype=b.dtype)
-        b = _value_check(
+        b = check_value(
             b,
             cell_side < reach,
             "box",

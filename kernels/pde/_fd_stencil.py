@@ -31,13 +31,14 @@ from jax import lax
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import (
-    _value_check,
     as_real,
     check_array,
     check_finite,
     check_positive,
     check_state_dtype,
+    check_value,
 )
+from parallax.kernels.pde._fd_weights_np import D2_WEIGHTS, ONE_SIDED_D2
 
 __all__ = [
     "D2_WEIGHTS",
@@ -53,15 +54,6 @@ __all__ = [
 
 BC = Literal["periodic", "dirichlet"]
 T = TypeVar("T")
-
-D2_WEIGHTS: dict[int, tuple[float, ...]] = {
-    2: (1.0, -2.0, 1.0),
-    4: (-1.0 / 12.0, 4.0 / 3.0, -5.0 / 2.0, 4.0 / 3.0, -1.0 / 12.0),
-}
-"""Centered second-difference weights by order, offsets ``-r .. r``."""
-
-# f''(x_1) from f(x_0..x_5), times 12 h^2: exact for polynomials of degree <= 5 (4th order).
-_ONE_SIDED = (10.0 / 12.0, -15.0 / 12.0, -4.0 / 12.0, 14.0 / 12.0, -6.0 / 12.0, 1.0 / 12.0)
 
 
 def periodic_shift(x: Array, shift: int, axis: int) -> Array:
@@ -158,8 +150,8 @@ def _one_sided(u: Array, axis: int, h2inv: Array) -> tuple[Array, Array]:
     def take(i: int) -> Array:
         return lax.slice_in_dim(u, i, i + 1, axis=axis)
 
-    lo = sum(c * take(i) for i, c in enumerate(_ONE_SIDED))
-    hi = sum(c * take(n - 1 - i) for i, c in enumerate(_ONE_SIDED))
+    lo = sum(c * take(i) for i, c in enumerate(ONE_SIDED_D2))
+    hi = sum(c * take(n - 1 - i) for i, c in enumerate(ONE_SIDED_D2))
     return lo * h2inv, hi * h2inv  # type: ignore[operator]
 
 
@@ -237,7 +229,7 @@ def check_spacing(dx: Array | float, dtype, ndim: int) -> Array:
 def check_courant(x: T, courant: Array, limit: float, name: str, scheme: str) -> T:
     """Refuse an unstable explicit step (``courant > limit``) instead of silently blowing up;
     returns ``x`` (thread it through)."""
-    return _value_check(
+    return check_value(
         x, courant > limit, name, f"Courant number {scheme} exceeds {limit:.4g}: unstable step"
     )
 
