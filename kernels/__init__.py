@@ -22,6 +22,17 @@ from parallax.kernels import pde as pde
 from parallax.kernels import sde as sde
 from parallax.kernels._checkpoint import checkpointed_scan as checkpointed_scan
 from parallax.kernels._checks import value_checks as value_checks
+from parallax.kernels._dtypes import complex_dtype as complex_dtype
 from parallax.kernels._rollout import rollout as rollout
 
-__all__ = ["checkpointed_scan", "nn", "ode", "particles", "pde", "rollout", "sde", "value_checks"]
+__all__ = [
+    "checkpointed_scan",
+    "complex_dtype",
+    "nn",
+    "ode",
+    "particles",
+    "pde",
+    "rollout",
+    "sde",
+    "value_checks",
+]
