@@ -103,8 +103,8 @@ def _explicit_fsdp(
         # Sharded over other axes too (fsdp_tp): gather inside a shard_map that is manual over
         # those axes as well, so each device gathers only its own model shard. A bare
         # all_gather in the data-manual region makes XLA replicate the operand over the
-        # automatic axes first (measured: an extra all-gather over ``model`` of every such
-        # parameter, forward and backward, 1.97x the minimum bytes instead of 1.0x).
+        # automatic axes first: an extra all-gather over ``model`` of every such parameter,
+        # forward and backward (``parallax bench --comms`` counts the bytes).
         return jax.shard_map(ag, in_specs=r, out_specs=r, axis_names=others)(x)
 
     def local(p: Any, b: Any) -> tuple[jax.Array, Any]:
