@@ -13,7 +13,7 @@ compiled step's collectives are reported from its HLO. Parameters, optimizer sta
 data key are checkpointed with their shardings (resume works onto another mesh too).
 
 A good result: the loss falls from log(vocab) towards the entropy rate (``excess_loss`` about
-0.1 nats, batch noise included, after the default 400 steps; measured 0.08-0.14) and the comms
+0.1 nats, batch noise included, after the default 400 steps) and the comms
 summary lists the collectives the preset implies (all-reduces for dp; all-gathers /
 reduce-scatters for fsdp; more for tp).
 """

@@ -2,9 +2,19 @@
 
 ``pde`` (spectral and finite-difference PDE steppers), ``ode``, ``sde``, ``particles`` and
 ``nn`` (model kernels). Every kernel is a pure function that works under ``jit``, ``vmap`` and
-``grad``; its PyTorch twin lives in the family's ``twins`` subpackage, which is the only place
-torch is imported. :mod:`parallax.kernels.initial_conditions` builds the states that cases,
-tests and experiments start from. This package knows nothing of runs, configs or the CLI.
+``grad``. This package knows nothing of runs, configs, models or the CLI, and importing it pulls
+in neither flax, orbax, matplotlib nor torch.
+:mod:`parallax.kernels.initial_conditions` builds the states that cases, tests and experiments
+start from.
+
+**Twins are independent ports.** Each family's ``twins`` subpackage holds the same math in torch
+and NumPy only: a twin module imports torch, NumPy, the standard library, other twin modules,
+:mod:`parallax.kernels._twins` (torch helpers the twins share) and NumPy-only tables, never a
+JAX-side module. Parity compares two derivations, so an error in shared code would go unseen.
+A constant table both sides need (a Butcher tableau, stencil weights, status codes) lives in a
+module named ``_*_np.py`` that imports only NumPy and the standard library
+(:mod:`~parallax.kernels.ode._dopri5_np`, :mod:`~parallax.kernels.pde._fd_weights_np`).
+``tests/kernels/test_twin_imports.py`` checks both rules.
 """
 
 from parallax.kernels import initial_conditions as initial_conditions
@@ -15,10 +25,12 @@ from parallax.kernels import pde as pde
 from parallax.kernels import sde as sde
 from parallax.kernels._checkpoint import checkpointed_scan as checkpointed_scan
 from parallax.kernels._checks import value_checks as value_checks
+from parallax.kernels._dtypes import complex_dtype as complex_dtype
 from parallax.kernels._rollout import rollout as rollout
 
 __all__ = [
     "checkpointed_scan",
+    "complex_dtype",
     "initial_conditions",
     "nn",
     "ode",

@@ -51,6 +51,7 @@ __all__ = [
     "check_returns",
     "check_same_dtype",
     "check_state_dtype",
+    "check_value",
     "error_if",
     "is_concrete",
     "value_checks",
@@ -223,7 +224,8 @@ def is_concrete(x: Any) -> bool:
     return not isinstance(x, Tracer)
 
 
-def _value_check(x: T, bad: Any, name: str, msg: str) -> T:
+def check_value(x: T, bad: Any, name: str, msg: str) -> T:
+    """``x``, raising ``"{name}: {msg}"`` where ``bad`` holds (see :func:`error_if`)."""
     return error_if(x, bad, f"{name}: {msg}")
 
 
@@ -246,4 +248,4 @@ def check_nonnegative(name: str, x: T) -> T:
 
 def check_finite(name: str, x: T) -> T:
     """No NaN or Inf in ``x``; returns ``x`` (thread it through)."""
-    return _value_check(x, ~jnp.all(jnp.isfinite(jnp.asarray(x))), name, "contains NaN or Inf")
+    return check_value(x, ~jnp.all(jnp.isfinite(jnp.asarray(x))), name, "contains NaN or Inf")

@@ -13,15 +13,13 @@
   :func:`sharded_heat`), :func:`ring_accelerations` (N-body particle decomposition),
   :func:`ensemble_map` (an ensemble axis).
 * Communication: :func:`comms_report` (collectives of a compiled step from its HLO).
-* Multi-host: :func:`initialize_distributed`; checkpoints across meshes: :func:`save_sharded`,
-  :func:`restore_sharded`.
+* Multi-host: :func:`initialize_distributed`. Checkpoints across meshes: :func:`abstract_like`
+  describes the new layout, :func:`parallax.run.restore_sharded` reads onto it (orbax stays
+  in the core).
 
 This package knows nothing of runs, configs or the CLI.
 """
 
-from parallax.sharding._checkpoint import abstract_like as abstract_like
-from parallax.sharding._checkpoint import restore_sharded as restore_sharded
-from parallax.sharding._checkpoint import save_sharded as save_sharded
 from parallax.sharding._comms import Collective as Collective
 from parallax.sharding._comms import CommsReport as CommsReport
 from parallax.sharding._comms import comms_report as comms_report
@@ -54,6 +52,7 @@ from parallax.sharding._particles import ring_accelerations as ring_acceleration
 from parallax.sharding._particles import sharded_nbody_rollout as sharded_nbody_rollout
 from parallax.sharding._rules import LOGICAL_NAMES as LOGICAL_NAMES
 from parallax.sharding._rules import PRESETS as PRESETS
+from parallax.sharding._rules import abstract_like as abstract_like
 from parallax.sharding._rules import logical_shardings as logical_shardings
 from parallax.sharding._rules import logical_to_spec as logical_to_spec
 from parallax.sharding._rules import opt_state_shardings as opt_state_shardings
@@ -110,10 +109,8 @@ __all__ = [
     "parse_collectives",
     "parse_mesh_spec",
     "resolve_mesh_shape",
-    "restore_sharded",
     "ring_accelerations",
     "rules",
-    "save_sharded",
     "shard",
     "shard_train_state",
     "sharded_fd_heat",

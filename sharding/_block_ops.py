@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from parallax.kernels.pde import complex_dtype
+from parallax.kernels import complex_dtype
 from parallax.kernels.pde._fourier_np import dealias_keep, derivative_factor, wavenumber
 from parallax.kernels.pde._spectral import broadcast_to_rank
 

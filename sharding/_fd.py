@@ -19,14 +19,14 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
+from parallax.kernels import rollout as _rollout
 from parallax.kernels._checks import (
-    _value_check,
     check_array,
     check_finite,
     check_positive,
+    check_value,
     is_concrete,
 )
-from parallax.kernels._rollout import rollout as _rollout
 from parallax.kernels.pde._fd_stencil import (
     D2_WEIGHTS,
     _inv_h2,
@@ -123,7 +123,7 @@ def _check_finite_sharded(
     if mesh_names:
         bad = lax.psum(bad, tuple(mesh_names))
     for i, name in enumerate(names):
-        carrier = _value_check(carrier, bad[i] > 0, name, "contains NaN or Inf")
+        carrier = check_value(carrier, bad[i] > 0, name, "contains NaN or Inf")
     return carrier
 
 

@@ -22,7 +22,7 @@ from jax import lax
 from jax.core import Tracer
 from jax.sharding import Mesh, PartitionSpec
 
-from parallax.kernels.pde import complex_dtype
+from parallax.kernels import complex_dtype
 from parallax.kernels.pde._fourier_np import axis_modes
 from parallax.sharding._block_ops import BlockOps
 from parallax.sharding._halo import check_decomposition, conform

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
-from parallax.kernels._checkpoint import checkpointed_scan
+from parallax.kernels import checkpointed_scan
 from parallax.sharding._halo import check_decomposition, conform
 
 __all__ = ["block_accelerations", "ring_accelerations", "sharded_nbody_rollout"]

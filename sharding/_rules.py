@@ -38,6 +38,7 @@ __all__ = [
     "LOGICAL_NAMES",
     "PRESETS",
     "Rules",
+    "abstract_like",
     "logical_shardings",
     "logical_to_spec",
     "opt_state_shardings",
@@ -181,6 +182,14 @@ def _norm_path(path: tuple[Any, ...]) -> tuple[str, ...]:
 
 def _path_str(path: tuple[Any, ...]) -> str:
     return jax.tree_util.keystr(path) or "<root>"
+
+
+def abstract_like(tree: Any, shardings: Any) -> Any:
+    """``ShapeDtypeStruct`` s of ``tree`` (arrays or structs) carrying ``shardings``: a layout
+    without data, e.g. the target that :func:`parallax.run.restore_sharded` restores onto."""
+    return jax.tree.map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings
+    )
 
 
 def logical_shardings(

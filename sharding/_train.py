@@ -103,8 +103,8 @@ def _explicit_fsdp(
         # Sharded over other axes too (fsdp_tp): gather inside a shard_map that is manual over
         # those axes as well, so each device gathers only its own model shard. A bare
         # all_gather in the data-manual region makes XLA replicate the operand over the
-        # automatic axes first (measured: an extra all-gather over ``model`` of every such
-        # parameter, forward and backward, 1.97x the minimum bytes instead of 1.0x).
+        # automatic axes first: an extra all-gather over ``model`` of every such parameter,
+        # forward and backward (``parallax bench --comms`` counts the bytes).
         return jax.shard_map(ag, in_specs=r, out_specs=r, axis_names=others)(x)
 
     def local(p: Any, b: Any) -> tuple[jax.Array, Any]:
@@ -162,11 +162,11 @@ def make_train_step(
     loss is then the mean of the per-shard losses) and the batch sharded over ``fsdp_axis``.
     Parameters sharded over other axes too (``fsdp_tp``: ``model``) are gathered in a nested
     ``shard_map`` manual over those axes, so each device gathers only its own model shard.
-    Measured (``python -m parallax.sharding.bench``, bytes per device / analytic minimum): this
-    path reaches 1.00 for ``fsdp`` and ``fsdp_tp``; the automatic ``gather_axes`` path 1.50 and
-    1.26, because XLA:CPU reduces each gathered parameter's gradient with an all-reduce + slice
-    (``2 (d-1)/d`` of the full gradient) where a reduce-scatter (``(d-1)/d``) suffices (it has
-    no reduce-scatter-forming pass; the step's math is the same).
+    ``parallax bench --comms`` compares the bytes each device sends with the analytic minimum:
+    this path sends the minimum for ``fsdp`` and ``fsdp_tp``; the automatic ``gather_axes`` path
+    sends more, because XLA:CPU reduces each gathered parameter's gradient with an all-reduce +
+    slice (``2 (d-1)/d`` of the full gradient) where a reduce-scatter (``(d-1)/d``) suffices (it
+    has no reduce-scatter-forming pass; the step's math is the same).
 
     Meshes with Explicit axes (``make_mesh(..., axis_types="explicit")``) work for every preset:
     the arguments are ``jax.reshard``-ed to the declared layouts inside the step (jit types an

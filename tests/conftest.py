@@ -22,6 +22,8 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
+TESTS = Path(__file__).resolve().parent
+
 # `scripts/test --quick` (pytest -m quick): one fast module per layer, so a change anywhere is
 # exercised in a few minutes. Slow and multi-process tests stay in the full suite only.
 QUICK_MODULES = frozenset(
@@ -49,7 +51,27 @@ QUICK_MODULES = frozenset(
 
 
 def pytest_collection_modifyitems(config, items):
-    tests = Path(__file__).resolve().parent
     for item in items:
-        if item.path.resolve().relative_to(tests).as_posix() in QUICK_MODULES:
+        if item.path.resolve().relative_to(TESTS).as_posix() in QUICK_MODULES:
             item.add_marker(pytest.mark.quick)
+
+
+# Folders whose tests run with JAX's default dtype promotion, as experiments do: optax's Adam
+# bias correction computes ``b1 ** count`` (Python float ** int32), which strict promotion rejects.
+STANDARD_PROMOTION_FOLDERS = ("experiments", "run")
+
+
+@pytest.fixture(autouse=True)
+def _folder_dtype_promotion(request):
+    if Path(request.path).resolve().relative_to(TESTS).parts[0] in STANDARD_PROMOTION_FOLDERS:
+        with jax.numpy_dtype_promotion("standard"):
+            yield
+    else:
+        yield
+
+
+@pytest.fixture
+def x64():
+    """float64 enabled for the whole test (``jax_enable_x64`` is off everywhere else)."""
+    with jax.enable_x64(True):
+        yield

@@ -126,8 +126,8 @@ def _heads_major(q: Array, k: Array, v: Array | None, m: Array | None):
 
     Query head ``h = j * g + i`` (``g = heads // kv_heads``) reads kv head ``j``; its rows are
     ``i * seq_q … (i+1) * seq_q - 1``. Every contraction is then a plain batched matmul over
-    ``(batch, kv_heads)`` in row-major layout: measured on XLA:CPU, the 5-D grouped einsum made
-    XLA transpose the whole ``seq_q x seq_k`` logits tensor twice (2x slower).
+    ``(batch, kv_heads)`` in row-major layout; on XLA:CPU a 5-D grouped einsum makes XLA
+    transpose the whole ``seq_q x seq_k`` logits tensor twice.
     """
     b, sq, h, d = q.shape
     kvh = k.shape[2]
@@ -158,7 +158,8 @@ def _probs_heads_major(qt: Array, kt: Array, mt: Array | None, scale: float) -> 
 
 
 CHUNK_ROWS = 128
-"""Query rows per chunk of the ``"chunked"`` path (measured best of 64/128/256 at S=1024)."""
+"""Query rows per chunk of the ``"chunked"`` path (``parallax bench`` picks it among powers of
+two: enough rows per matmul, a logits block that stays in cache)."""
 
 
 @functools.partial(jax.jit, static_argnames=("scale", "chunk"))
@@ -217,9 +218,9 @@ def attention_weights(
 
 
 BLOCK_Q, BLOCK_K = 256, 128
-"""Query rows and keys per block of the ``"blocked"`` path: among the best of the sizes tried
-(32-1024 each way) for the forward and the backward pass, whose times varied little with the
-block shape; the ``(batch · kv heads, g · BLOCK_Q, BLOCK_K)`` logits block is a few MB."""
+"""Query rows and keys per block of the ``"blocked"`` path: forward and backward times vary little
+with the block shape (``parallax bench`` compares them), and the
+``(batch · kv heads, g · BLOCK_Q, BLOCK_K)`` logits block stays a few MB."""
 
 
 def _einsum_default(q: Array, k: Array, v: Array, m: Array | None, scale: float) -> Array:
@@ -353,11 +354,10 @@ def _grouped_projection(x: Array, ws: list[Array], groups: int) -> list[Array]:
     equal the separate products; what changes is the backward: the input gradient
     ``dx = Σ_i dy_i W_iᵀ`` is one contraction over ``(groups, c)``, so under tensor
     parallelism (``groups`` sharded over a ``model`` axis) it is one all-reduce instead of one
-    per projection (measured in the XLA:CPU train step: separately, the three input-gradient
-    all-reduces were combined into one tuple all-reduce of three arrays, three times the
-    bytes; XLA did not add before reducing). The concatenation is along the
-    unsharded ``c`` axis, so it is local on every device (Megatron-LM fuses its QKV weight
-    the same way, per head group).
+    per projection (XLA:CPU combines three separate input-gradient all-reduces into one tuple
+    all-reduce of three arrays, three times the bytes: it does not add before reducing). The
+    concatenation is along the unsharded ``c`` axis, so it is local on every device
+    (Megatron-LM fuses its QKV weight the same way, per head group).
     """
     widths = [w.shape[1] // groups for w in ws]
     views = [w.reshape(w.shape[0], groups, c) for w, c in zip(ws, widths, strict=True)]
@@ -451,8 +451,8 @@ def multi_head_attention(
     else:
         # cross attention: q from x, k and v (one contraction) from the context. Multi-query
         # (one kv head): k and v cannot be sharded by heads, so q (head-sharded) is kept apart:
-        # concatenated with replicated k/v columns it made XLA re-lay the stack out with
-        # all-to-alls (measured 10.1 vs 8.6 MB per device in the tp bench step).
+        # concatenated with replicated k/v columns it makes XLA re-lay the stack out with
+        # all-to-alls, which move more bytes than the separate projections.
         q = _grouped_projection(x, [wq], kv_heads)[0]
         k, v = _grouped_projection(src, [params["wk"], wv], kv_heads)
     # (b, s, kv_heads, g * hd) -> (b, s, kv_heads, g, hd) -> (b, s, heads, hd): query head

@@ -39,6 +39,7 @@ from jax import lax
 from jaxtyping import Array, Complex, Float
 
 from parallax.kernels._checks import check_array
+from parallax.kernels._dtypes import complex_dtype
 from parallax.kernels._platform import cpu_or_default
 from parallax.kernels.nn._dft import complex_dft, complex_idft, real_dft, real_idft
 
@@ -46,11 +47,9 @@ __all__ = ["spectral_conv_1d", "spectral_conv_2d"]
 
 
 def _complex_of(dtype: jnp.dtype) -> jnp.dtype:
-    if dtype == jnp.float64:
-        return jnp.dtype(jnp.complex128)
-    if dtype == jnp.float32:
-        return jnp.dtype(jnp.complex64)
-    raise TypeError(f"x: spectral convolution needs float32 or float64, got {dtype}")
+    if dtype not in (jnp.float32, jnp.float64):
+        raise TypeError(f"x: spectral convolution needs float32 or float64, got {dtype}")
+    return complex_dtype(dtype)
 
 
 def _check_weight(name: str, w: Array, shape: tuple, cdt: jnp.dtype) -> None:

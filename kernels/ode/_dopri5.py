@@ -29,6 +29,19 @@ from parallax.kernels._checks import (
     error_if,
     is_concrete,
 )
+from parallax.kernels.ode._dopri5_np import (
+    ERROR_ORDER,
+    MAX_STEPS_REACHED,
+    NONFINITE,
+    RUNNING,
+    STATUS_MESSAGES,
+    STEP_SIZE_UNDERFLOW,
+    SUCCESS,
+    A,
+    C,
+    D,
+    E,
+)
 
 __all__ = [
     "MAX_STEPS_REACHED",
@@ -41,43 +54,6 @@ __all__ = [
     "dopri5_step",
     "status_message",
 ]
-
-SUCCESS = 0
-MAX_STEPS_REACHED = 1
-STEP_SIZE_UNDERFLOW = 2
-NONFINITE = 3
-_RUNNING = -1
-STATUS_MESSAGES = {
-    SUCCESS: "success",
-    MAX_STEPS_REACHED: "max_steps reached before the last save time",
-    STEP_SIZE_UNDERFLOW: "step size underflow (the problem is too stiff or singular)",
-    NONFINITE: "non-finite values (NaN/Inf) in the vector field",
-}
-
-# Dormand–Prince 5(4) tableau (HNW I, Table II.5.2).
-_C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
-_A = (
-    (),
-    (1 / 5,),
-    (3 / 40, 9 / 40),
-    (44 / 45, -56 / 15, 32 / 9),
-    (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
-    (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
-    (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84),
-)
-# b - b_hat (5th minus embedded 4th order weights), stages 1..7.
-_E = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)
-# Dense output coefficients of HNW's DOPRI5 (CONTD5), stages 1..7.
-_D = (
-    -12715105075 / 11282082432,
-    0.0,
-    87487479700 / 32700410799,
-    -10690763975 / 1880347072,
-    701980252875 / 199316789632,
-    -1453857185 / 822651844,
-    69997945 / 29380423,
-)
-_ERROR_ORDER = 5
 
 
 class ODESolution(NamedTuple):
@@ -121,10 +97,10 @@ def _lincomb(coeffs: tuple[float, ...], ks: list[Array]) -> Array:
 def _stages(f: Callable[..., Array], t: Array, y: Array, k1: Array, h: Array, params: Any):
     ks = [k1]
     for i in range(1, 6):
-        ks.append(f(t + _C[i] * h, y + h * _lincomb(_A[i], ks), params))
-    y5 = y + h * _lincomb(_A[6], ks)
+        ks.append(f(t + C[i] * h, y + h * _lincomb(A[i], ks), params))
+    y5 = y + h * _lincomb(A[6], ks)
     ks.append(f(t + h, y5, params))
-    return y5, h * _lincomb(_E, ks), ks
+    return y5, h * _lincomb(E, ks), ks
 
 
 def dopri5_step(
@@ -144,7 +120,7 @@ def _dense(y: Array, y5: Array, ks: list[Array], h: Array, theta: Array) -> Arra
     r2 = y5 - y
     r3 = h * ks[0] - r2
     r4 = r2 - h * ks[6] - r3
-    r5 = h * _lincomb(_D, ks)
+    r5 = h * _lincomb(D, ks)
     th = theta.reshape(theta.shape + (1,) * y.ndim)
     th1 = 1 - th
     y, r2, r3, r4, r5 = (r[None] for r in (y, r2, r3, r4, r5))
@@ -226,21 +202,21 @@ def dopri5(
     tiny = float(jnp.finfo(dtype).tiny)
     t_floor = t_end - 100 * eps * jnp.abs(t_end)  # land exactly on t_end from within 100 ulp
     span = t_end - t0
-    a_i = (pcoeff + icoeff) / _ERROR_ORDER
-    a_p = pcoeff / _ERROR_ORDER
+    a_i = (pcoeff + icoeff) / ERROR_ORDER
+    a_p = pcoeff / ERROR_ORDER
     scan = loop == "scan"
 
     k1 = f(t0, y0, params)
     check_returns("f", k1, y0, "y0")
     ys = jnp.full((n_t, *y0.shape), jnp.nan, dtype=dtype).at[0].set(y0)
     status = jnp.where(
-        jnp.all(jnp.isfinite(k1)), jnp.where(n_t == 1, SUCCESS, _RUNNING), NONFINITE
+        jnp.all(jnp.isfinite(k1)), jnp.where(n_t == 1, SUCCESS, RUNNING), NONFINITE
     ).astype(jnp.int32)
     zero = jnp.zeros((), jnp.int32)
     init = _State(t0, y0, k1, dt0, jnp.ones((), dtype), ys, zero + 1, zero, zero, status)
 
     def body(s: _State) -> _State:
-        running = s.status == _RUNNING
+        running = s.status == RUNNING
         clip = s.t + s.h > t_floor
         h = jnp.where(clip, t_end - s.t, s.h)
         if scan:  # finished iterations still compute (masked): keep h > 0 so grads stay finite
@@ -293,7 +269,7 @@ def dopri5(
         status = jnp.where(
             done,
             SUCCESS,
-            jnp.where(small, jnp.where(finite, STEP_SIZE_UNDERFLOW, NONFINITE), _RUNNING),
+            jnp.where(small, jnp.where(finite, STEP_SIZE_UNDERFLOW, NONFINITE), RUNNING),
         ).astype(jnp.int32)
         new = _State(
             t_new, y_new, k1_new, h_next, prev_inv, ys, idx,
@@ -307,9 +283,9 @@ def dopri5(
         final, _ = lax.scan(lambda s, _: (body(s), None), init, None, length=max_steps)
     else:
         final = lax.while_loop(
-            lambda s: (s.status == _RUNNING) & (s.n_acc + s.n_rej < max_steps), body, init
+            lambda s: (s.status == RUNNING) & (s.n_acc + s.n_rej < max_steps), body, init
         )
-    status = jnp.where(final.status == _RUNNING, MAX_STEPS_REACHED, final.status)
+    status = jnp.where(final.status == RUNNING, MAX_STEPS_REACHED, final.status)
     sol = ODESolution(ts, final.ys, status.astype(jnp.int32), final.n_acc, final.n_rej)
     if not throw:
         return sol

@@ -97,8 +97,8 @@ def energy(positions: Array, b: Array, sigma: Array, epsilon: Array, r_cut: floa
     force evaluates every step, after checking once."""
     n, dim = positions.shape
     # one (n, n) plane per coordinate rather than pair_displacements' (n, n, dim): XLA:CPU
-    # vectorises poorly over a minor axis of 3, and the plane form (with its gradient) runs
-    # 1.6-2x faster on the bench case (1000 particles)
+    # vectorises poorly over a minor axis of 3, and the plane form (and its gradient) does not
+    # have one
     r2 = jnp.zeros((n, n), positions.dtype)
     for d in range(dim):
         x = positions[:, d]

@@ -33,10 +33,10 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from parallax.kernels._checks import (
-    _value_check,
     check_array,
     check_finite,
     check_state_dtype,
+    check_value,
     is_concrete,
 )
 from parallax.kernels.particles._space import box_vector, check_box
@@ -159,7 +159,7 @@ def _build(
         if cell_capacity < 1:
             raise ValueError(f"cell_capacity: expected >= 1, got {cell_capacity}")
         cell_side = b / jnp.asarray(cells_per_side, dtype=b.dtype)
-        b = _value_check(
+        b = check_value(
             b,
             cell_side < reach,
             "box",
@@ -172,8 +172,8 @@ def _build(
         cand = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32)[None, :], (n, n))
         max_cell = jnp.zeros((), jnp.int32)
         cell_over = jnp.zeros((), bool)
-    # one coordinate at a time: (n, k) gathers and arithmetic vectorise far better on XLA:CPU
-    # than an (n, k, dim) array with a trailing axis of 3 (measured ~40x at n = 4096)
+    # one coordinate at a time: (n, k) gathers and arithmetic vectorise on XLA:CPU, an
+    # (n, k, dim) array with a trailing axis of 3 does not
     d2 = jnp.zeros(cand.shape, positions.dtype)
     for d in range(dim):
         col = jnp.concatenate([positions[:, d], jnp.zeros((1,), positions.dtype)])

@@ -17,11 +17,11 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import (
-    _value_check,
     as_real,
     check_array,
     check_finite,
     check_positive,
+    check_value,
 )
 
 __all__ = ["box_vector", "check_box", "displacement", "pair_displacements", "wrap"]
@@ -50,7 +50,7 @@ def check_box(
     b = check_positive("box", check_finite("box", box_vector(box, dim, dtype)))
     if r_cut is None or dim == 0:
         return b
-    return _value_check(
+    return check_value(
         b,
         2 * r_cut > jnp.min(b),
         "r_cut",

@@ -36,9 +36,6 @@ from parallax.kernels.pde._fd_wave import wave_2d_energy as wave_2d_energy
 from parallax.kernels.pde._fd_wave import wave_2d_rollout as wave_2d_rollout
 from parallax.kernels.pde._fd_wave import wave_2d_start as wave_2d_start
 from parallax.kernels.pde._fd_wave import wave_2d_step as wave_2d_step
-from parallax.kernels.pde._grid import complex_dtype as complex_dtype
-from parallax.kernels.pde._grid import grid_points as grid_points
-from parallax.kernels.pde._grid import rfft_wavenumbers as rfft_wavenumbers
 from parallax.kernels.pde._ops import GridOps as GridOps
 from parallax.kernels.pde._ops import SpectralOps as SpectralOps
 from parallax.kernels.pde._spectral import Grid as Grid
@@ -96,7 +93,6 @@ __all__ = [
     "burgers_1d_rollout",
     "burgers_2d_rollout",
     "burgers_terms",
-    "complex_dtype",
     "conservative_convection",
     "cubic",
     "etd1",
@@ -104,7 +100,6 @@ __all__ = [
     "etdrk4",
     "etdrk4_coefficients",
     "gradient_norm",
-    "grid_points",
     "heat",
     "heat_rollout",
     "heat_terms",
@@ -127,7 +122,6 @@ __all__ = [
     "navier_stokes_2d_rollout",
     "navier_stokes_2d_terms",
     "periodic_shift",
-    "rfft_wavenumbers",
     "upwind_rate",
     "upwind_rate_padded",
     "vorticity_flux",

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from parallax.kernels.pde._grid import complex_dtype
+from parallax.kernels._dtypes import complex_dtype
 from parallax.kernels.pde._spectral import Grid, broadcast_to_rank, irfftn, rfftn
 
 __all__ = ["GridOps", "SpectralOps"]

@@ -22,13 +22,13 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import (
-    _value_check,
     as_real,
     check_array,
     check_finite,
     check_nonnegative,
     check_positive,
     check_state_dtype,
+    check_value,
 )
 from parallax.kernels.sde._integrators import euler_maruyama, milstein
 
@@ -153,7 +153,7 @@ def ou_em_stationary_variance(theta: Scalar, sigma: Scalar, dt: Scalar) -> Array
     variance grows without bound, and that is an error here."""
     theta, sigma, dt = _params(_dtype(theta, sigma, dt), theta=theta, sigma=sigma, dt=dt)
     dt = check_positive("dt", dt)
-    dt = _value_check(
+    dt = check_value(
         dt, theta * dt >= 2, "dt", "expected theta * dt < 2 (else the recursion has no stationary "
         "variance: it grows without bound)"
     )  # fmt: skip

@@ -21,13 +21,3 @@ def load():
         return cache[name]
 
     return get
-
-
-@pytest.fixture(autouse=True)
-def _standard_promotion():
-    """optax's Adam bias correction computes ``b1 ** count`` (Python float ** int32), which
-    strict dtype promotion rejects; experiments run with JAX's default promotion, so do these."""
-    import jax
-
-    with jax.numpy_dtype_promotion("standard"):
-        yield

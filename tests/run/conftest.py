@@ -48,13 +48,3 @@ def _final_state(workdir: Path, cfg) -> dict[str, np.ndarray]:
             x = jax.random.key_data(x)
         out[jax.tree_util.keystr(p)] = np.asarray(x)
     return out
-
-
-@pytest.fixture(autouse=True)
-def _standard_promotion():
-    """optax's Adam bias correction computes ``b1 ** count`` (Python float ** int32), which
-    strict dtype promotion rejects; experiments run with JAX's default promotion, so do these."""
-    import jax
-
-    with jax.numpy_dtype_promotion("standard"):
-        yield

@@ -13,6 +13,7 @@ from parallax.kernels.nn.twins._conv import conv_1d as conv_1d
 from parallax.kernels.nn.twins._conv import conv_2d as conv_2d
 from parallax.kernels.nn.twins._fno import spectral_conv_1d as spectral_conv_1d
 from parallax.kernels.nn.twins._fno import spectral_conv_2d as spectral_conv_2d
+from parallax.kernels.nn.twins._mlp import ACTIVATIONS as ACTIVATIONS
 from parallax.kernels.nn.twins._mlp import gated_mlp as gated_mlp
 from parallax.kernels.nn.twins._mlp import linear as linear
 from parallax.kernels.nn.twins._mlp import mlp as mlp
@@ -20,6 +21,7 @@ from parallax.kernels.nn.twins._norms import layer_norm as layer_norm
 from parallax.kernels.nn.twins._norms import rms_norm as rms_norm
 
 __all__ = [
+    "ACTIVATIONS",
     "apply_rope",
     "attention_weights",
     "conv_1d",

@@ -4,13 +4,26 @@ permuted to torch's NCW/NCHW and OIW/OIHW; padding is applied explicitly with ``
 
 from __future__ import annotations
 
+import math
+
 import torch.nn.functional as F
 
 
 def _explicit_pads(padding, spatial, window, stride, dilation):
-    from parallax.kernels.nn._conv import conv_padding
-
-    return conv_padding(padding, spatial, window, stride, dilation)
+    """``(lo, hi)`` per spatial axis; ``"SAME"`` gives output ``ceil(n / s)`` with the odd
+    element of the total padding at the end (TensorFlow's and ``jax.lax``'s rule)."""
+    nd = len(spatial)
+    if isinstance(padding, int):
+        return [(padding, padding)] * nd
+    if not isinstance(padding, str):
+        return [tuple(p) for p in padding]
+    if padding.upper() == "VALID":
+        return [(0, 0)] * nd
+    pads = []
+    for n, k, s, d in zip(spatial, window, stride, dilation, strict=True):
+        total = max((math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return pads
 
 
 def _conv(params, x, nd, stride, padding, dilation, groups):

@@ -9,16 +9,16 @@ from typing import Any
 
 import torch
 
-from parallax.kernels.ode._dopri5 import (
-    _A,
-    _C,
-    _D,
-    _E,
-    _ERROR_ORDER,
+from parallax.kernels.ode._dopri5_np import (
+    ERROR_ORDER,
     MAX_STEPS_REACHED,
     NONFINITE,
     STEP_SIZE_UNDERFLOW,
     SUCCESS,
+    A,
+    C,
+    D,
+    E,
 )
 
 Field = Callable[[torch.Tensor, torch.Tensor, Any], torch.Tensor]
@@ -38,10 +38,10 @@ def _stages(f: Field, t: torch.Tensor, y: torch.Tensor, k1: torch.Tensor, h: tor
             params: Any) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:  # fmt: skip
     ks = [k1]
     for i in range(1, 6):
-        ks.append(f(t + _C[i] * h, y + h * _lincomb(_A[i], ks), params))
-    y5 = y + h * _lincomb(_A[6], ks)
+        ks.append(f(t + C[i] * h, y + h * _lincomb(A[i], ks), params))
+    y5 = y + h * _lincomb(A[6], ks)
     ks.append(f(t + h, y5, params))
-    return y5, h * _lincomb(_E, ks), ks
+    return y5, h * _lincomb(E, ks), ks
 
 
 def _num(x: torch.Tensor | float) -> float:
@@ -53,7 +53,7 @@ def _dense(y, y5, ks, h, theta):
     r2 = y5 - y
     r3 = h * ks[0] - r2
     r4 = r2 - h * ks[6] - r3
-    r5 = h * _lincomb(_D, ks)
+    r5 = h * _lincomb(D, ks)
     th1 = 1 - theta
     return y + theta * (r2 + th1 * (r3 + theta * (r4 + th1 * r5)))
 
@@ -84,7 +84,7 @@ def dopri5(
     eps, tiny = torch.finfo(dtype).eps, torch.finfo(dtype).tiny
     t_floor = _num(t_end - 100 * eps * torch.abs(t_end))
     span = _num(t_end - t)
-    a_i, a_p = (pcoeff + icoeff) / _ERROR_ORDER, pcoeff / _ERROR_ORDER
+    a_i, a_p = (pcoeff + icoeff) / ERROR_ORDER, pcoeff / ERROR_ORDER
     y, k1 = y0, f(t, y0, params)
     rows: list[torch.Tensor] = [y0]
     prev_inv = torch.ones((), dtype=dtype)

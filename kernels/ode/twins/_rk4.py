@@ -7,13 +7,9 @@ from typing import Any
 
 import torch
 
+from parallax.kernels._twins import python_loop
+
 Field = Callable[[torch.Tensor, torch.Tensor, Any], torch.Tensor]
-
-
-# Under ``torch.compile`` the time loops below stay in Python (recursive=False) and each step
-# function is compiled once, instead of unrolling ``num_steps`` steps into one graph (minutes of
-# compile time for 1000 steps); in eager mode the decorator does nothing.
-_python_loop = torch.compiler.disable(recursive=False)
 
 
 def rk4_step(
@@ -31,7 +27,7 @@ def _stack(frames: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
     return torch.stack(frames) if frames else like.new_zeros((0, *like.shape))
 
 
-@_python_loop
+@python_loop
 def rk4_rollout(
     f: Field,
     y0: torch.Tensor,
@@ -58,7 +54,7 @@ def _kdk(accel, q, v, a, dt, params):
     return q, v + half * a, a
 
 
-@_python_loop
+@python_loop
 def velocity_verlet_rollout(
     accel: Callable[[torch.Tensor, Any], torch.Tensor],
     q0: torch.Tensor,

@@ -6,17 +6,13 @@ from typing import NamedTuple
 
 import torch
 
+from parallax.kernels._twins import python_loop
 from parallax.kernels.particles.twins._lj import (
     build_neighbor_list,
     lj_energy_and_forces,
     lj_energy_and_forces_neighbor,
     maybe_update_neighbor_list,
 )
-
-# Under ``torch.compile`` the time loop stays in Python (recursive=False) and the per-step function
-# is compiled once, instead of unrolling ``num_steps`` steps into one graph (minutes of compile
-# time for hundreds of steps); in eager mode the decorator does nothing.
-_python_loop = torch.compiler.disable(recursive=False)
 
 
 class MDTrajectory(NamedTuple):
@@ -37,7 +33,7 @@ def _kinetic(v: torch.Tensor) -> torch.Tensor:
     return 0.5 * (v * v).sum()
 
 
-@_python_loop
+@python_loop
 def _loop(step, x, v, f, u, num_steps: int, save_every: int) -> MDTrajectory:
     kin, pot = [], []
     for i in range(num_steps):
@@ -169,7 +165,7 @@ def _nbody_step(x, v, a, masses, dt, softening, G):
     return x, v + (0.5 * dt) * a, a
 
 
-@_python_loop
+@python_loop
 def _nbody_loop(x, v, a, masses, dt, softening, G, num_steps: int, save_every: int):
     energies, moms = [], []
     for i in range(num_steps):

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from parallax.kernels._twins import python_loop
 from parallax.kernels.pde.twins._fd_stencil import pad_boundary
 
 __all__ = ["advection_1d_rollout", "advection_1d_step", "advection_2d_rollout",
            "advection_2d_step", "upwind_rate"]  # fmt: skip
-
-# Under ``torch.compile`` the time loop stays in Python (recursive=False) and the per-step function
-# is compiled once, instead of unrolling ``num_steps`` steps into one graph (minutes of compile
-# time for hundreds of steps); in eager mode the decorator does nothing.
-_python_loop = torch.compiler.disable(recursive=False)
 
 
 def _per_axis(x: torch.Tensor, ndim: int) -> list[torch.Tensor]:
@@ -58,7 +54,7 @@ def _euler_step(u, c, dt, dx, ndim: int, bc: str) -> torch.Tensor:
     return u + dt * upwind_rate(u, c, dx, ndim=ndim, bc=bc)
 
 
-@_python_loop
+@python_loop
 def _rollout(u0, c, dt, dx, ndim, num_steps, save_every, bc):
     dx = torch.as_tensor(dx, dtype=u0.dtype)
     u, frames = u0, []

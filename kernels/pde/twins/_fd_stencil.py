@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from parallax.kernels.pde._fd_stencil import _ONE_SIDED, D2_WEIGHTS
+from parallax.kernels.pde._fd_weights_np import D2_WEIGHTS, ONE_SIDED_D2
 
 __all__ = ["laplacian", "laplacian_2d", "laplacian_3d", "laplacian_dirichlet",
            "laplacian_padded", "laplacian_periodic"]  # fmt: skip
@@ -56,8 +56,8 @@ def laplacian_periodic(u: torch.Tensor, dx: torch.Tensor, *, ndim: int, order: i
 
 def _one_sided(u: torch.Tensor, axis: int, h2inv: torch.Tensor):
     n = u.shape[axis]
-    lo = sum(c * u.narrow(axis, i, 1) for i, c in enumerate(_ONE_SIDED))
-    hi = sum(c * u.narrow(axis, n - 1 - i, 1) for i, c in enumerate(_ONE_SIDED))
+    lo = sum(c * u.narrow(axis, i, 1) for i, c in enumerate(ONE_SIDED_D2))
+    hi = sum(c * u.narrow(axis, n - 1 - i, 1) for i, c in enumerate(ONE_SIDED_D2))
     return lo * h2inv, hi * h2inv
 
 

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from parallax.kernels._twins import python_loop
 from parallax.kernels.pde.twins._fd_stencil import laplacian_dirichlet, laplacian_periodic
 
 __all__ = ["wave_2d_energy", "wave_2d_rollout", "wave_2d_start", "wave_2d_step"]
-
-# Under ``torch.compile`` the time loop stays in Python (recursive=False) and the per-step function
-# is compiled once, instead of unrolling ``num_steps`` steps into one graph (minutes of compile
-# time for hundreds of steps); in eager mode the decorator does nothing.
-_python_loop = torch.compiler.disable(recursive=False)
 
 
 def _lap(u, dx, order, bc):
@@ -38,7 +34,7 @@ def wave_2d_step(u_prev, u, c, dt, dx, *, order: int = 2, bc: str = "periodic"):
     return _leapfrog(u_prev, u, c, dt, torch.as_tensor(dx, dtype=u.dtype), order, bc)
 
 
-@_python_loop
+@python_loop
 def wave_2d_rollout(u_prev, u, c, dt, dx, *, num_steps: int, save_every: int = 1,
                     order: int = 2, bc: str = "periodic"):  # fmt: skip
     dx = torch.as_tensor(dx, dtype=u.dtype)

@@ -2,7 +2,7 @@
 
 The same math step for step: Kassam–Trefethen contour coefficients, Cox–Matthews ETDRK4 (and
 ETD1), 2/3 dealiasing before and after each product, ``torch.fft.rfftn`` over the grid axes.
-The grid constants (wavenumbers, masks) come from the shared NumPy :class:`Grid` methods.
+The grid constants (wavenumbers, masks) come from the twins' own grid (``twins/_grid.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from parallax.kernels.pde._spectral import Grid, make_grid
+from parallax.kernels._twins import complex_dtype, python_loop
+from parallax.kernels.pde.twins._grid import TwinGrid as Grid
+from parallax.kernels.pde.twins._grid import twin_grid
 
 __all__ = [
     "advection_diffusion_rollout",
@@ -29,12 +31,6 @@ __all__ = [
 ]
 
 Step = Callable[[torch.Tensor], torch.Tensor]
-_CPLX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
-
-# Under ``torch.compile`` the time loop stays in Python (recursive=False) and the per-step function
-# is compiled once, instead of unrolling ``num_steps`` steps into one graph (minutes of compile
-# time for hundreds of steps); in eager mode the decorator does nothing.
-_python_loop = torch.compiler.disable(recursive=False)
 
 
 def _c(x: np.ndarray, cdt: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -47,7 +43,7 @@ def _fit(x: torch.Tensor, ndim: int) -> torch.Tensor:
 
 def _coefficients(lin: torch.Tensor, dt: torch.Tensor, order: int, m: int = 32) -> list:
     real = not torch.is_complex(lin)
-    cdt = _CPLX[dt.dtype]
+    cdt = complex_dtype(dt.dtype)
     hl = lin.to(cdt) * dt.to(cdt)
     theta = 2 * np.pi * (np.arange(m) + 0.5) / m
     roots = torch.as_tensor(np.exp(1j * theta), dtype=cdt, device=lin.device)
@@ -78,7 +74,7 @@ def _stepper(lin: torch.Tensor, nonlinear: Step | None, dt: torch.Tensor, method
     if nonlinear is None and method in ("etdrk4", "etd1"):
         # a linear equation: either method's step is the exact factor e^{hL}; the φ-weights are
         # never used, so skip their contour sums (JAX drops them as dead code)
-        e = torch.exp(lin.to(_CPLX[dt.dtype]) * dt.to(_CPLX[dt.dtype]))
+        e = torch.exp(lin.to(complex_dtype(dt.dtype)) * dt.to(complex_dtype(dt.dtype)))
         return lambda v: _fit(e, v.ndim) * v
     if method == "etdrk4":
         e, e2, q, f1, f2, f3 = _coefficients(lin, dt, 4)
@@ -124,7 +120,7 @@ def _mask(grid: Grid, device: torch.device) -> Step:
     return lambda uh: torch.where(_fit(keep, uh.ndim), uh, torch.zeros((), dtype=uh.dtype))
 
 
-@_python_loop
+@python_loop
 def _rollout(
     step: Step, u0: torch.Tensor, grid: Grid, num_steps: int, save_every: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,7 +137,7 @@ def _rollout(
 
 
 def _grid(u0: torch.Tensor, ndim: int, length: Any) -> Grid:
-    return make_grid(tuple(u0.shape[u0.ndim - ndim :]), length)
+    return twin_grid(tuple(u0.shape[u0.ndim - ndim :]), length)
 
 
 def _lap(grid: Grid, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -170,7 +166,7 @@ def advection_diffusion_rollout(
     u0, dt, velocity, nu, *, ndim=1, num_steps, save_every=1, length=2 * math.pi
 ):
     grid = _grid(u0, ndim, length)
-    cdt = _CPLX[u0.dtype]
+    cdt = complex_dtype(u0.dtype)
     lin = (nu * _lap(grid, u0.dtype, u0.device)).to(cdt)
     for j, d in enumerate(grid.derivative_np()):
         lin = lin - velocity[j].to(cdt) * _c(d, cdt, u0.device)
@@ -180,13 +176,13 @@ def advection_diffusion_rollout(
 def burgers_1d_rollout(u0, dt, nu, *, num_steps, save_every=1, length=2 * math.pi, method="etdrk4"):
     grid = _grid(u0, 1, length)
     lin = nu * _lap(grid, u0.dtype, u0.device)
-    step = _stepper(lin, _conv_1d(grid, _CPLX[u0.dtype], -0.5, u0.device), dt, method)
+    step = _stepper(lin, _conv_1d(grid, complex_dtype(u0.dtype), -0.5, u0.device), dt, method)
     return _rollout(step, u0, grid, num_steps, save_every)
 
 
 def burgers_2d_rollout(u0, dt, nu, *, num_steps, save_every=1, length=2 * math.pi):
     grid = _grid(u0, 2, length)
-    cdt = _CPLX[u0.dtype]
+    cdt = complex_dtype(u0.dtype)
     mask = _mask(grid, u0.device)
     ders = [_c(d, cdt, u0.device) for d in grid.derivative_np()]
 
@@ -205,7 +201,7 @@ def burgers_2d_rollout(u0, dt, nu, *, num_steps, save_every=1, length=2 * math.p
 
 def kdv_rollout(u0, dt, *, num_steps, save_every=1, length=2 * math.pi):
     grid = _grid(u0, 1, length)
-    cdt = _CPLX[u0.dtype]
+    cdt = complex_dtype(u0.dtype)
     (dx,) = (_c(d, cdt, u0.device) for d in grid.derivative_np())
     step = _stepper(-(dx * dx * dx), _conv_1d(grid, cdt, -3.0, u0.device), dt, "etdrk4")
     return _rollout(step, u0, grid, num_steps, save_every)
@@ -219,13 +215,13 @@ def _ks_lin(grid: Grid, dtype: torch.dtype, device: torch.device) -> torch.Tenso
 def ks_1d_rollout(u0, dt, *, num_steps, save_every=1, length=32 * math.pi, method="etdrk4"):
     grid = _grid(u0, 1, length)
     lin = _ks_lin(grid, u0.dtype, u0.device)
-    step = _stepper(lin, _conv_1d(grid, _CPLX[u0.dtype], -0.5, u0.device), dt, method)
+    step = _stepper(lin, _conv_1d(grid, complex_dtype(u0.dtype), -0.5, u0.device), dt, method)
     return _rollout(step, u0, grid, num_steps, save_every)
 
 
 def ks_2d_rollout(u0, dt, *, num_steps, save_every=1, length=10 * math.pi):
     grid = _grid(u0, 2, length)
-    cdt = _CPLX[u0.dtype]
+    cdt = complex_dtype(u0.dtype)
     mask = _mask(grid, u0.device)
     ders = [_c(d, cdt, u0.device) for d in grid.derivative_np()]
 
@@ -266,7 +262,7 @@ def navier_stokes_2d_rollout(
     length=2 * math.pi,
 ):
     grid = _grid(w0, 2, length)
-    cdt, dev = _CPLX[w0.dtype], w0.device
+    cdt, dev = complex_dtype(w0.dtype), w0.device
     mask = _mask(grid, dev)
     dy, dx = grid.derivative_np()
     lap = grid.laplacian_np()

@@ -5,13 +5,10 @@ from __future__ import annotations
 import torch
 from torch.func import jvp
 
+from parallax.kernels._twins import python_loop
+
 __all__ = ["euler_maruyama", "gbm_euler_maruyama", "gbm_milstein", "milstein",
            "ou_euler_maruyama"]  # fmt: skip
-
-# Under ``torch.compile`` the time loop stays in Python (recursive=False) and the per-step function
-# is compiled once, instead of unrolling ``num_steps`` steps into one graph (minutes of compile
-# time for hundreds of steps); in eager mode the decorator does nothing.
-_python_loop = torch.compiler.disable(recursive=False)
 
 
 def _sde_step(method, drift, diffusion, x, t, dt, dw, args):
@@ -23,7 +20,7 @@ def _sde_step(method, drift, diffusion, x, t, dt, dw, args):
     return x_new
 
 
-@_python_loop
+@python_loop
 def _solve(method, drift, diffusion, x0, dt, dW, args, t0, save_every):
     x, frames = x0, []
     for n in range(dW.shape[0]):

@@ -10,6 +10,9 @@ flagged. Timings are never asserted in tests.
 
 from parallax.bench._ceilings import Ceilings as Ceilings
 from parallax.bench._ceilings import measure_ceilings as measure_ceilings
+from parallax.bench._comms import CommsRow as CommsRow
+from parallax.bench._comms import comms_rows as comms_rows
+from parallax.bench._comms import comms_table as comms_table
 from parallax.bench._environment import LOAD_LIMIT as LOAD_LIMIT
 from parallax.bench._environment import OTHERS_LIMIT as OTHERS_LIMIT
 from parallax.bench._environment import CpuMonitor as CpuMonitor
@@ -36,6 +39,7 @@ __all__ = [
     "SPREAD_LIMIT",
     "BenchRecord",
     "Ceilings",
+    "CommsRow",
     "CpuMonitor",
     "Environment",
     "Load",
@@ -43,6 +47,8 @@ __all__ = [
     "Timer",
     "bench_spec",
     "capture_environment",
+    "comms_rows",
+    "comms_table",
     "format_seconds",
     "format_table",
     "load_average",

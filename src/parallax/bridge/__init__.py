@@ -8,6 +8,8 @@
 * :func:`matched_optimizer` — optax and torch.optim with the same hyperparameters (and the
   defaults that differ, documented in :mod:`parallax.bridge._optim`).
 * :func:`save_exported` / :func:`load_exported` — ``jax.export`` StableHLO artifacts on disk.
+* :func:`named_params`, :func:`path_name`, :func:`is_nnx_module`, :func:`pattern_matches` —
+  the parameter naming the rules use (also serves :mod:`parallax.models`' logical-axis tables).
 """
 
 from parallax.bridge._dlpack import SUPPORTED_DTYPES as SUPPORTED_DTYPES
@@ -22,6 +24,7 @@ from parallax.bridge._rules import conv as conv
 from parallax.bridge._rules import fused as fused
 from parallax.bridge._rules import linear as linear
 from parallax.bridge._rules import norm as norm
+from parallax.bridge._rules import pattern_matches as pattern_matches
 from parallax.bridge._rules import pointwise_conv as pointwise_conv
 from parallax.bridge._rules import same as same
 from parallax.bridge._rules import spectral as spectral
@@ -35,7 +38,9 @@ from parallax.bridge._state_dict import named_to_torch as named_to_torch
 from parallax.bridge._state_dict import numpy_to_tensor as numpy_to_tensor
 from parallax.bridge._state_dict import tensor_to_numpy as tensor_to_numpy
 from parallax.bridge._state_dict import to_state_dict as to_state_dict
+from parallax.bridge._tree import is_nnx_module as is_nnx_module
 from parallax.bridge._tree import named_params as named_params
+from parallax.bridge._tree import path_name as path_name
 
 __all__ = [
     "FORMAT_VERSION",
@@ -48,6 +53,7 @@ __all__ = [
     "export_to_torch",
     "fused",
     "import_from_torch",
+    "is_nnx_module",
     "jax_to_torch",
     "linear",
     "load_exported",
@@ -56,6 +62,8 @@ __all__ = [
     "named_to_torch",
     "norm",
     "numpy_to_tensor",
+    "path_name",
+    "pattern_matches",
     "pointwise_conv",
     "same",
     "save_exported",

@@ -38,6 +38,7 @@ __all__ = [
     "fused",
     "linear",
     "norm",
+    "pattern_matches",
     "pointwise_conv",
     "same",
     "spectral",
@@ -56,6 +57,11 @@ def _compile(pattern: str) -> tuple[re.Pattern[str], frozenset[str]]:
         pos = m.end()
     out.append(re.escape(pattern[pos:]))
     return re.compile("".join(out) + r"\Z"), frozenset(names)
+
+
+def pattern_matches(pattern: str, name: str) -> bool:
+    """Whether a rule pattern (``{i}`` one segment, ``{*rest}`` several) matches ``name``."""
+    return _compile(pattern)[0].match(name) is not None
 
 
 def _fill(pattern: str, groups: dict[str, str]) -> str:

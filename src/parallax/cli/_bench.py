@@ -259,12 +259,12 @@ def _run_comms(args: argparse.Namespace) -> int:
         # possible only before any device is touched; afterwards use the devices that exist
         with contextlib.suppress(RuntimeError):
             jax.config.update("jax_num_cpu_devices", 8)
-    from parallax.sharding import bench as comms
+    from parallax.bench import comms_rows, comms_table
 
     if len(jax.devices()) < 8:
         return usage_error(f"--comms: needs 8 devices, found {len(jax.devices())}")
-    rows = comms.run("test" if args.case == "test" else "bench")
-    print(comms.table(rows))
+    rows = comms_rows("test" if args.case == "test" else "bench")
+    print(comms_table(rows))
     if args.json:
         records = [
             {"case": r.case, "bytes_per_device": r.measured, "minimum_bytes": r.minimum,

@@ -17,8 +17,7 @@ from typing import Any
 
 import jax
 
-from parallax.bridge._rules import _compile
-from parallax.bridge._tree import is_nnx_module, named_params, path_name
+from parallax.bridge import is_nnx_module, named_params, path_name, pattern_matches
 
 __all__ = ["AxisTable", "axes_for", "logical_axes"]
 
@@ -28,7 +27,7 @@ AxisTable = Sequence[tuple[str, tuple[str | None, ...]]]
 
 def axes_for(name: str, table: AxisTable) -> tuple[str | None, ...] | None:
     for pattern, names in table:
-        if _compile(pattern)[0].match(name):
+        if pattern_matches(pattern, name):
             return tuple(names)
     return None
 

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from parallax.bridge._rules import Rules
+from parallax.bridge import Rules
 from parallax.models._axes import AxisTable, logical_axes, wrap_nnx_params
 
 __all__ = ["EqxModel", "ModelDef", "NnxModel"]

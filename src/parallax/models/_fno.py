@@ -33,8 +33,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from parallax.bridge import _rules as R
-from parallax.kernels import nn
+from parallax import bridge as R
+from parallax.kernels import complex_dtype, nn
 from parallax.models._init import Draw, draw_init
 
 __all__ = ["FNO_AXES", "FNOConfig", "fno_apply", "fno_init", "fno_torch_rules"]
@@ -76,15 +76,11 @@ FNO_AXES: Sequence[tuple[str, tuple[str | None, ...]]] = (
 )
 
 
-def _complex_dtype(dtype: Any) -> Any:
-    return jnp.complex128 if jnp.dtype(dtype) == jnp.float64 else jnp.complex64
-
-
 def fno_init(config: FNOConfig, key: Array, dtype: Any = jnp.float32) -> dict[str, Any]:
     """Random parameters: torch-default uniform fans for the linear maps, and the reference's
     ``scale * U[0,1)`` (real and imaginary parts) with ``scale = 1/(width^2)`` for the modes."""
     c, w, h = config, config.width, config.proj_hidden
-    cdt = _complex_dtype(dtype)
+    cdt = complex_dtype(dtype)
 
     def build(d: Draw) -> dict[str, Any]:
         layers = []

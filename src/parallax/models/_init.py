@@ -1,7 +1,7 @@
 """Random initialisation from ONE random draw.
 
 Every parameter is a slice of a single ``jax.random.uniform`` buffer: a model with dozens of
-parameters then compiles one threefry instead of dozens (seconds on a small CPU).
+parameters then compiles one threefry instead of dozens.
 ``draw_init(build, key, dtype)`` runs ``build(draw)`` twice: once to count the numbers it
 needs, once with the real buffer.
 """

@@ -6,21 +6,15 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from parallax.kernels.nn.twins import ACTIVATIONS
 
 __all__ = ["SpectralConv1d", "SpectralConv2d", "TorchFNO"]
 
 
 def _act(name: str):
-    return {
-        "gelu_exact": lambda x: F.gelu(x, approximate="none"),
-        "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
-        "relu": F.relu,
-        "silu": F.silu,
-        "tanh": torch.tanh,
-        "identity": lambda x: x,
-    }[name]
+    return ACTIVATIONS[name]
 
 
 def _cdtype(dtype: torch.dtype) -> torch.dtype:

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from parallax.bridge import _rules as R
+from parallax import bridge as R
 from parallax.kernels import nn
 from parallax.models._init import Draw, draw_init
 

@@ -44,6 +44,8 @@ from parallax.run._rundir import IncompatibleRunError as IncompatibleRunError
 from parallax.run._rundir import RunDir as RunDir
 from parallax.run._rundir import environment_info as environment_info
 from parallax.run._runner import Run as Run
+from parallax.run._sharded import restore_sharded as restore_sharded
+from parallax.run._sharded import save_sharded as save_sharded
 
 __all__ = [
     "EXIT_CODES",
@@ -79,8 +81,10 @@ __all__ = [
     "parse_mesh_spec",
     "plot_metrics",
     "read_metrics",
+    "restore_sharded",
     "run_file",
     "save_figure",
+    "save_sharded",
     "tree_digest",
     "validate_config",
 ]

@@ -10,12 +10,7 @@ import pytest
 from parallax.kernels import particles as P
 from parallax.kernels.initial_conditions import lj_cluster
 
-
-@pytest.fixture(autouse=True)
-def _x64():
-    """These checks are float64 (finite differences, exact comparisons)."""
-    with jax.enable_x64(True):
-        yield
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 def _cluster_args(seed: int, dtype=jnp.float64):

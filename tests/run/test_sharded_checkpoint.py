@@ -6,8 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import parallax.sharding as ps
+from parallax import run
 from parallax.models import TransformerConfig, logical_axes, transformer_init
 
 
@@ -23,7 +25,7 @@ def test_restore_onto_other_mesh_and_layout(tmp_path):
         lambda x: x + 0.5 if jnp.issubdtype(x.dtype, jnp.floating) else x, st.opt_state
     )
     state = {"params": st.params, "opt_state": opt_state, "step": jnp.int32(7)}
-    ps.save_sharded(tmp_path / "ckpt", state)
+    run.save_sharded(tmp_path / "ckpt", state)
 
     mesh4 = ps.make_mesh({"data": 4}, devices=jax.devices()[4:])
     rules4 = ps.rules("fsdp")
@@ -35,7 +37,7 @@ def test_restore_onto_other_mesh_and_layout(tmp_path):
         "opt_state": ps.abstract_like(jax.eval_shape(opt.init, params), o_sh),
         "step": jax.ShapeDtypeStruct((), jnp.int32, sharding=rep),
     }
-    restored = ps.restore_sharded(tmp_path / "ckpt", target)
+    restored = run.restore_sharded(tmp_path / "ckpt", target)
     for got, want, tgt in zip(
         jax.tree.leaves(restored), jax.tree.leaves(state), jax.tree.leaves(target), strict=True
     ):
@@ -45,3 +47,17 @@ def test_restore_onto_other_mesh_and_layout(tmp_path):
     # FSDP really sharded something on the new mesh
     wq = restored["params"]["blocks"][0]["attn"]["wq"]
     assert wq.addressable_shards[0].data.shape == (4, 16)
+
+
+def test_restore_needs_a_layout_and_keeps_typed_keys(tmp_path):
+    """A target leaf without a sharding is refused; a typed PRNG key round-trips (the same
+    conversions as the run Checkpointer)."""
+    state = {"key": jax.random.key(3), "x": jnp.arange(8.0)}
+    run.save_sharded(tmp_path / "ckpt", state)
+    with pytest.raises(ValueError, match="target: every leaf needs a sharding"):
+        run.restore_sharded(tmp_path / "ckpt", {"key": state["key"], "x": np.zeros(8)})
+    back = run.restore_sharded(tmp_path / "ckpt", state)
+    assert jnp.issubdtype(back["key"].dtype, jax.dtypes.prng_key)
+    want_key = jax.random.key_data(state["key"])
+    np.testing.assert_array_equal(jax.random.key_data(back["key"]), want_key)
+    np.testing.assert_array_equal(np.asarray(back["x"]), np.arange(8.0))

@@ -1,9 +1,10 @@
 """Bytes communicated per device per step vs the analytic minimum, per preset and decomposition.
 
-``python -m parallax.sharding.bench`` (8 simulated CPU devices unless devices exist already)
-prints one row per case: the measured bytes sent per device (from :func:`comms_report` of the
-compiled step), the analytic minimum, and their ratio. :func:`run` returns the rows, for
-``parallax bench`` or a notebook.
+``parallax bench --comms`` (8 simulated CPU devices unless devices exist already) prints one row
+per case: the measured bytes sent per device (from :func:`parallax.sharding.comms_report` of the
+compiled step), the analytic minimum, and their ratio. :func:`comms_rows` returns the rows, for
+the CLI or a notebook. It lives in the core (not in :mod:`parallax.sharding`) because its
+training cases build :mod:`parallax.models`.
 
 Analytic minima (bytes sent per device, ring costs as in :mod:`parallax.sharding._comms`):
 
@@ -24,16 +25,15 @@ Analytic minima (bytes sent per device, ring costs as in :mod:`parallax.sharding
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 from typing import Any
 
-__all__ = ["BenchRow", "main", "run"]
+__all__ = ["CommsRow", "comms_rows", "comms_table"]
 
 
 @dataclasses.dataclass(frozen=True)
-class BenchRow:
+class CommsRow:
     case: str
     measured: float
     minimum: float
@@ -44,7 +44,7 @@ class BenchRow:
         return self.measured / self.minimum if self.minimum else float("nan")
 
 
-def _halo_rows(size: str) -> list[BenchRow]:
+def _halo_rows(size: str) -> list[CommsRow]:
     import jax
     import jax.numpy as jnp
     from jax.sharding import NamedSharding
@@ -74,7 +74,7 @@ def _halo_rows(size: str) -> list[BenchRow]:
         rep = comms_report(jax.jit(g), u)
         local = [n // mesh.shape[a] for n, a in zip(shape, spec, strict=True)]
         minimum = sum(2 * w * math.prod(local) / local[d] * 4 for d in range(len(shape)))
-        rows.append(BenchRow(name, rep.total_bytes, minimum, f"{shape} over {mspec}"))
+        rows.append(CommsRow(name, rep.total_bytes, minimum, f"{shape} over {mspec}"))
     # sharded_laplacian, Dirichlet: zero-filled halos at the global edges (w = order // 2),
     # one-sided rows and boundary zeros by global index: still 2 w face per sharded dimension
     for name, shape, mspec, spec, order in [
@@ -88,11 +88,11 @@ def _halo_rows(size: str) -> list[BenchRow]:
         local = [n // mesh.shape[a] for n, a in zip(shape, spec, strict=True)]
         w = order // 2
         minimum = sum(2 * w * math.prod(local) / local[d] * 4 for d in range(len(shape)))
-        rows.append(BenchRow(name, rep.total_bytes, minimum, f"{shape} over {mspec}"))
+        rows.append(CommsRow(name, rep.total_bytes, minimum, f"{shape} over {mspec}"))
     return rows
 
 
-def _fft_rows(size: str) -> list[BenchRow]:
+def _fft_rows(size: str) -> list[CommsRow]:
     import jax
     import jax.numpy as jnp
     from jax.sharding import NamedSharding
@@ -115,7 +115,7 @@ def _fft_rows(size: str) -> list[BenchRow]:
         x = jax.device_put(jnp.zeros(shape, dtype), NamedSharding(mesh, d.physical_spec()))
         rep = comms_report(jax.jit(d.fft), x)
         detail = f"{shape} {mspec}, spectrum {d.spectral_shape}"
-        rows.append(BenchRow(name, rep.total_bytes, d.transpose_bytes(8), detail))
+        rows.append(CommsRow(name, rep.total_bytes, d.transpose_bytes(8), detail))
     # a sharded spectral stepper: only transposes, each at its layout's minimum. NS 2D ETDRK4:
     # 4 nonlinear evaluations x (2 inverse + 2 forward, Basdevant's form) per step (the scan
     # body, counted once), plus the forward transform of u0 and the inverse of the result (the
@@ -130,11 +130,11 @@ def _fft_rows(size: str) -> list[BenchRow]:
         rep = comms_report(jax.jit(lambda w, st=st: st.rollout(w, 2)), u)
         minimum = (4 * 4 + 2) * st.ops.transpose_bytes(8)
         name = f"NS 2D ETDRK4 rollout ({'r2c' if real else 'c2c'})"
-        rows.append(BenchRow(name, rep.total_bytes, minimum, f"{(n2, n2)} {{'a': 8}}, 18 FFTs"))
+        rows.append(CommsRow(name, rep.total_bytes, minimum, f"{(n2, n2)} {{'a': 8}}, 18 FFTs"))
     return rows
 
 
-def _nbody_rows(size: str) -> list[BenchRow]:
+def _nbody_rows(size: str) -> list[CommsRow]:
     import jax
     import jax.numpy as jnp
     from jax.sharding import NamedSharding
@@ -149,10 +149,10 @@ def _nbody_rows(size: str) -> list[BenchRow]:
     m = jnp.ones((n,), jnp.float32)
     rep = comms_report(jax.jit(acc), x, m, jnp.float32(0.1), jnp.float32(1.0))
     minimum = (n // 8) * 4 * 4  # one shift of positions (3) and masses (1); x (p-1) per step
-    return [BenchRow("ring N-body (per shift)", rep.total_bytes, minimum, f"n={n}, p=8")]
+    return [CommsRow("ring N-body (per shift)", rep.total_bytes, minimum, f"n={n}, p=8")]
 
 
-def _train_rows(size: str) -> list[BenchRow]:
+def _train_rows(size: str) -> list[CommsRow]:
     import jax
     import jax.numpy as jnp
     import optax
@@ -231,42 +231,19 @@ def _train_rows(size: str) -> list[BenchRow]:
             act = (batch // d) * seq * cfg.embed * 4
             minimum += 4 * cfg.depth * 2 * (m - 1) / m * act
         detail = ", ".join(f"{k}:{c}" for k, (c, _) in rep.summary().items())
-        rows.append(BenchRow(f"train {label}", rep.total_bytes, minimum, detail))
+        rows.append(CommsRow(f"train {label}", rep.total_bytes, minimum, detail))
     return rows
 
 
-def run(size: str = "bench") -> list[BenchRow]:
+def comms_rows(size: str = "bench") -> list[CommsRow]:
     """All rows (``size="bench"`` realistic, ``"test"`` tiny); needs >= 8 devices."""
     return [*_halo_rows(size), *_fft_rows(size), *_nbody_rows(size), *_train_rows(size)]
 
 
-def table(rows: list[BenchRow]) -> str:
+def comms_table(rows: list[CommsRow]) -> str:
     lines = [f"{'case':<30}{'bytes/device':>16}{'minimum':>16}{'ratio':>8}  detail"]
     for r in rows:
         lines.append(
             f"{r.case:<30}{r.measured:>16,.0f}{r.minimum:>16,.0f}{r.ratio:>8.2f}  {r.detail}"
         )
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-    import os
-
-    parser = argparse.ArgumentParser(description="parallax.sharding communication bench")
-    parser.add_argument("--size", choices=("bench", "test"), default="bench")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    import jax
-
-    if jax.config.values.get("jax_platforms") in (None, "", "cpu"):
-        # fails when devices are already initialised: then use what exists
-        with contextlib.suppress(Exception):
-            jax.config.update("jax_num_cpu_devices", 8)
-    if len(jax.devices()) < 8:
-        raise SystemExit(f"parallax.sharding.bench needs 8 devices, found {len(jax.devices())}")
-    print(table(run(args.size)))
-
-
-if __name__ == "__main__":
-    main()
