@@ -76,6 +76,10 @@ MAX_DFT_ENTRIES = 1 << 22
 
 
 def _use_dft(dft_flops: float, fft_flops: float, entries: int) -> bool:
+    """The DFT-matrix form for known sizes within the limits; the FFT for symbolic sizes (an
+    exported shape-polymorphic program), whose cost cannot be compared when tracing."""
+    if not all(isinstance(v, int | float) for v in (dft_flops, fft_flops, entries)):
+        return False
     return entries <= MAX_DFT_ENTRIES and dft_flops <= GEMM_FLOPS_PER_FFT_FLOP * fft_flops
 
 
@@ -133,10 +137,10 @@ def spectral_conv_1d(
     _check_weight("weight", w, (modes, ci, None), cdt)
     if not 1 <= modes <= n // 2 + 1:
         raise ValueError(f"params['weight']: modes={modes} must lie in [1, n//2+1={n // 2 + 1}]")
-    b, co = x.shape[0], w.shape[2]
+    co = w.shape[2]
     use = _use_dft(
-        dft_flops=4.0 * b * modes * n * (ci + co),
-        fft_flops=2.5 * b * n * math.log2(n) * (ci + co),
+        dft_flops=4.0 * modes * n * (ci + co),  # per batch element, as both scale with it
+        fft_flops=2.5 * n * math.log2(n) * (ci + co),
         entries=2 * modes * n,
     )
     return cpu_or_default(use, _dft_1d, _fft_1d, x, w)
@@ -180,7 +184,7 @@ def spectral_conv_2d(
     cdt = _complex_of(x.dtype)
     wp, wn = params["w_pos"], params["w_neg"]
     check_array("params['w_pos']", wp, ndim=4, kind="complex")
-    b, n1, n2, ci = x.shape
+    _, n1, n2, ci = x.shape
     m1, m2, _, co = wp.shape
     _check_weight("w_pos", wp, (m1, m2, ci, co), cdt)
     _check_weight("w_neg", wn, (m1, m2, ci, co), cdt)
@@ -190,8 +194,8 @@ def spectral_conv_2d(
         raise ValueError(f"params['w_pos']: m2={m2} must lie in [1, n2//2+1={n2 // 2 + 1}]")
     c = ci + co
     use = _use_dft(
-        dft_flops=4.0 * b * n1 * m2 * (n2 + 4 * m1) * c,
-        fft_flops=2.5 * b * n1 * n2 * math.log2(n1 * n2) * c,
+        dft_flops=4.0 * n1 * m2 * (n2 + 4 * m1) * c,  # per batch element, as both scale with it
+        fft_flops=2.5 * n1 * n2 * math.log2(n1 * n2) * c,
         entries=max(2 * m2 * n2, 8 * m1 * n1),
     )
     return cpu_or_default(use, _dft_2d, _fft_2d, x, wp, wn)

@@ -95,7 +95,10 @@ TOKENS_PER_CHUNK = 512
 
 def _chunk_size(tokens: int) -> int | None:
     """The largest divisor of ``tokens`` in ``[TOKENS_PER_CHUNK / 4, TOKENS_PER_CHUNK]`` that
-    leaves at least two chunks, or None."""
+    leaves at least two chunks, or None (also for a symbolic count: an exported
+    shape-polymorphic program runs whole)."""
+    if not isinstance(tokens, int):
+        return None
     for c in range(min(TOKENS_PER_CHUNK, tokens // 2), TOKENS_PER_CHUNK // 4 - 1, -1):
         if tokens % c == 0:
             return c
