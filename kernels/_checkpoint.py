@@ -154,15 +154,19 @@ def _split(tree: Any) -> tuple[list[Any], list[Any], Callable[[list[Any], list[A
         fi, oi = iter(fl), iter(other)
         return treedef.unflatten([next(fi) if f else next(oi) for f in is_f])
 
-    return ([x for x, f in zip(leaves, is_f, strict=True) if f],
-            [x for x, f in zip(leaves, is_f, strict=True) if not f], join)  # fmt: skip
+    return (
+        [x for x, f in zip(leaves, is_f, strict=True) if f],
+        [x for x, f in zip(leaves, is_f, strict=True) if not f],
+        join,
+    )
 
 
 def _varying_like(x: jax.Array, ref: jax.Array) -> jax.Array:
     """``x`` marked as varying over the mesh axes ``ref`` varies over (inside ``shard_map``
     both branches of a ``lax.cond`` and every loop carry must agree on it)."""
-    missing = tuple(getattr(jax.typeof(ref), "vma", frozenset()) -
-                    getattr(jax.typeof(x), "vma", frozenset()))  # fmt: skip
+    missing = tuple(
+        getattr(jax.typeof(ref), "vma", frozenset()) - getattr(jax.typeof(x), "vma", frozenset())
+    )
     return lax.pcast(x, missing, to="varying") if missing else x
 
 
@@ -180,8 +184,9 @@ def _binomial_scan(body: Callable, init: Any, length: int, slots: int) -> tuple[
 
     @jax.custom_vjp
     def run(carry_f: list, carry_o: list, consts_f: list, consts_o: list) -> tuple[Any, Any]:
-        return lax.scan(lambda c, _: step(c, consts_f, consts_o), join(carry_f, carry_o), None,
-                        length=length)  # fmt: skip
+        return lax.scan(
+            lambda c, _: step(c, consts_f, consts_o), join(carry_f, carry_o), None, length=length
+        )
 
     def fwd(carry_f: list, carry_o: list, consts_f: list, consts_o: list):
         carry = join(carry_f, carry_o)

@@ -83,8 +83,18 @@ def _build(cxx: str) -> Path:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             tmp = folder / f".{name}.{os.getpid()}.tmp"
-            cmd = [cxx, "-std=c++17", "-O2", "-shared", "-fPIC", "-w",
-                   f"-I{jax.ffi.include_dir()}", str(_SOURCE), "-o", str(tmp)]  # fmt: skip
+            cmd = [
+                cxx,
+                "-std=c++17",
+                "-O2",
+                "-shared",
+                "-fPIC",
+                "-w",
+                f"-I{jax.ffi.include_dir()}",
+                str(_SOURCE),
+                "-o",
+                str(tmp),
+            ]
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
             if run.returncode != 0:
                 raise OSError(f"{' '.join(cmd)} failed: {run.stderr.strip()[-2000:]}")

@@ -104,7 +104,10 @@ def sharded_nbody_rollout(
         return (x, v + (0.5 * dt) * a, a), None
 
     (x, v, _), _ = checkpointed_scan(
-        step, (positions, velocities, acc(positions, m, eps, g)), num_steps,
-        checkpoint=checkpoint, checkpoints=checkpoints,
-    )  # fmt: skip
+        step,
+        (positions, velocities, acc(positions, m, eps, g)),
+        num_steps,
+        checkpoint=checkpoint,
+        checkpoints=checkpoints,
+    )
     return x, v

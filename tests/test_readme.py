@@ -79,10 +79,16 @@ def _commands() -> list[str]:
 
 def _copy_repo(dest: Path) -> None:
     """What a clone holds: the tracked files and new files git does not ignore."""
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, check=True, capture_output=True,
-    ).stdout.decode().split("\0")  # fmt: skip
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for f in filter(None, files):
         src = ROOT / f
         if src.is_file():
@@ -99,8 +105,10 @@ def _venv_from_this_environment(repo: Path) -> None:
     py = venv / "bin" / "python"
     site = subprocess.run(
         [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     ours = Path(sys.executable).parent
     for tool in ("tensorboard", "ruff", "pyright", "pytest"):
@@ -108,8 +116,11 @@ def _venv_from_this_environment(repo: Path) -> None:
             (venv / "bin" / tool).symlink_to(ours / tool)
     deps = subprocess.run(
         ["bash", "-c", "source scripts/_bootstrap.sh && _deps_hash"],
-        cwd=repo, check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     (venv / ".parallax-deps").write_text(deps)
 
 
@@ -130,8 +141,12 @@ def _bash(
     }
     return subprocess.run(
         ["bash", "-c", f"set -e\n{script}"],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_setup_commands_come_first():

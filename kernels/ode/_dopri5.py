@@ -185,16 +185,18 @@ def dopri5(
     check_array("ts", ts, ndim=1)
     if ts.shape[0] < 1:
         raise ValueError("ts: expected at least one save time")
-    rtol, atol, dt0 = (as_real(n, x, dtype) for n, x in (("rtol", rtol), ("atol", atol),
-                                                          ("dt0", dt0)))  # fmt: skip
+    rtol, atol, dt0 = (
+        as_real(n, x, dtype) for n, x in (("rtol", rtol), ("atol", atol), ("dt0", dt0))
+    )
     if not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps: expected a positive int, got {max_steps!r}")
     if loop not in ("while", "scan"):
         raise ValueError(f"loop: expected 'while' or 'scan', got {loop!r}")
     y0 = check_finite("y0", y0)
     ts = _check_increasing(check_finite("ts", ts))
-    rtol, atol, dt0 = (check_positive(n, x) for n, x in (("rtol", rtol), ("atol", atol),
-                                                         ("dt0", dt0)))  # fmt: skip
+    rtol, atol, dt0 = (
+        check_positive(n, x) for n, x in (("rtol", rtol), ("atol", atol), ("dt0", dt0))
+    )
 
     n_t = ts.shape[0]
     t0, t_end = ts[0], ts[-1]
@@ -272,9 +274,17 @@ def dopri5(
             jnp.where(small, jnp.where(finite, STEP_SIZE_UNDERFLOW, NONFINITE), RUNNING),
         ).astype(jnp.int32)
         new = _State(
-            t_new, y_new, k1_new, h_next, prev_inv, ys, idx,
-            s.n_acc + accept.astype(jnp.int32), s.n_rej + (~accept).astype(jnp.int32), status,
-        )  # fmt: skip
+            t_new,
+            y_new,
+            k1_new,
+            h_next,
+            prev_inv,
+            ys,
+            idx,
+            s.n_acc + accept.astype(jnp.int32),
+            s.n_rej + (~accept).astype(jnp.int32),
+            status,
+        )
         if scan:
             return jax.tree.map(lambda a, b: jnp.where(running, a, b), new, s)
         return new

@@ -85,6 +85,7 @@ def rk4_rollout(
         i, y = state
         return i + 1, _rk4(f, t0 + i.astype(y.dtype) * dt, y, dt, params, "y0")
 
-    (_, final), (_, traj) = rollout(step, (jnp.zeros((), jnp.int32), y0), num_steps,
-                                    save_every=save_every)  # fmt: skip
+    (_, final), (_, traj) = rollout(
+        step, (jnp.zeros((), jnp.int32), y0), num_steps, save_every=save_every
+    )
     return final, traj

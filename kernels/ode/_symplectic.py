@@ -101,6 +101,5 @@ def velocity_verlet_rollout(
         return _kdk(accel, *s, dt, params, "q0")
 
     a0 = _accel(accel, q0, params, "q0")
-    (q, v, _), (tq, tv, _) = rollout(step, (q0, v0, a0), num_steps,
-                                     save_every=save_every)  # fmt: skip
+    (q, v, _), (tq, tv, _) = rollout(step, (q0, v0, a0), num_steps, save_every=save_every)
     return (q, v), (tq, tv)

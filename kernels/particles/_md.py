@@ -133,14 +133,35 @@ def lj_nve_neighbor_rollout(
     moved more than ``skin / 2``. Returns the trajectory AND the final list: if
     ``neighbors.did_overflow`` is set the trajectory is invalid — reallocate
     (:func:`reallocate_neighbor_list`) and rerun."""
-    return _nve_neighbor(positions, velocities, box, dt, sigma, epsilon, neighbors, num_steps,
-                         r_cut, save_every, fresh=False)  # fmt: skip
+    return _nve_neighbor(
+        positions,
+        velocities,
+        box,
+        dt,
+        sigma,
+        epsilon,
+        neighbors,
+        num_steps,
+        r_cut,
+        save_every,
+        fresh=False,
+    )
 
 
 def _nve_neighbor(
-    positions, velocities, box, dt, sigma, epsilon, neighbors: NeighborList, num_steps: int,
-    r_cut: float, save_every: int, *, fresh: bool,
-) -> tuple[MDTrajectory, NeighborList]:  # fmt: skip
+    positions,
+    velocities,
+    box,
+    dt,
+    sigma,
+    epsilon,
+    neighbors: NeighborList,
+    num_steps: int,
+    r_cut: float,
+    save_every: int,
+    *,
+    fresh: bool,
+) -> tuple[MDTrajectory, NeighborList]:
     """``fresh``: ``neighbors`` was just built at ``positions`` (no staleness check at t=0)."""
     positions, velocities, box, dt, sigma, epsilon = _check_state(
         positions, velocities, box, dt, sigma, epsilon, r_cut
@@ -195,8 +216,9 @@ def lj_nve_rollout(
         cells_per_side=cells_per_side,
         cell_capacity=cell_capacity,
     )
-    out, nl = _nve_neighbor(positions, velocities, box, dt, sigma, epsilon, nl, num_steps, r_cut,
-                            save_every, fresh=True)  # fmt: skip
+    out, nl = _nve_neighbor(
+        positions, velocities, box, dt, sigma, epsilon, nl, num_steps, r_cut, save_every, fresh=True
+    )
     return error_if(
         out,
         nl.did_overflow,

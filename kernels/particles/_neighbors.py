@@ -134,9 +134,14 @@ def build_neighbor_list(
     check_state_dtype("positions", positions)
     b = check_box(box, positions.shape[1], positions.dtype)
     return _build(
-        positions, b, cutoff=cutoff, skin=skin, capacity=capacity,
-        cells_per_side=cells_per_side, cell_capacity=cell_capacity,
-    )  # fmt: skip
+        positions,
+        b,
+        cutoff=cutoff,
+        skin=skin,
+        capacity=capacity,
+        cells_per_side=cells_per_side,
+        cell_capacity=cell_capacity,
+    )
 
 
 def _build(
@@ -335,9 +340,14 @@ def allocate_neighbor_list(
 
     def build(cap: int) -> NeighborList:
         return _build_jit(
-            positions, box_arr, cutoff=cutoff, skin=skin, capacity=cap,
-            cells_per_side=cps, cell_capacity=cell_capacity,
-        )  # fmt: skip
+            positions,
+            box_arr,
+            cutoff=cutoff,
+            skin=skin,
+            capacity=cap,
+            cells_per_side=cps,
+            cell_capacity=cell_capacity,
+        )
 
     needed = int(build(probe_cap).max_neighbors_seen)
     return build(max(math.ceil(capacity_factor * needed), min_capacity, 1))

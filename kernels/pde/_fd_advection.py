@@ -96,9 +96,14 @@ def upwind_rate(
 
 
 def _check(
-    u: Array, c: Array | float, dt: Array | float, dx: Array | float, ndim: int, bc: str,
+    u: Array,
+    c: Array | float,
+    dt: Array | float,
+    dx: Array | float,
+    ndim: int,
+    bc: str,
     name: str = "u",
-) -> tuple[Array, Array, Array, Array]:  # fmt: skip
+) -> tuple[Array, Array, Array, Array]:
     check_grid(name, u, ndim, 2, bc)
     c = as_real("c", c, u.dtype, shape=() if ndim == 1 else (ndim,))
     dt = as_real("dt", dt, u.dtype)
@@ -144,8 +149,14 @@ def advection_1d_rollout(
     state after every ``save_every`` steps. ``checkpoint`` / ``checkpoints`` bound the memory of
     reverse mode (:func:`parallax.kernels.rollout`)."""
     u0, c, dt, dx = _check(u0, c, dt, dx, 1, bc, "u0")
-    return rollout(lambda u: _step(u, c, dt, dx, 1, bc), u0, num_steps, save_every=save_every,
-                   checkpoint=checkpoint, checkpoints=checkpoints)  # fmt: skip
+    return rollout(
+        lambda u: _step(u, c, dt, dx, 1, bc),
+        u0,
+        num_steps,
+        save_every=save_every,
+        checkpoint=checkpoint,
+        checkpoints=checkpoints,
+    )
 
 
 def advection_2d_step(
@@ -176,5 +187,11 @@ def advection_2d_rollout(
     """``num_steps`` 2D upwind steps on ``lax.scan``; returns ``(final, trajectory)``
     (``checkpoint`` / ``checkpoints``: :func:`parallax.kernels.rollout`)."""
     u0, c, dt, dx = _check(u0, c, dt, dx, 2, bc, "u0")
-    return rollout(lambda u: _step(u, c, dt, dx, 2, bc), u0, num_steps, save_every=save_every,
-                   checkpoint=checkpoint, checkpoints=checkpoints)  # fmt: skip
+    return rollout(
+        lambda u: _step(u, c, dt, dx, 2, bc),
+        u0,
+        num_steps,
+        save_every=save_every,
+        checkpoint=checkpoint,
+        checkpoints=checkpoints,
+    )

@@ -49,9 +49,16 @@ def _lap(u: Array, dx: Array, order: int, bc: BC) -> Array:
 
 
 def _check(
-    u_prev: Array, u: Array, c: Array | float, dt: Array | float, dx: Array | float, order: int,
-    bc: str, prev: str = "u_prev", name: str = "u",
-) -> tuple[Array, Array, Array, Array, Array]:  # fmt: skip
+    u_prev: Array,
+    u: Array,
+    c: Array | float,
+    dt: Array | float,
+    dx: Array | float,
+    order: int,
+    bc: str,
+    prev: str = "u_prev",
+    name: str = "u",
+) -> tuple[Array, Array, Array, Array, Array]:
     check_grid(name, u, 2, order, bc)
     check_array(prev, u_prev, shape=tuple(u.shape))
     if u_prev.dtype != u.dtype:
@@ -117,9 +124,13 @@ def wave_2d_rollout(
     """
     u_prev, u, c, dt, dx = _check(u_prev, u, c, dt, dx, order, bc)
     final, traj = rollout(
-        lambda s: _leapfrog(s, c, dt, dx, order, bc), (u_prev, u), num_steps,
-        save_every=save_every, checkpoint=checkpoint, checkpoints=checkpoints,
-    )  # fmt: skip
+        lambda s: _leapfrog(s, c, dt, dx, order, bc),
+        (u_prev, u),
+        num_steps,
+        save_every=save_every,
+        checkpoint=checkpoint,
+        checkpoints=checkpoints,
+    )
     return final, traj[1]
 
 

@@ -87,9 +87,14 @@ def _run(
 ) -> tuple[Array, Array]:
     grid = state_grid(name, u0, ndim, channels, length)
     stepper = make(grid, *args, dtype=u0.dtype, **kwargs)
-    return stepper.rollout(u0, loop.num_steps, save_every=loop.save_every,
-                           checkpoint=loop.checkpoint, checkpoints=loop.checkpoints,
-                           name=name)  # fmt: skip
+    return stepper.rollout(
+        u0,
+        loop.num_steps,
+        save_every=loop.save_every,
+        checkpoint=loop.checkpoint,
+        checkpoints=loop.checkpoints,
+        name=name,
+    )
 
 
 def heat_rollout(

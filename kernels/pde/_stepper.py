@@ -93,8 +93,14 @@ class SpectralStepper:
         ``checkpoints`` bound the memory of reverse mode (:func:`parallax.kernels.rollout`).
         ``name`` is what errors call ``u0`` (a caller's own name for it, e.g. ``w0``)."""
         u0 = self.check(name, u0)
-        final, traj = rollout(self.step_hat, self.to_hat(u0), num_steps, save_every=save_every,
-                              checkpoint=checkpoint, checkpoints=checkpoints)  # fmt: skip
+        final, traj = rollout(
+            self.step_hat,
+            self.to_hat(u0),
+            num_steps,
+            save_every=save_every,
+            checkpoint=checkpoint,
+            checkpoints=checkpoints,
+        )
         frames = self.from_hat(traj)
         if num_steps:  # the last frame is the final state (num_steps is a multiple of save_every)
             return frames[-1], frames

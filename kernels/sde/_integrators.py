@@ -46,9 +46,12 @@ Method = Literal["euler_maruyama", "milstein"]
 
 
 def brownian_increments(
-    key: PRNGKeyArray, dt: Float[Array, ""] | float, num_steps: int, shape: tuple[int, ...],
+    key: PRNGKeyArray,
+    dt: Float[Array, ""] | float,
+    num_steps: int,
+    shape: tuple[int, ...],
     dtype: Any = jnp.float32,
-) -> Float[Array, " num_steps *shape"]:  # fmt: skip
+) -> Float[Array, " num_steps *shape"]:
     """``num_steps`` independent increments ``ΔW ~ N(0, dt)`` of shape ``shape`` each."""
     if not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps: expected a positive int, got {num_steps!r}")
@@ -80,9 +83,16 @@ def _check(x0: Array, dt: Array | float, dW: Array, save_every: int) -> tuple[Ar
 
 
 def _solve(
-    method: Method, drift: Field, diffusion: Field, x0: Array, dt: Array | float, dW: Array,
-    args: Any, t0: Array | float, save_every: int,
-) -> tuple[Array, Array]:  # fmt: skip
+    method: Method,
+    drift: Field,
+    diffusion: Field,
+    x0: Array,
+    dt: Array | float,
+    dW: Array,
+    args: Any,
+    t0: Array | float,
+    save_every: int,
+) -> tuple[Array, Array]:
     x0, dt, dW = _check(x0, dt, dW, save_every)
     t0 = as_real("t0", t0, x0.dtype)
 
@@ -110,10 +120,16 @@ def _solve(
 
 
 def euler_maruyama(
-    drift: Field, diffusion: Field, x0: Float[Array, "*shape"], dt: Float[Array, ""] | float,
-    dW: Float[Array, " num_steps *noise"], args: Any = None, *, t0: Float[Array, ""] | float = 0.0,
+    drift: Field,
+    diffusion: Field,
+    x0: Float[Array, "*shape"],
+    dt: Float[Array, ""] | float,
+    dW: Float[Array, " num_steps *noise"],
+    args: Any = None,
+    *,
+    t0: Float[Array, ""] | float = 0.0,
     save_every: int = 1,
-) -> tuple[Float[Array, "*shape"], Float[Array, " saves *shape"]]:  # fmt: skip
+) -> tuple[Float[Array, "*shape"], Float[Array, " saves *shape"]]:
     """``X_{n+1} = X_n + f(X_n, t_n) dt + g(X_n, t_n) ΔW_n`` over ``dW.shape[0]`` steps on
     ``lax.scan``. Returns ``(final, trajectory)``, the trajectory holding the state after every
     ``save_every`` steps. ``drift``/``diffusion`` are ``f(x, t, args)``."""
@@ -121,20 +137,34 @@ def euler_maruyama(
 
 
 def milstein(
-    drift: Field, diffusion: Field, x0: Float[Array, "*shape"], dt: Float[Array, ""] | float,
-    dW: Float[Array, " num_steps *noise"], args: Any = None, *, t0: Float[Array, ""] | float = 0.0,
+    drift: Field,
+    diffusion: Field,
+    x0: Float[Array, "*shape"],
+    dt: Float[Array, ""] | float,
+    dW: Float[Array, " num_steps *noise"],
+    args: Any = None,
+    *,
+    t0: Float[Array, ""] | float = 0.0,
     save_every: int = 1,
-) -> tuple[Float[Array, "*shape"], Float[Array, " saves *shape"]]:  # fmt: skip
+) -> tuple[Float[Array, "*shape"], Float[Array, " saves *shape"]]:
     """Euler–Maruyama plus ``½ (∂g/∂x · g)(ΔW_n² − dt)`` (scalar noise); same signature."""
     return _solve("milstein", drift, diffusion, x0, dt, dW, args, t0, save_every)
 
 
 def solve_from_key(
-    key: PRNGKeyArray, method: Method, drift: Field, diffusion: Field, x0: Float[Array, "*shape"],
-    dt: Float[Array, ""] | float, num_steps: int, args: Any = None, *,
-    noise_shape: tuple[int, ...] | None = None, t0: Float[Array, ""] | float = 0.0,
+    key: PRNGKeyArray,
+    method: Method,
+    drift: Field,
+    diffusion: Field,
+    x0: Float[Array, "*shape"],
+    dt: Float[Array, ""] | float,
+    num_steps: int,
+    args: Any = None,
+    *,
+    noise_shape: tuple[int, ...] | None = None,
+    t0: Float[Array, ""] | float = 0.0,
     save_every: int = 1,
-) -> tuple[Float[Array, "*shape"], Float[Array, " saves *shape"], Float[Array, " n *noise"]]:  # fmt: skip  # noqa: E501
+) -> tuple[Float[Array, "*shape"], Float[Array, " saves *shape"], Float[Array, " n *noise"]]:
     """Draw ``dW`` from ``key`` (shape ``(num_steps, *noise_shape)``, default ``x0.shape``) and
     integrate; returns ``(final, trajectory, dW)`` so the path can be replayed or compared."""
     if method not in ("euler_maruyama", "milstein"):

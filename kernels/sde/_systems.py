@@ -73,9 +73,15 @@ def _ou_diffusion(x: Array, t: Array, args: tuple[Array, Array, Array]) -> Array
 
 
 def ou_euler_maruyama(
-    x0: Float[Array, "*paths"], theta: Scalar, mu: Scalar, sigma: Scalar, dt: Scalar,
-    dW: Float[Array, " num_steps *paths"], *, save_every: int = 1,
-) -> tuple[Float[Array, "*paths"], Float[Array, " saves *paths"]]:  # fmt: skip
+    x0: Float[Array, "*paths"],
+    theta: Scalar,
+    mu: Scalar,
+    sigma: Scalar,
+    dt: Scalar,
+    dW: Float[Array, " num_steps *paths"],
+    *,
+    save_every: int = 1,
+) -> tuple[Float[Array, "*paths"], Float[Array, " saves *paths"]]:
     """Ornstein–Uhlenbeck by Euler–Maruyama (identical to Milstein: the noise is additive).
     ``theta > 0``, ``sigma >= 0``; returns ``(final, trajectory)``."""
     args = tuple(_params(_state(x0), theta=theta, mu=mu, sigma=sigma))
@@ -91,18 +97,28 @@ def _gbm_diffusion(x: Array, t: Array, args: tuple[Array, Array]) -> Array:
 
 
 def gbm_euler_maruyama(
-    x0: Float[Array, "*paths"], mu: Scalar, sigma: Scalar, dt: Scalar,
-    dW: Float[Array, " num_steps *paths"], *, save_every: int = 1,
-) -> tuple[Float[Array, "*paths"], Float[Array, " saves *paths"]]:  # fmt: skip
+    x0: Float[Array, "*paths"],
+    mu: Scalar,
+    sigma: Scalar,
+    dt: Scalar,
+    dW: Float[Array, " num_steps *paths"],
+    *,
+    save_every: int = 1,
+) -> tuple[Float[Array, "*paths"], Float[Array, " saves *paths"]]:
     """Geometric Brownian motion by Euler–Maruyama (strong order 1/2), ``sigma >= 0``."""
     args = tuple(_params(_state(x0), mu=mu, sigma=sigma))
     return euler_maruyama(_gbm_drift, _gbm_diffusion, x0, dt, dW, args, save_every=save_every)
 
 
 def gbm_milstein(
-    x0: Float[Array, "*paths"], mu: Scalar, sigma: Scalar, dt: Scalar,
-    dW: Float[Array, " num_steps *paths"], *, save_every: int = 1,
-) -> tuple[Float[Array, "*paths"], Float[Array, " saves *paths"]]:  # fmt: skip
+    x0: Float[Array, "*paths"],
+    mu: Scalar,
+    sigma: Scalar,
+    dt: Scalar,
+    dW: Float[Array, " num_steps *paths"],
+    *,
+    save_every: int = 1,
+) -> tuple[Float[Array, "*paths"], Float[Array, " saves *paths"]]:
     """Geometric Brownian motion by Milstein (strong order 1): the correction is
     ``½ σ² X (ΔW² − dt)``, here obtained generically from ``jvp(g, x, g)``."""
     args = tuple(_params(_state(x0), mu=mu, sigma=sigma))
@@ -154,7 +170,10 @@ def ou_em_stationary_variance(theta: Scalar, sigma: Scalar, dt: Scalar) -> Array
     theta, sigma, dt = _params(_dtype(theta, sigma, dt), theta=theta, sigma=sigma, dt=dt)
     dt = check_positive("dt", dt)
     dt = check_value(
-        dt, theta * dt >= 2, "dt", "expected theta * dt < 2 (else the recursion has no stationary "
-        "variance: it grows without bound)"
-    )  # fmt: skip
+        dt,
+        theta * dt >= 2,
+        "dt",
+        "expected theta * dt < 2 (else the recursion has no stationary "
+        "variance: it grows without bound)",
+    )
     return sigma**2 / (theta * (2 - theta * dt))

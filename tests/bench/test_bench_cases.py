@@ -27,8 +27,18 @@ def test_dopri5_bench_step_count_behind_its_estimate(dtype):
     case = get("ode.dopri5_lorenz63").make_case("bench", dtype)
     with jax.enable_x64(dtype == "float64"):
         c = {k: jnp.asarray(v) for k, v in case.inputs.items()}
-        sol = jax.jit(lambda c: ode.dopri5(ode.lorenz63, c["y0"], c["ts"], c["params"], c["rtol"],
-                                           c["atol"], c["dt0"], max_steps=100_000))(c)  # fmt: skip
+        sol = jax.jit(
+            lambda c: ode.dopri5(
+                ode.lorenz63,
+                c["y0"],
+                c["ts"],
+                c["params"],
+                c["rtol"],
+                c["atol"],
+                c["dt0"],
+                max_steps=100_000,
+            )
+        )(c)
         attempted = int(sol.num_accepted + sol.num_rejected)
     assert int(sol.status) == ode.SUCCESS
     assert attempted == pytest.approx(DOPRI5_BENCH_ATTEMPTED[dtype], rel=0.05)
@@ -37,8 +47,9 @@ def test_dopri5_bench_step_count_behind_its_estimate(dtype):
 
 def test_rows_report_fractions_of_the_ceilings_of_the_same_run():
     ceilings = Ceilings(sgemm_gflops=100.0, stream_gbps=10.0, sgemm_n=64, stream_mib=1.0)
-    (r,) = bench_spec(get("pde.heat_1d"), "test", impls=["jax"], ceilings=ceilings,
-                      min_sample_s=0.001)  # fmt: skip
+    (r,) = bench_spec(
+        get("pde.heat_1d"), "test", impls=["jax"], ceilings=ceilings, min_sample_s=0.001
+    )
     assert r.gflops is not None and r.gbps is not None
     assert r.frac_peak_flops == pytest.approx(r.gflops / 100.0)
     assert r.frac_peak_bw == pytest.approx(r.gbps / 10.0)

@@ -92,8 +92,15 @@ def test_progress_is_shown_while_compiling(capsys):
 
 
 def _busy(loaded: bool) -> Load:
-    return Load(2, (3.0 if loaded else 0.1,) * 3, (3.0,) * 3, 1.5 if loaded else 0.0, 1.0, 5.0,
-                start_of_run=True)  # fmt: skip
+    return Load(
+        2,
+        (3.0 if loaded else 0.1,) * 3,
+        (3.0,) * 3,
+        1.5 if loaded else 0.0,
+        1.0,
+        5.0,
+        start_of_run=True,
+    )
 
 
 def test_load_is_flagged_in_table_json_and_warning(monkeypatch, tmp_path, capsys):

@@ -11,8 +11,9 @@ from parallax.bench import Ceilings
 from parallax.bench import _memory as memory
 from parallax.cli import _bench, main
 
-_CEILINGS = Ceilings(sgemm_gflops=100.0, stream_gbps=10.0, sgemm_n=64, stream_mib=1.0,
-                     copy_gbps=8.0)  # fmt: skip
+_CEILINGS = Ceilings(
+    sgemm_gflops=100.0, stream_gbps=10.0, sgemm_n=64, stream_mib=1.0, copy_gbps=8.0
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +23,23 @@ def bench_json(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setattr(_bench, "measure_ceilings", lambda **_: _CEILINGS)
     try:
-        assert main(["bench", "pde.heat_1d", "--case", "test", "--impl", "jax", "--impl",
-                     "torch-eager", "--json", str(path)]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "bench",
+                    "pde.heat_1d",
+                    "--case",
+                    "test",
+                    "--impl",
+                    "jax",
+                    "--impl",
+                    "torch-eager",
+                    "--json",
+                    str(path),
+                ]
+            )
+            == 0
+        )
     finally:
         mp.undo()
     return path
@@ -47,11 +63,19 @@ def test_page_states_provenance_ratios_roofline_and_compile_times(bench_json, tm
     assert main(["bench", "--report", str(tmp_path / "idle.json"), "--output", str(out)]) == 0
     page = out.read_text()
     env = run["environment"]
-    for fact in (env["date"], env["host"], env["cpu"], f"{env['cores']} cores",
-                 f"jax {env['versions']['jax']}", "torch intra-op", "1/5/15-min load average",
-                 "SGEMM 100.0 GFLOP/s", "stream triad 10.0 GB/s and copy 8.0 GB/s",
-                 "bandwidth ceiling 10.0 GB/s",
-                 f"parallax bench --report {tmp_path / 'idle.json'}"):  # fmt: skip
+    for fact in (
+        env["date"],
+        env["host"],
+        env["cpu"],
+        f"{env['cores']} cores",
+        f"jax {env['versions']['jax']}",
+        "torch intra-op",
+        "1/5/15-min load average",
+        "SGEMM 100.0 GFLOP/s",
+        "stream triad 10.0 GB/s and copy 8.0 GB/s",
+        "bandwidth ceiling 10.0 GB/s",
+        f"parallax bench --report {tmp_path / 'idle.json'}",
+    ):
         assert fact in page, fact
     by = {r["impl"]: r for r in run["records"]}
     row = next(line for line in page.splitlines() if line.startswith("| `pde.heat_1d`"))
@@ -104,8 +128,11 @@ def test_memory_run_and_its_page_section(tmp_path):
     assert recs["binomial"]["grad_max_rel_diff"] < 1e-5
     assert recs["sqrt"]["grad_max_rel_diff"] < 1e-5
     assert recs[None]["peak_rss_bytes"] > 0 and recs[None]["median_s"] > 0
-    _as_idle_memory = {**run, "loaded": False, "load": {**run["load"], "loaded": False,
-                                                         "reasons": []}}  # fmt: skip
+    _as_idle_memory = {
+        **run,
+        "loaded": False,
+        "load": {**run["load"], "loaded": False, "reasons": []},
+    }
     for r in _as_idle_memory["records"]:
         r["load_reasons"] = []
     path.write_text(json.dumps(_as_idle_memory))

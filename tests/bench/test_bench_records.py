@@ -21,9 +21,15 @@ def test_stats_median_min_iqr():
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(1.234e-7, "123 ns"), (5.6e-3, "5.60 ms"), (0.0009996, "1.00 ms"), (12.34, "12.3 s"),
-     (2.5e-5, "25.0 µs"), (None, "-")],
-)  # fmt: skip
+    [
+        (1.234e-7, "123 ns"),
+        (5.6e-3, "5.60 ms"),
+        (0.0009996, "1.00 ms"),
+        (12.34, "12.3 s"),
+        (2.5e-5, "25.0 µs"),
+        (None, "-"),
+    ],
+)
 def test_times_print_with_units_and_three_significant_digits(seconds, text):
     assert format_seconds(seconds) == text
 
@@ -57,12 +63,32 @@ def test_records_on_a_small_case():
 
 def test_cli_json_schema(tmp_path, capsys):
     out = tmp_path / "b.json"
-    rc = main(["bench", "pde.heat_1d", "--case", "test", "--impl", "jax", "--no-ceilings",
-               "--json", str(out)])  # fmt: skip
+    rc = main(
+        [
+            "bench",
+            "pde.heat_1d",
+            "--case",
+            "test",
+            "--impl",
+            "jax",
+            "--no-ceilings",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     (rec,) = json.loads(out.read_text())["records"]
-    for key in ("kernel", "case", "impl", "median_us", "min_us", "iqr_us", "compile_s", "bytes",
-                "flops"):  # fmt: skip
+    for key in (
+        "kernel",
+        "case",
+        "impl",
+        "median_us",
+        "min_us",
+        "iqr_us",
+        "compile_s",
+        "bytes",
+        "flops",
+    ):
         assert key in rec
     assert rec["impl"] == "jax" and rec["kernel"] == "pde.heat_1d"
 

@@ -47,8 +47,16 @@ def test_parity_json_fields(capsys):
     assert main(["parity", "pde.heat_1d", "--dtype", "float64", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 1
-    keys = {"kernel", "case", "dtype", "fwd_max_abs", "fwd_max_rel", "grad_max_abs",
-            "grad_max_rel", "passed"}  # fmt: skip
+    keys = {
+        "kernel",
+        "case",
+        "dtype",
+        "fwd_max_abs",
+        "fwd_max_rel",
+        "grad_max_abs",
+        "grad_max_rel",
+        "passed",
+    }
     assert keys <= set(rows[0]) and rows[0]["passed"] is True
 
 

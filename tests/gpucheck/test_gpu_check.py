@@ -162,12 +162,17 @@ def test_summary_renders_a_partial_document():
         "budget": {"budget_s": 480, "elapsed_s": 12.5},
         "sections": {
             "parity": {
-                "name": "parity", "status": "error", "elapsed_s": 1.0, "share_s": 100.0,
-                "error": "RuntimeError: CUDA out of memory", "traceback": "...",
-                "skipped": [], "result": {"rows": [], "planned": 80},
+                "name": "parity",
+                "status": "error",
+                "elapsed_s": 1.0,
+                "share_s": 100.0,
+                "error": "RuntimeError: CUDA out of memory",
+                "traceback": "...",
+                "skipped": [],
+                "result": {"rows": [], "planned": 80},
             },
         },
-    }  # fmt: skip
+    }
     text = render_summary(doc)
     assert "parallax gpu-check (gpu): running" in text
     assert "RuntimeError: CUDA out of memory" in text and "of 80 planned" in text

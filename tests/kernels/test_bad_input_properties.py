@@ -454,51 +454,118 @@ def _attention_ref(q, k, v):
 
 
 SPECS = [
-    Spec("pde.heat_rollout", _heat_draw,
-         lambda u0, dt, nu: pde.heat_rollout(u0, dt, nu, num_steps=3)[0], _heat_ref,
-         {"u0": (*STATE, "rank_down", "zero"), "dt": NUMBER, "nu": NUMBER}),
-    Spec("pde.advection_1d_rollout", _advection_draw,
-         lambda u0, c, dt, dx: pde.advection_1d_rollout(u0, c, dt, dx, num_steps=3)[0],
-         _advection_ref, {"u0": STATE, "c": NUMBER, "dt": NUMBER, "dx": NUMBER}),
-    Spec("pde.laplacian_2d", _laplacian_draw, pde.laplacian_2d, _laplacian_ref,
-         {"u": (*STATE, "rank_down"), "dx": NUMBER}),
-    Spec("ode.rk4_rollout", _rk4_draw,
-         lambda y0, dt, k: ode.rk4_rollout(_decay, y0, dt, k, num_steps=4)[0], _rk4_ref,
-         {"y0": (*STATE, "rank_down"), "dt": NUMBER}),
-    Spec("ode.dopri5", _dopri_draw,
-         lambda y0, ts, k, rtol, atol, dt0: ode.dopri5(
-             _decay, y0, ts, k, rtol, atol, dt0, max_steps=256).ys,
-         _dopri_ref,
-         {"y0": STATE, "ts": (*PARAMS, "list", "reverse"), "rtol": NUMBER, "atol": NUMBER,
-          "dt0": NUMBER}, rtol=5e-3, eager=False),
-    Spec("sde.gbm_exact", _gbm_draw, sde.gbm_exact, _gbm_ref,
-         {"x0": STATE, "w": STATE, "mu": NUMBER, "sigma": NUMBER, "t": NUMBER}),
-    Spec("sde.ou_euler_maruyama", _ou_draw,
-         lambda x0, theta, mu, sigma, dt, dW: sde.ou_euler_maruyama(
-             x0, theta, mu, sigma, dt, dW)[0],
-         _ou_ref,
-         {"x0": STATE, "dW": (*STATE, "rank_down"), "theta": NUMBER, "mu": NUMBER,
-          "sigma": NUMBER, "dt": NUMBER}),
-    Spec("particles.lj_energy", _lj_draw,
-         lambda positions, box, sigma, epsilon: particles.lj_energy(
-             positions, box, sigma, epsilon, r_cut=1.5),
-         _lj_ref,
-         {"positions": (*STATE, "rank_down"), "box": NUMBER, "sigma": NUMBER,
-          "epsilon": NUMBER}),
-    Spec("particles.wrap", _wrap_draw, particles.wrap, _wrap_ref,
-         {"positions": (*STATE, "rank_up"), "box": NUMBER}),
-    Spec("particles.nbody_accelerations", _nbody_draw, particles.nbody_accelerations,
-         _nbody_ref, {"positions": STATE, "masses": PARAMS, "softening": NUMBER}),
-    Spec("nn.layer_norm", _norm_draw, _layer_norm_call, _layer_norm_ref,
-         {"x": ("rank_down", "shrink", "int32", "float16", "complex", "list"),
-          "scale": ("shrink", "rank_up", "int32", "float16", "complex"),
-          "bias": ("grow", "int32", "float16")}),
-    Spec("nn.dot_product_attention", _attention_draw, nn.dot_product_attention,
-         _attention_ref,
-         {"q": ("rank_down", "shrink", "int32", "float16", "complex"),
-          "k": ("rank_up", "shrink", "float16", "bool"),
-          "v": ("rank_down", "grow", "float16", "int32")}),
-]  # fmt: skip
+    Spec(
+        "pde.heat_rollout",
+        _heat_draw,
+        lambda u0, dt, nu: pde.heat_rollout(u0, dt, nu, num_steps=3)[0],
+        _heat_ref,
+        {"u0": (*STATE, "rank_down", "zero"), "dt": NUMBER, "nu": NUMBER},
+    ),
+    Spec(
+        "pde.advection_1d_rollout",
+        _advection_draw,
+        lambda u0, c, dt, dx: pde.advection_1d_rollout(u0, c, dt, dx, num_steps=3)[0],
+        _advection_ref,
+        {"u0": STATE, "c": NUMBER, "dt": NUMBER, "dx": NUMBER},
+    ),
+    Spec(
+        "pde.laplacian_2d",
+        _laplacian_draw,
+        pde.laplacian_2d,
+        _laplacian_ref,
+        {"u": (*STATE, "rank_down"), "dx": NUMBER},
+    ),
+    Spec(
+        "ode.rk4_rollout",
+        _rk4_draw,
+        lambda y0, dt, k: ode.rk4_rollout(_decay, y0, dt, k, num_steps=4)[0],
+        _rk4_ref,
+        {"y0": (*STATE, "rank_down"), "dt": NUMBER},
+    ),
+    Spec(
+        "ode.dopri5",
+        _dopri_draw,
+        lambda y0, ts, k, rtol, atol, dt0: (
+            ode.dopri5(_decay, y0, ts, k, rtol, atol, dt0, max_steps=256).ys
+        ),
+        _dopri_ref,
+        {
+            "y0": STATE,
+            "ts": (*PARAMS, "list", "reverse"),
+            "rtol": NUMBER,
+            "atol": NUMBER,
+            "dt0": NUMBER,
+        },
+        rtol=5e-3,
+        eager=False,
+    ),
+    Spec(
+        "sde.gbm_exact",
+        _gbm_draw,
+        sde.gbm_exact,
+        _gbm_ref,
+        {"x0": STATE, "w": STATE, "mu": NUMBER, "sigma": NUMBER, "t": NUMBER},
+    ),
+    Spec(
+        "sde.ou_euler_maruyama",
+        _ou_draw,
+        lambda x0, theta, mu, sigma, dt, dW: sde.ou_euler_maruyama(x0, theta, mu, sigma, dt, dW)[0],
+        _ou_ref,
+        {
+            "x0": STATE,
+            "dW": (*STATE, "rank_down"),
+            "theta": NUMBER,
+            "mu": NUMBER,
+            "sigma": NUMBER,
+            "dt": NUMBER,
+        },
+    ),
+    Spec(
+        "particles.lj_energy",
+        _lj_draw,
+        lambda positions, box, sigma, epsilon: particles.lj_energy(
+            positions, box, sigma, epsilon, r_cut=1.5
+        ),
+        _lj_ref,
+        {"positions": (*STATE, "rank_down"), "box": NUMBER, "sigma": NUMBER, "epsilon": NUMBER},
+    ),
+    Spec(
+        "particles.wrap",
+        _wrap_draw,
+        particles.wrap,
+        _wrap_ref,
+        {"positions": (*STATE, "rank_up"), "box": NUMBER},
+    ),
+    Spec(
+        "particles.nbody_accelerations",
+        _nbody_draw,
+        particles.nbody_accelerations,
+        _nbody_ref,
+        {"positions": STATE, "masses": PARAMS, "softening": NUMBER},
+    ),
+    Spec(
+        "nn.layer_norm",
+        _norm_draw,
+        _layer_norm_call,
+        _layer_norm_ref,
+        {
+            "x": ("rank_down", "shrink", "int32", "float16", "complex", "list"),
+            "scale": ("shrink", "rank_up", "int32", "float16", "complex"),
+            "bias": ("grow", "int32", "float16"),
+        },
+    ),
+    Spec(
+        "nn.dot_product_attention",
+        _attention_draw,
+        nn.dot_product_attention,
+        _attention_ref,
+        {
+            "q": ("rank_down", "shrink", "int32", "float16", "complex"),
+            "k": ("rank_up", "shrink", "float16", "bool"),
+            "v": ("rank_down", "grow", "float16", "int32"),
+        },
+    ),
+]
 
 
 def _mutate(data: st.DataObject, spec: Spec, args: dict[str, Any]) -> str:

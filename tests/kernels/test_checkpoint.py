@@ -33,8 +33,9 @@ def _simulate(n: int, c: int) -> tuple[list[int], int]:
     return reversed_steps, advanced
 
 
-@pytest.mark.parametrize(("n", "c"), [(1, 1), (2, 1), (7, 1), (7, 2), (100, 3), (1000, 5),
-                                      (10_000, 14), (33, 40)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("n", "c"), [(1, 1), (2, 1), (7, 1), (7, 2), (100, 3), (1000, 5), (10_000, 14), (33, 40)]
+)
 def test_revolve_schedule_reverses_every_step_once_with_minimal_recomputation(n, c):
     steps, advanced = _simulate(n, c)
     assert steps == list(range(n - 1, -1, -1))
@@ -56,9 +57,13 @@ def _loss(x0, p, n, **kw):
     return jnp.sum(xf**3) + jnp.sum(ys * jnp.cos(idx.astype(ys.dtype)))
 
 
-SCHEMES = [{"checkpoint": "sqrt"}, {"checkpoint": "sqrt", "checkpoints": 3},
-           {"checkpoint": "binomial"}, {"checkpoint": "binomial", "checkpoints": 1},
-           {"checkpoint": "binomial", "checkpoints": 4}]  # fmt: skip
+SCHEMES = [
+    {"checkpoint": "sqrt"},
+    {"checkpoint": "sqrt", "checkpoints": 3},
+    {"checkpoint": "binomial"},
+    {"checkpoint": "binomial", "checkpoints": 1},
+    {"checkpoint": "binomial", "checkpoints": 4},
+]
 
 
 @functools.cache
@@ -170,8 +175,9 @@ def test_checkpointing_bounds_the_memory_of_the_reverse_pass():
 
     def grad_of(**kw):
         def loss(u0):
-            final, _ = pde.ks_1d_rollout(u0, jnp.float32(0.25), num_steps=1000,
-                                         save_every=1000, **kw)  # fmt: skip
+            final, _ = pde.ks_1d_rollout(
+                u0, jnp.float32(0.25), num_steps=1000, save_every=1000, **kw
+            )
             return jnp.sum(final**2)
 
         return jax.grad(loss)

@@ -94,8 +94,12 @@ def _python(code: str, **env: str) -> subprocess.CompletedProcess:
     full.pop("PARALLAX_NATIVE_CHECKS", None)
     return subprocess.run(
         [sys.executable, "-W", "error", "-c", textwrap.dedent(code)],
-        env=full, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 _PROBE = """

@@ -53,9 +53,16 @@ def test_token_chunked_mlp_equals_the_whole_batch(gated):
     the whole batch on TPU; values and gradients equal the unchunked formula."""
     r = np.random.default_rng(0)
     x = jnp.asarray(r.standard_normal((3, 400, 8)), jnp.float32)
-    w = {k: jnp.asarray(r.standard_normal(s) / 4, jnp.float32) for k, s in (
-        ("w_gate", (8, 16)), ("w_up", (8, 16)), ("w_down", (16, 8)), ("w1", (8, 16)),
-        ("w2", (16, 8)))}  # fmt: skip
+    w = {
+        k: jnp.asarray(r.standard_normal(s) / 4, jnp.float32)
+        for k, s in (
+            ("w_gate", (8, 16)),
+            ("w_up", (8, 16)),
+            ("w_down", (16, 8)),
+            ("w1", (8, 16)),
+            ("w2", (16, 8)),
+        )
+    }
     if gated:
         params = {k: w[k] for k in ("w_gate", "w_up", "w_down")}
 

@@ -69,59 +69,162 @@ def _dopri(rtol=None, ts=TS):
 
 
 JIT_CASES = [
-    ("pde dt <= 0", lambda d: pde.heat_rollout(U8, d, F32(0.5), num_steps=3)[0], F32(-0.1),
-     "dt: expected a value > 0"),
-    ("pde nu < 0", lambda n: pde.heat_rollout(U8, F32(0.1), n, num_steps=3)[0], F32(-0.5),
-     "nu: expected a value >= 0"),
-    ("pde NaN u0", lambda u: pde.ks_1d_rollout(u, F32(0.1), num_steps=3)[0], NAN8,
-     "u0: contains NaN or Inf"),
-    ("pde eps <= 0", lambda e: pde.allen_cahn_rollout(U8, F32(0.1), e, num_steps=3)[0], F32(0.0),
-     "eps: expected a value > 0"),
-    ("ns drag < 0", lambda a: pde.navier_stokes_2d_rollout(
-        jnp.ones((16, 16), F32), F32(0.01), F32(0.01), a, F32(0.0), num_steps=2)[0], F32(-1.0),
-     "drag: expected a value >= 0"),
-    ("fd CFL", lambda c: pde.advection_1d_rollout(U8, c, F32(0.1), F32(0.1), num_steps=2)[0],
-     F32(5.0), "c: Courant number"),
-    ("wave CFL", lambda c: pde.wave_2d_rollout(
-        jnp.ones((8, 8), F32), jnp.ones((8, 8), F32), c, F32(0.1), F32(0.1), num_steps=2)[0][1],
-     F32(50.0), "c: Courant number"),
-    ("laplacian dx <= 0", lambda h: pde.laplacian_2d(jnp.ones((8, 8), F32), h), F32(-0.1),
-     "dx: expected a value > 0"),
-    ("ode NaN y0", lambda y: ode.rk4_rollout(ode.lorenz63, y, F32(0.01), LORENZ[1],
-                                             num_steps=3)[0],
-     jnp.asarray([1.0, jnp.nan, 1.0], F32), "y0: contains NaN or Inf"),
-    ("ode dt <= 0", lambda d: ode.rk4_rollout(ode.lorenz63, LORENZ[0], d, LORENZ[1],
-                                              num_steps=3)[0], F32(0.0),
-     "dt: expected a value > 0"),
-    ("verlet NaN v0", lambda v: ode.velocity_verlet_rollout(
-        ode.kepler_accel, jnp.asarray([1.0, 0.0], F32), v, F32(0.01), F32(1.0), num_steps=2)[0][0],
-     jnp.asarray([0.0, jnp.inf], F32), "v0: contains NaN or Inf"),
+    (
+        "pde dt <= 0",
+        lambda d: pde.heat_rollout(U8, d, F32(0.5), num_steps=3)[0],
+        F32(-0.1),
+        "dt: expected a value > 0",
+    ),
+    (
+        "pde nu < 0",
+        lambda n: pde.heat_rollout(U8, F32(0.1), n, num_steps=3)[0],
+        F32(-0.5),
+        "nu: expected a value >= 0",
+    ),
+    (
+        "pde NaN u0",
+        lambda u: pde.ks_1d_rollout(u, F32(0.1), num_steps=3)[0],
+        NAN8,
+        "u0: contains NaN or Inf",
+    ),
+    (
+        "pde eps <= 0",
+        lambda e: pde.allen_cahn_rollout(U8, F32(0.1), e, num_steps=3)[0],
+        F32(0.0),
+        "eps: expected a value > 0",
+    ),
+    (
+        "ns drag < 0",
+        lambda a: pde.navier_stokes_2d_rollout(
+            jnp.ones((16, 16), F32), F32(0.01), F32(0.01), a, F32(0.0), num_steps=2
+        )[0],
+        F32(-1.0),
+        "drag: expected a value >= 0",
+    ),
+    (
+        "fd CFL",
+        lambda c: pde.advection_1d_rollout(U8, c, F32(0.1), F32(0.1), num_steps=2)[0],
+        F32(5.0),
+        "c: Courant number",
+    ),
+    (
+        "wave CFL",
+        lambda c: pde.wave_2d_rollout(
+            jnp.ones((8, 8), F32), jnp.ones((8, 8), F32), c, F32(0.1), F32(0.1), num_steps=2
+        )[0][1],
+        F32(50.0),
+        "c: Courant number",
+    ),
+    (
+        "laplacian dx <= 0",
+        lambda h: pde.laplacian_2d(jnp.ones((8, 8), F32), h),
+        F32(-0.1),
+        "dx: expected a value > 0",
+    ),
+    (
+        "ode NaN y0",
+        lambda y: ode.rk4_rollout(ode.lorenz63, y, F32(0.01), LORENZ[1], num_steps=3)[0],
+        jnp.asarray([1.0, jnp.nan, 1.0], F32),
+        "y0: contains NaN or Inf",
+    ),
+    (
+        "ode dt <= 0",
+        lambda d: ode.rk4_rollout(ode.lorenz63, LORENZ[0], d, LORENZ[1], num_steps=3)[0],
+        F32(0.0),
+        "dt: expected a value > 0",
+    ),
+    (
+        "verlet NaN v0",
+        lambda v: ode.velocity_verlet_rollout(
+            ode.kepler_accel, jnp.asarray([1.0, 0.0], F32), v, F32(0.01), F32(1.0), num_steps=2
+        )[0][0],
+        jnp.asarray([0.0, jnp.inf], F32),
+        "v0: contains NaN or Inf",
+    ),
     ("dopri5 rtol < 0", lambda r: _dopri(rtol=r), F32(-1e-5), "rtol: expected a value > 0"),
-    ("dopri5 decreasing ts", lambda t: _dopri(ts=t), jnp.asarray([0.0, 0.5, 0.4], F32),
-     "ts: expected strictly increasing save times"),
-    ("sde dt <= 0", lambda d: sde.gbm_euler_maruyama(jnp.ones(4, F32), 0.1, 0.2, d,
-                                                     jnp.zeros((6, 4), F32))[0], F32(-0.01),
-     "dt: expected a value > 0"),
-    ("ou theta < 0", lambda th: sde.ou_euler_maruyama(jnp.ones(4, F32), th, 0.0, 0.2, 0.01,
-                                                      jnp.zeros((6, 4), F32))[0], F32(-1.0),
-     "theta: expected a value > 0"),
-    ("nbody masses < 0", lambda m: particles.nbody_rollout(
-        XS, jnp.zeros_like(XS), m, F32(0.01), F32(0.1), num_steps=2).position,
-     jnp.ones(8, F32).at[2].set(-1.0), "masses: expected a value > 0"),
-    ("md dt <= 0", lambda d: particles.lj_nve_rollout(
-        XS, jnp.zeros_like(XS), F32(8.0), d, F32(1.0), F32(1.0), num_steps=2).position, F32(0.0),
-     "dt: expected a value > 0"),
-    ("langevin kT < 0", lambda kt: particles.lj_langevin_rollout(
-        XS, jnp.zeros_like(XS), F32(8.0), F32(0.001), F32(1.0), F32(1.0), F32(1.0), kt,
-        key=jax.random.key(0), num_steps=2).position, F32(-1.0), "kT: expected a value >= 0"),
-    ("neighbor overflow", lambda x: particles.lj_nve_rollout(
-        x, jnp.zeros_like(x), F32(8.0), F32(0.001), F32(1.0), F32(1.0), num_steps=2, skin=0.3,
-        capacity=1).position, XS, "neighbor list overflow"),
-]  # fmt: skip
+    (
+        "dopri5 decreasing ts",
+        lambda t: _dopri(ts=t),
+        jnp.asarray([0.0, 0.5, 0.4], F32),
+        "ts: expected strictly increasing save times",
+    ),
+    (
+        "sde dt <= 0",
+        lambda d: sde.gbm_euler_maruyama(jnp.ones(4, F32), 0.1, 0.2, d, jnp.zeros((6, 4), F32))[0],
+        F32(-0.01),
+        "dt: expected a value > 0",
+    ),
+    (
+        "ou theta < 0",
+        lambda th: sde.ou_euler_maruyama(
+            jnp.ones(4, F32), th, 0.0, 0.2, 0.01, jnp.zeros((6, 4), F32)
+        )[0],
+        F32(-1.0),
+        "theta: expected a value > 0",
+    ),
+    (
+        "nbody masses < 0",
+        lambda m: (
+            particles.nbody_rollout(
+                XS, jnp.zeros_like(XS), m, F32(0.01), F32(0.1), num_steps=2
+            ).position
+        ),
+        jnp.ones(8, F32).at[2].set(-1.0),
+        "masses: expected a value > 0",
+    ),
+    (
+        "md dt <= 0",
+        lambda d: (
+            particles.lj_nve_rollout(
+                XS, jnp.zeros_like(XS), F32(8.0), d, F32(1.0), F32(1.0), num_steps=2
+            ).position
+        ),
+        F32(0.0),
+        "dt: expected a value > 0",
+    ),
+    (
+        "langevin kT < 0",
+        lambda kt: (
+            particles.lj_langevin_rollout(
+                XS,
+                jnp.zeros_like(XS),
+                F32(8.0),
+                F32(0.001),
+                F32(1.0),
+                F32(1.0),
+                F32(1.0),
+                kt,
+                key=jax.random.key(0),
+                num_steps=2,
+            ).position
+        ),
+        F32(-1.0),
+        "kT: expected a value >= 0",
+    ),
+    (
+        "neighbor overflow",
+        lambda x: (
+            particles.lj_nve_rollout(
+                x,
+                jnp.zeros_like(x),
+                F32(8.0),
+                F32(0.001),
+                F32(1.0),
+                F32(1.0),
+                num_steps=2,
+                skin=0.3,
+                capacity=1,
+            ).position
+        ),
+        XS,
+        "neighbor list overflow",
+    ),
+]
 
 
-@pytest.mark.parametrize(("fn", "bad", "msg"), [c[1:] for c in JIT_CASES],
-                         ids=[c[0] for c in JIT_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fn", "bad", "msg"), [c[1:] for c in JIT_CASES], ids=[c[0] for c in JIT_CASES]
+)
 def test_a_traced_check_under_plain_jit_puts_the_parallax_message_first(fn, bad, msg):
     """The first line of the error a user sees names the argument (no host-callback traceback
     or another library's banner before it)."""

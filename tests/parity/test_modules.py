@@ -141,8 +141,14 @@ def test_planted_bug_in_a_middle_layer_is_named_exactly():
     assert (first.torch_name, first.jax_name, first.dtype) == ("4", "layers.4", "float32")
     for dtype in ("float32", "float64"):
         status = {r.torch_name: r.status for r in report.layers[dtype]}
-        assert status == {"0": "pass", "1": "pass", "3": "pass", "4": "FAIL", "6": "FAIL",
-                          "": "FAIL"}  # fmt: skip
+        assert status == {
+            "0": "pass",
+            "1": "pass",
+            "3": "pass",
+            "4": "FAIL",
+            "6": "FAIL",
+            "": "FAIL",
+        }
     # (var + 1e-6)^(-1/2) / (var + 1e-5)^(-1/2) - 1 ≈ 4.5e-6 / var, var ≈ 0.02 here: far above
     # float32 rounding (6.4e-6), far below anything else a port gets wrong
     assert 1e-4 < first.max_rel < 1e-3
@@ -159,17 +165,28 @@ def test_planted_bug_in_a_middle_layer_is_named_exactly():
 
 def test_planted_bug_in_an_equinox_port_exported_to_torch():
     def port(eps4):
-        return EqxSequential([
-            EqxLinear(_init(8, 16), _init(16)), EqxLayerNorm(_init(16) + 1, _init(16), 1e-5),
-            Gelu(), EqxLinear(0.1 * _init(16, 16), _init(16)),
-            EqxLayerNorm(_init(16) + 1, _init(16), eps4), Gelu(), EqxLinear(_init(16, 4), _init(4)),
-        ])  # fmt: skip
+        return EqxSequential(
+            [
+                EqxLinear(_init(8, 16), _init(16)),
+                EqxLayerNorm(_init(16) + 1, _init(16), 1e-5),
+                Gelu(),
+                EqxLinear(0.1 * _init(16, 16), _init(16)),
+                EqxLayerNorm(_init(16) + 1, _init(16), eps4),
+                Gelu(),
+                EqxLinear(_init(16, 4), _init(4)),
+            ]
+        )
 
     gelus = {"layers.2": "2", "layers.5": "5"}
     bad = compare_modules(
-        port(1e-6), _torch_mlp(), (X_MLP,), rules=SEQ_RULES, direction="jax_to_torch",
-        dtypes=("float64",), layer_map=gelus,
-    )  # fmt: skip
+        port(1e-6),
+        _torch_mlp(),
+        (X_MLP,),
+        rules=SEQ_RULES,
+        direction="jax_to_torch",
+        dtypes=("float64",),
+        layer_map=gelus,
+    )
     assert (bad.first_divergence.torch_name, bad.first_divergence.jax_name) == ("4", "layers.4")
     order = [r.torch_name for r in bad.layers["float64"]]
     assert order == ["0", "1", "2", "3", "4", "5", "6", ""]  # the GELUs compared via layer_map
@@ -205,8 +222,11 @@ class EqxMultiheadAttention(eqx.Module):
             y = nn.linear({"kernel": w, "bias": b}, x)
             return y.reshape(*y.shape[:2], self.heads, -1)
 
-        q, k, v = (heads(self.wq, self.bq, query), heads(self.wk, self.bk, key),
-                   heads(self.wv, self.bv, value))  # fmt: skip
+        q, k, v = (
+            heads(self.wq, self.bq, query),
+            heads(self.wk, self.bk, key),
+            heads(self.wv, self.bv, value),
+        )
         keep = None if key_padding_mask is None else ~key_padding_mask
         o = nn.dot_product_attention(q, k, v, padding_mask=keep)
         out = nn.linear({"kernel": self.wo, "bias": self.bo}, o.reshape(*o.shape[:2], -1))
@@ -317,9 +337,18 @@ def test_transformer_encoder_layer_by_layer():
 
     # the parallax Transformer model itself (one module over a parameter pytree: root only)
     config = M.TransformerConfig(
-        embed=d, depth=depth, heads=heads, mlp_hidden=ff, activation="gelu_exact", norm="layer",
-        norm_eps=1e-5, bias=True, causal=False, rope_base=None, final_norm=True,
-    )  # fmt: skip
+        embed=d,
+        depth=depth,
+        heads=heads,
+        mlp_hidden=ff,
+        activation="gelu_exact",
+        norm="layer",
+        norm_eps=1e-5,
+        bias=True,
+        causal=False,
+        rope_base=None,
+        final_norm=True,
+    )
     rules = M.encoder_layer_torch_rules("params.blocks.{i}.", "layers.{i}.") + B.Rules.of(
         B.norm("params.norm_f.scale", "norm.weight"), B.same("params.norm_f.bias", "norm.bias")
     )
@@ -345,11 +374,17 @@ def test_sequential_of_conv_gelu_linear_layernorm():
         torch.nn.GELU(),
         torch.nn.Linear(32, 4),
     ).eval()
-    port = EqxSequential([
-        EqxConv1d(_init(5, 3, 8), _init(8)), Gelu(), FlattenNWC(),
-        EqxLinear(_init(88, 32), _init(32)), EqxLayerNorm(_init(32), _init(32), 1e-5), Gelu(),
-        EqxLinear(_init(32, 4), _init(4)),
-    ])  # fmt: skip
+    port = EqxSequential(
+        [
+            EqxConv1d(_init(5, 3, 8), _init(8)),
+            Gelu(),
+            FlattenNWC(),
+            EqxLinear(_init(88, 32), _init(32)),
+            EqxLayerNorm(_init(32), _init(32), 1e-5),
+            Gelu(),
+            EqxLinear(_init(32, 4), _init(4)),
+        ]
+    )
     rules = B.Rules.of(B.conv("layers.0.kernel", "0.weight", ndim=1)) + SEQ_RULES
     x = RNG.normal(size=(2, 3, 11)).astype(np.float32)
     report = compare_modules(port, seq, (x,), rules=rules)

@@ -131,9 +131,13 @@ WIDTH, MODES, LAYERS = 16, 8, 3
 def _reference():
     torch.manual_seed(0)
     fno = neuralop.models.FNO(
-        n_modes=(MODES,), in_channels=1, out_channels=1, hidden_channels=WIDTH, n_layers=LAYERS,
+        n_modes=(MODES,),
+        in_channels=1,
+        out_channels=1,
+        hidden_channels=WIDTH,
+        n_layers=LAYERS,
         positional_embedding=None,
-    )  # fmt: skip
+    )
     with torch.no_grad():
         for name, p in fno.named_parameters():
             if name.endswith("bias") or "skips" in name:

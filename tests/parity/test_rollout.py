@@ -55,9 +55,14 @@ def test_honest_twin_stays_inside_the_envelope_and_grows_at_the_lyapunov_rate():
 
 def test_float32_reaches_its_predictability_time_earlier():
     r = compare_rollout(
-        jax_step, TORCH_STEP, Y0.astype(np.float32), 1500, lyapunov_exponent=LAMBDA,
-        save_every=10, dt=DT,
-    )  # fmt: skip
+        jax_step,
+        TORCH_STEP,
+        Y0.astype(np.float32),
+        1500,
+        lyapunov_exponent=LAMBDA,
+        save_every=10,
+        dt=DT,
+    )
     assert r.dtype == "float32" and r.passed
     assert r.predictability_time == pytest.approx(9.9, abs=0.2)
 

@@ -31,9 +31,15 @@ def _fno():
 def test_matched_adamw_on_a_complex_weighted_fno_agrees_every_step():
     model, twin = _fno()
     report = compare_training(
-        model, twin, optimizer=B.matched_optimizer("adamw", **ADAMW), loss=mse,
-        batches=BATCHES, steps=4, dtype="float64", tol={"float64": (1e-9, 1e-11)},
-    )  # fmt: skip
+        model,
+        twin,
+        optimizer=B.matched_optimizer("adamw", **ADAMW),
+        loss=mse,
+        batches=BATCHES,
+        steps=4,
+        dtype="float64",
+        tol={"float64": (1e-9, 1e-11)},
+    )
     assert report.passed, report
     assert [s.step for s in report.steps] == [1, 2, 3, 4]
     assert report.steps[-1].loss_torch < report.steps[0].loss_torch  # it trains
@@ -46,18 +52,26 @@ def test_default_weight_decay_mismatch_is_caught_at_the_first_update():
     """optax.adamw defaults to weight_decay=1e-4, torch.optim.AdamW to 1e-2."""
     model, twin = _fno()
     tx = B.standard_promotion(
-        optax.chain(B.conj_complex_grads(), optax.contrib.split_real_and_imaginary(
-            optax.adamw(ADAMW["lr"], b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0)
-        ))
-    )  # fmt: skip
+        optax.chain(
+            B.conj_complex_grads(),
+            optax.contrib.split_real_and_imaginary(
+                optax.adamw(ADAMW["lr"], b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0)
+            ),
+        )
+    )
 
     def torch_adamw(params):
         return torch.optim.AdamW(params, lr=ADAMW["lr"], betas=(0.9, 0.999), eps=1e-8)
 
     report = compare_training(
-        model, twin, optimizer=(tx, torch_adamw), loss=mse, batches=BATCHES, steps=3,
+        model,
+        twin,
+        optimizer=(tx, torch_adamw),
+        loss=mse,
+        batches=BATCHES,
+        steps=3,
         dtype="float64",
-    )  # fmt: skip
+    )
     first = report.first_failure
     assert first is not None and first.step == 1
     assert first.loss.passed  # the loss before the first update still agrees
@@ -72,8 +86,7 @@ def test_default_weight_decay_mismatch_is_caught_at_the_first_update():
 def test_bad_arguments_name_the_argument():
     model, twin = _fno()
     with pytest.raises(TypeError, match="optimizer: expected the"):
-        compare_training(model, twin, optimizer=optax.sgd(0.1), loss=mse, batches=BATCHES,
-                         steps=1)  # fmt: skip
+        compare_training(model, twin, optimizer=optax.sgd(0.1), loss=mse, batches=BATCHES, steps=1)
     opt = B.matched_optimizer("sgd", lr=0.1, momentum=0.0, nesterov=False)
     with pytest.raises(ValueError, match="steps: expected a positive int"):
         compare_training(model, twin, optimizer=opt, loss=mse, batches=BATCHES, steps=0)

@@ -18,9 +18,18 @@ torch = pytest.importorskip("torch", reason="the twins are torch code")
 from torch.overrides import TorchFunctionMode  # noqa: E402
 
 _FACTORIES = {
-    torch.arange, torch.zeros, torch.ones, torch.empty, torch.full, torch.tensor,
-    torch.as_tensor, torch.linspace, torch.eye, torch.rand, torch.randn,
-}  # fmt: skip
+    torch.arange,
+    torch.zeros,
+    torch.ones,
+    torch.empty,
+    torch.full,
+    torch.tensor,
+    torch.as_tensor,
+    torch.linspace,
+    torch.eye,
+    torch.rand,
+    torch.randn,
+}
 
 
 class StrayTensorsToMeta(TorchFunctionMode):

@@ -42,8 +42,15 @@ def _scipy_reference(rhs: Callable[..., np.ndarray], y0, params, ts) -> np.ndarr
     from scipy.integrate import solve_ivp
 
     p = np.asarray(params, dtype=np.float64)
-    sol = solve_ivp(lambda t, y: rhs(y, p), (ts[0], ts[-1]), np.asarray(y0, np.float64),
-                    method="DOP853", rtol=1e-13, atol=1e-13, t_eval=np.asarray(ts))  # fmt: skip
+    sol = solve_ivp(
+        lambda t, y: rhs(y, p),
+        (ts[0], ts[-1]),
+        np.asarray(y0, np.float64),
+        method="DOP853",
+        rtol=1e-13,
+        atol=1e-13,
+        t_eval=np.asarray(ts),
+    )
     return sol.y.T
 
 
@@ -95,8 +102,16 @@ def _dopri5_vs_scipy(dtype: str) -> dict[str, float]:
         ts = np.linspace(0.0, t_end, 51)
         want = _scipy_reference(rhs, y0, params, ts)
         with jax.enable_x64(True):
-            sol = ode.dopri5(system, jnp.asarray(y0), jnp.asarray(ts), jnp.asarray(params),
-                             1e-10, 1e-10, 1e-3, max_steps=20000)  # fmt: skip
+            sol = ode.dopri5(
+                system,
+                jnp.asarray(y0),
+                jnp.asarray(ts),
+                jnp.asarray(params),
+                1e-10,
+                1e-10,
+                1e-3,
+                max_steps=20000,
+            )
             err = float(np.max(np.abs(np.asarray(sol.ys) - want)))
             assert int(sol.status) == ode.SUCCESS, ode.status_message(sol.status)
         assert err < tol, f"dopri5 {name}: max error {err:.2e} vs DOP853 >= {tol:.0e}"
@@ -140,15 +155,19 @@ def _kepler_conservation(dtype: str) -> dict[str, float]:
     mu = 1.0
     with jax.enable_x64(dtype == "float64"):
         args = [jnp.asarray(x, dtype=dtype) for x in (q0, v0, dt, mu)]
-        _, (tq, tv) = jax.jit(functools.partial(get("ode.verlet_kepler").fn,
-                                                num_steps=per_orbit * orbits, save_every=10))(
-            *args)  # fmt: skip
+        _, (tq, tv) = jax.jit(
+            functools.partial(
+                get("ode.verlet_kepler").fn, num_steps=per_orbit * orbits, save_every=10
+            )
+        )(*args)
         energy = np.asarray(ode.kepler_energy(tq, tv, args[3]), np.float64)
         ang = np.asarray(ode.kepler_angular_momentum(tq, tv), np.float64)
         y0 = jnp.concatenate([args[0], args[1]])
-        _, ytraj = jax.jit(functools.partial(ode.rk4_rollout, ode.kepler,
-                                             num_steps=per_orbit * orbits, save_every=10))(
-            y0, args[2], args[3])  # fmt: skip
+        _, ytraj = jax.jit(
+            functools.partial(
+                ode.rk4_rollout, ode.kepler, num_steps=per_orbit * orbits, save_every=10
+            )
+        )(y0, args[2], args[3])
         rk_energy = np.asarray(ode.kepler_energy(ytraj[:, :2], ytraj[:, 2:], args[3]), np.float64)
     e0, l0 = -0.5, float(q0[0] * v0[1])
     de = np.abs(energy - e0) / abs(e0)

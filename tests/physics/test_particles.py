@@ -38,9 +38,12 @@ def _nve_energy_drift(dtype: str) -> dict[str, float]:
         inputs = {k: jnp.asarray(v) for k, v in case.inputs.items()}
         static = dict(case.static)
         nl = particles.allocate_neighbor_list(
-            inputs["positions"], inputs["box"], cutoff=static["r_cut"], skin=static["skin"],
+            inputs["positions"],
+            inputs["box"],
+            cutoff=static["r_cut"],
+            skin=static["skin"],
             capacity_factor=2.0,  # a dilute fluid: local counts fluctuate a lot
-        )  # fmt: skip
+        )
         run = jax.jit(
             lambda inp, nl: particles.lj_nve_neighbor_rollout(
                 **inp, neighbors=nl, num_steps=10_000, r_cut=1.7, save_every=50
@@ -132,10 +135,18 @@ def _langevin_temperature(dtype: str) -> dict[str, float]:
         @jax.jit
         def run(x, v, key):
             return particles.lj_langevin_rollout(
-                x, v, jnp.asarray(box, dtype), jnp.asarray(0.005, dtype), jnp.asarray(1.0, dtype),
-                jnp.asarray(1.0, dtype), jnp.asarray(2.0, dtype), jnp.asarray(kT, dtype),
-                key=key, num_steps=steps, save_every=10,
-            )  # fmt: skip
+                x,
+                v,
+                jnp.asarray(box, dtype),
+                jnp.asarray(0.005, dtype),
+                jnp.asarray(1.0, dtype),
+                jnp.asarray(1.0, dtype),
+                jnp.asarray(2.0, dtype),
+                jnp.asarray(kT, dtype),
+                key=key,
+                num_steps=steps,
+                save_every=10,
+            )
 
         traj = jax.vmap(run)(jnp.asarray(xs), jnp.asarray(vs), keys)
         kin = np.asarray(traj.kinetic, dtype=np.float64)[:, burn // 10 :]
@@ -172,9 +183,14 @@ def _nbody_conservation(dtype: str) -> dict[str, float]:
         errs, dps = [], []
         for dt, steps in ((2e-3, 1000), (1e-3, 2000)):
             out = particles.nbody_rollout(
-                i["positions"], i["velocities"], i["masses"], jnp.asarray(dt), i["softening"],
-                num_steps=steps, save_every=steps // 20,
-            )  # fmt: skip
+                i["positions"],
+                i["velocities"],
+                i["masses"],
+                jnp.asarray(dt),
+                i["softening"],
+                num_steps=steps,
+                save_every=steps // 20,
+            )
             dps.append(float(np.max(np.abs(np.asarray(out.momentum) - p0))) / scale)
             errs.append(float(np.max(np.abs(np.asarray(out.energy) - e0))) / abs(e0))
     dp, ratio = max(dps), errs[0] / errs[1]

@@ -117,8 +117,10 @@ def _venv_from_this_environment(venv: Path) -> Path:
     py = venv / "bin" / "python"
     site = subprocess.run(
         [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     ours = sysconfig.get_paths()["purelib"]
     (Path(site) / "this_environment.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
     return py
@@ -135,8 +137,16 @@ def test_a_pip_installed_package_is_listed_compared_and_timed(tmp_path):
         )
 
     package = shutil.copytree(EXAMPLE, tmp_path / "example_kernel_pkg")  # builds write into it
-    pip = run("-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-              "--quiet", str(package))  # fmt: skip
+    pip = run(
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--quiet",
+        str(package),
+    )
     assert pip.returncode == 0, pip.stderr[-3000:]
 
     listed = run("-m", "parallax.cli", "kernels", "--json")
@@ -151,8 +161,18 @@ def test_a_pip_installed_package_is_listed_compared_and_timed(tmp_path):
     assert "No module named 'parallax_example_missing_dependency'" in listed.stderr
 
     impls = ("--impl", "jax", "--impl", "numpy")
-    bench = run("-m", "parallax.cli", "bench", "example.logistic", "--case", "test", *impls,
-                "--no-ceilings", "--json", "run.json")  # fmt: skip
+    bench = run(
+        "-m",
+        "parallax.cli",
+        "bench",
+        "example.logistic",
+        "--case",
+        "test",
+        *impls,
+        "--no-ceilings",
+        "--json",
+        "run.json",
+    )
     assert bench.returncode == 0, bench.stdout[-2000:] + bench.stderr[-2000:]
     records = json.loads((tmp_path / "run.json").read_text())["records"]
     assert {(r["kernel"], r["impl"]) for r in records if r["error"] is None} == {

@@ -14,8 +14,16 @@ CASES = {"test": lambda rng, dtype: Case({}), "bench": lambda rng, dtype: Case({
 
 
 def _spec(**kw):
-    return KernelSpec(**{"name": "mylab.heat", "fn": pde.heat_rollout, "cases": CASES,
-                         "fwd_tol": TOL, "grad_tol": TOL, **kw})  # fmt: skip
+    return KernelSpec(
+        **{
+            "name": "mylab.heat",
+            "fn": pde.heat_rollout,
+            "cases": CASES,
+            "fwd_tol": TOL,
+            "grad_tol": TOL,
+            **kw,
+        }
+    )
 
 
 def test_family_is_the_name_prefix_and_the_twin_follows_the_function():

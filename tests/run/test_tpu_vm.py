@@ -78,10 +78,26 @@ def test_tpu_pin_is_the_tested_jax():
 )
 def test_dry_run_prints_every_command(tpu_type, image):
     rc, cmds, err = _dry(
-        "--name", "exp-1", "--zone", "us-central2-b", "--type", tpu_type, "--project", "proj",
-        "--bucket", "my-bucket", "--spot", "--delete", "--retry", "2",
-        "--", "--steps", "4000", "--note", "it's ok",
-    )  # fmt: skip
+        "--name",
+        "exp-1",
+        "--zone",
+        "us-central2-b",
+        "--type",
+        tpu_type,
+        "--project",
+        "proj",
+        "--bucket",
+        "my-bucket",
+        "--spot",
+        "--delete",
+        "--retry",
+        "2",
+        "--",
+        "--steps",
+        "4000",
+        "--note",
+        "it's ok",
+    )
     assert rc == 0, err
     gcloud = ["gcloud", "compute", "tpus", "tpu-vm"]
     describe, create, archive, scp, install, start, poll, delete = cmds
@@ -102,10 +118,15 @@ def test_dry_run_prints_every_command(tpu_type, image):
     inner = shlex.split(remote.split("nohup setsid bash -c ", 1)[1].split(" >/dev/null")[0])[0]
     argv = shlex.split(inner.split("trap true TERM; ", 1)[1].split(" > ")[0])
     assert argv == [
-        "~/parallax/venv/bin/python", "experiments/ks_emulator.py",
-        "--workdir", "gs://my-bucket/parallax/exp-1/ks_emulator",
-        "--steps", "4000", "--note", "it's ok",
-    ]  # fmt: skip
+        "~/parallax/venv/bin/python",
+        "experiments/ks_emulator.py",
+        "--workdir",
+        "gs://my-bucket/parallax/exp-1/ks_emulator",
+        "--steps",
+        "4000",
+        "--note",
+        "it's ok",
+    ]
     assert delete[:6] == [*gcloud, "delete", "exp-1"] and "--quiet" in delete
 
 
@@ -170,12 +191,37 @@ def test_lifecycle_with_a_fake_gcloud(fake_gcloud, toy, final_state, tmp_path):
     (state).mkdir(parents=True)
     (state / "ssh-failures").write_text("1")  # the first ssh drops: retried
     launch = [
-        "bash", str(SCRIPT), "--name", "t1", "--zone", "z", "--type", "v4-16", "--spot",
-        "--experiment", TOY, "--workdir", str(wd), "--shared-fs", "--retry", "1", "--delete",
-        "--poll", "1", "--",
-        "--cpu-devices", "4", "--steps", "30", "--checkpoint-every", "1000", "--log-every", "1",
-        "--sleep", "0.2",
-    ]  # fmt: skip
+        "bash",
+        str(SCRIPT),
+        "--name",
+        "t1",
+        "--zone",
+        "z",
+        "--type",
+        "v4-16",
+        "--spot",
+        "--experiment",
+        TOY,
+        "--workdir",
+        str(wd),
+        "--shared-fs",
+        "--retry",
+        "1",
+        "--delete",
+        "--poll",
+        "1",
+        "--",
+        "--cpu-devices",
+        "4",
+        "--steps",
+        "30",
+        "--checkpoint-every",
+        "1000",
+        "--log-every",
+        "1",
+        "--sleep",
+        "0.2",
+    ]
     proc = subprocess.Popen(launch, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         end = time.monotonic() + 400

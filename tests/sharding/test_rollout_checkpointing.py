@@ -28,16 +28,17 @@ def test_sharded_navier_stokes_gradient(checkpoint):
         grad = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnames="checkpoint")
         want = grad(w0, jnp.float64(0.05))
         got = grad(w0, jnp.float64(0.05), checkpoint=checkpoint)
-        np.testing.assert_allclose(np.asarray(got[0]), np.asarray(want[0]), rtol=1e-12,
-                                   atol=1e-13)  # fmt: skip
+        np.testing.assert_allclose(np.asarray(got[0]), np.asarray(want[0]), rtol=1e-12, atol=1e-13)
         np.testing.assert_allclose(float(got[1]), float(want[1]), rtol=1e-12)
 
 
 def test_sharded_fd_heat_and_nbody_gradients():
     mesh = ps.make_mesh({"x": 4, "y": 2})
     with jax.enable_x64(True):
-        u0 = jax.device_put(jnp.asarray(np.random.default_rng(1).standard_normal((16, 12))),
-                            NamedSharding(mesh, P("x", "y")))  # fmt: skip
+        u0 = jax.device_put(
+            jnp.asarray(np.random.default_rng(1).standard_normal((16, 12))),
+            NamedSharding(mesh, P("x", "y")),
+        )
         dt, dx = jnp.asarray(1e-3), jnp.asarray([0.1, 0.12])
 
         def heat_loss(u, nu, **kw):
@@ -45,8 +46,9 @@ def test_sharded_fd_heat_and_nbody_gradients():
             return jnp.sum(jnp.sin(run(u, dt, nu, dx)[1]))
 
         want = jax.jit(jax.grad(heat_loss, argnums=(0, 1)))(u0, jnp.asarray(0.5))
-        got = jax.jit(jax.grad(lambda u, n: heat_loss(u, n, checkpoint="binomial"),
-                               argnums=(0, 1)))(u0, jnp.asarray(0.5))  # fmt: skip
+        got = jax.jit(
+            jax.grad(lambda u, n: heat_loss(u, n, checkpoint="binomial"), argnums=(0, 1))
+        )(u0, jnp.asarray(0.5))
         np.testing.assert_allclose(np.asarray(got[0]), np.asarray(want[0]), rtol=1e-12)
         np.testing.assert_allclose(float(got[1]), float(want[1]), rtol=1e-12)
 
@@ -57,8 +59,9 @@ def test_sharded_fd_heat_and_nbody_gradients():
         m = jnp.ones(16)
 
         def nbody_loss(x, **kw):
-            xf, _ = ps.sharded_nbody_rollout(ring, "p", x, v, m, jnp.asarray(0.01),
-                                             jnp.asarray(0.1), num_steps=6, **kw)  # fmt: skip
+            xf, _ = ps.sharded_nbody_rollout(
+                ring, "p", x, v, m, jnp.asarray(0.01), jnp.asarray(0.1), num_steps=6, **kw
+            )
             return jnp.sum(xf**2)
 
         want = jax.jit(jax.grad(nbody_loss))(x)

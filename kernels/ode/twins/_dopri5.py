@@ -34,8 +34,9 @@ def _lincomb(coeffs: tuple[float, ...], ks: list[torch.Tensor]) -> torch.Tensor:
     return out
 
 
-def _stages(f: Field, t: torch.Tensor, y: torch.Tensor, k1: torch.Tensor, h: torch.Tensor,
-            params: Any) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:  # fmt: skip
+def _stages(
+    f: Field, t: torch.Tensor, y: torch.Tensor, k1: torch.Tensor, h: torch.Tensor, params: Any
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     ks = [k1]
     for i in range(1, 6):
         ks.append(f(t + C[i] * h, y + h * _lincomb(A[i], ks), params))

@@ -145,9 +145,14 @@ def maybe_update_neighbor_list(
         if not bool((d * d).sum(-1).max() > (0.5 * nl.skin) ** 2):
             return nl
     new = build_neighbor_list(
-        positions, box, cutoff=nl.cutoff, skin=nl.skin, capacity=nl.capacity,
-        cells_per_side=nl.cells_per_side, cell_capacity=nl.cell_capacity,
-    )  # fmt: skip
+        positions,
+        box,
+        cutoff=nl.cutoff,
+        skin=nl.skin,
+        capacity=nl.capacity,
+        cells_per_side=nl.cells_per_side,
+        cell_capacity=nl.cell_capacity,
+    )
     new.did_overflow = new.did_overflow or nl.did_overflow
     return new
 

@@ -70,10 +70,14 @@ def lj_nve_rollout(
             return lj_energy_and_forces(x, box, sigma, epsilon, r_cut=r_cut)
     else:
         state["nl"] = build_neighbor_list(
-            positions, box, cutoff=r_cut, skin=skin, capacity=capacity,
+            positions,
+            box,
+            cutoff=r_cut,
+            skin=skin,
+            capacity=capacity,
             cells_per_side=None if cells_per_side is None else tuple(cells_per_side),
             cell_capacity=cell_capacity,
-        )  # fmt: skip
+        )
 
         def forces(x):
             state["nl"] = maybe_update_neighbor_list(state["nl"], x, box)

@@ -7,8 +7,13 @@ import torch
 from parallax.kernels._twins import python_loop
 from parallax.kernels.pde.twins._fd_stencil import pad_boundary
 
-__all__ = ["advection_1d_rollout", "advection_1d_step", "advection_2d_rollout",
-           "advection_2d_step", "upwind_rate"]  # fmt: skip
+__all__ = [
+    "advection_1d_rollout",
+    "advection_1d_step",
+    "advection_2d_rollout",
+    "advection_2d_step",
+    "upwind_rate",
+]
 
 
 def _per_axis(x: torch.Tensor, ndim: int) -> list[torch.Tensor]:
@@ -74,11 +79,13 @@ def advection_2d_step(u, c, dt, dx, *, bc: str = "periodic"):
     return u + dt * upwind_rate(u, c, torch.as_tensor(dx, dtype=u.dtype), ndim=2, bc=bc)
 
 
-def advection_1d_rollout(u0, c, dt, dx, *, num_steps: int, save_every: int = 1,
-                         bc: str = "periodic"):  # fmt: skip
+def advection_1d_rollout(
+    u0, c, dt, dx, *, num_steps: int, save_every: int = 1, bc: str = "periodic"
+):
     return _rollout(u0, c, dt, dx, 1, num_steps, save_every, bc)
 
 
-def advection_2d_rollout(u0, c, dt, dx, *, num_steps: int, save_every: int = 1,
-                         bc: str = "periodic"):  # fmt: skip
+def advection_2d_rollout(
+    u0, c, dt, dx, *, num_steps: int, save_every: int = 1, bc: str = "periodic"
+):
     return _rollout(u0, c, dt, dx, 2, num_steps, save_every, bc)

@@ -7,8 +7,14 @@ import torch.nn.functional as F
 
 from parallax.kernels.pde._fd_weights_np import D2_WEIGHTS, ONE_SIDED_D2
 
-__all__ = ["laplacian", "laplacian_2d", "laplacian_3d", "laplacian_dirichlet",
-           "laplacian_padded", "laplacian_periodic"]  # fmt: skip
+__all__ = [
+    "laplacian",
+    "laplacian_2d",
+    "laplacian_3d",
+    "laplacian_dirichlet",
+    "laplacian_padded",
+    "laplacian_periodic",
+]
 
 
 def _inv_h2(dx: torch.Tensor, ndim: int) -> list[torch.Tensor]:

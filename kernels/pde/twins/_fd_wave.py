@@ -35,8 +35,18 @@ def wave_2d_step(u_prev, u, c, dt, dx, *, order: int = 2, bc: str = "periodic"):
 
 
 @python_loop
-def wave_2d_rollout(u_prev, u, c, dt, dx, *, num_steps: int, save_every: int = 1,
-                    order: int = 2, bc: str = "periodic"):  # fmt: skip
+def wave_2d_rollout(
+    u_prev,
+    u,
+    c,
+    dt,
+    dx,
+    *,
+    num_steps: int,
+    save_every: int = 1,
+    order: int = 2,
+    bc: str = "periodic",
+):
     dx = torch.as_tensor(dx, dtype=u.dtype)
     frames = []
     for i in range(num_steps):

@@ -7,8 +7,7 @@ from torch.func import jvp
 
 from parallax.kernels._twins import python_loop
 
-__all__ = ["euler_maruyama", "gbm_euler_maruyama", "gbm_milstein", "milstein",
-           "ou_euler_maruyama"]  # fmt: skip
+__all__ = ["euler_maruyama", "gbm_euler_maruyama", "gbm_milstein", "milstein", "ou_euler_maruyama"]
 
 
 def _sde_step(method, drift, diffusion, x, t, dt, dw, args):

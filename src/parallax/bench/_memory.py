@@ -30,8 +30,14 @@ import numpy as np
 from parallax.bench._environment import CpuMonitor
 from parallax.bench._timing import format_seconds
 
-__all__ = ["MEMORY_CASES", "MEMORY_FRACTION", "SCHEMES", "MemoryRecord", "memory_table",
-           "run_memory_bench"]  # fmt: skip
+__all__ = [
+    "MEMORY_CASES",
+    "MEMORY_FRACTION",
+    "SCHEMES",
+    "MemoryRecord",
+    "memory_table",
+    "run_memory_bench",
+]
 
 SCHEMES: tuple[str | None, ...] = (None, "sqrt", "binomial")
 MEMORY_FRACTION = 0.5
@@ -63,8 +69,9 @@ def _ks_1d(batch: int, n: int, steps: int) -> Callable[[], tuple[Callable[..., A
         u0 = jnp.asarray(np.cos(x / 16 + phase) * (1 + np.sin(x / 16)), jnp.float32)
 
         def loss(u0: Any, dt: Any, checkpoint: str | None = None) -> Any:
-            final, _ = pde.ks_1d_rollout(u0, dt, num_steps=steps, save_every=steps,
-                                         length=64 * np.pi, checkpoint=checkpoint)  # fmt: skip
+            final, _ = pde.ks_1d_rollout(
+                u0, dt, num_steps=steps, save_every=steps, length=64 * np.pi, checkpoint=checkpoint
+            )
             return jnp.mean(final**2)
 
         return loss, (u0, jnp.float32(1e-3))
@@ -85,9 +92,15 @@ def _ns_2d(batch: int, n: int, steps: int) -> Callable[[], tuple[Callable[..., A
 
         def loss(w0: Any, nu: Any, checkpoint: str | None = None) -> Any:
             final, _ = pde.navier_stokes_2d_rollout(
-                w0, f32(0.01), nu, f32(0.1), f32(1.0), num_steps=steps, save_every=steps,
+                w0,
+                f32(0.01),
+                nu,
+                f32(0.1),
+                f32(1.0),
+                num_steps=steps,
+                save_every=steps,
                 checkpoint=checkpoint,
-            )  # fmt: skip
+            )
             return jnp.mean(final**2)
 
         return loss, (jnp.asarray(w0, jnp.float32), f32(1e-3))
@@ -97,18 +110,21 @@ def _ns_2d(batch: int, n: int, steps: int) -> Callable[[], tuple[Callable[..., A
 
 MEMORY_CASES: dict[str, dict[str, MemoryCase]] = {
     "bench": {
-        "ks_1d": MemoryCase("KS 1D, 64×256 float32, 10,000 ETDRK4 steps (t = 10)", 10_000,
-                            _ks_1d(64, 256, 10_000)),
-        "ns_2d": MemoryCase("NS 2D, 256² float32, 1,000 ETDRK4 steps (t = 10)", 1_000,
-                            _ns_2d(1, 256, 1_000)),
-        "ks_1d_oom": MemoryCase("KS 1D, 256×256 float32, 10,000 ETDRK4 steps (t = 10)", 10_000,
-                                _ks_1d(256, 256, 10_000)),
+        "ks_1d": MemoryCase(
+            "KS 1D, 64×256 float32, 10,000 ETDRK4 steps (t = 10)", 10_000, _ks_1d(64, 256, 10_000)
+        ),
+        "ns_2d": MemoryCase(
+            "NS 2D, 256² float32, 1,000 ETDRK4 steps (t = 10)", 1_000, _ns_2d(1, 256, 1_000)
+        ),
+        "ks_1d_oom": MemoryCase(
+            "KS 1D, 256×256 float32, 10,000 ETDRK4 steps (t = 10)", 10_000, _ks_1d(256, 256, 10_000)
+        ),
     },
     "test": {
         "ks_1d": MemoryCase("KS 1D, 4×32 float32, 200 steps", 200, _ks_1d(4, 32, 200)),
         "ns_2d": MemoryCase("NS 2D, 16² float32, 50 steps", 50, _ns_2d(1, 16, 50)),
     },
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -192,8 +208,10 @@ def _child(case_set: str, name: str, scheme: str | None, outdir: str) -> MemoryR
     rec.available_bytes = _meminfo("MemAvailable")
     need = rec.compiled_bytes
     if need is not None and rec.available_bytes and need > MEMORY_FRACTION * rec.available_bytes:
-        rec.skipped = (f"needs {need / 2**30:.1f} GiB, more than {MEMORY_FRACTION:g} of the "
-                       f"{rec.available_bytes / 2**30:.1f} GiB available")  # fmt: skip
+        rec.skipped = (
+            f"needs {need / 2**30:.1f} GiB, more than {MEMORY_FRACTION:g} of the "
+            f"{rec.available_bytes / 2**30:.1f} GiB available"
+        )
         return rec
     rec.rss_before_bytes = _rss_bytes()
     out = jax.block_until_ready(compiled(*args))  # the first call allocates
@@ -237,14 +255,26 @@ def run_memory_bench(
             done: list[MemoryRecord] = []
             for scheme in SCHEMES:
                 say(f"  {name} checkpoint={scheme}: compiling and running in a subprocess ...")
-                cmd = [sys.executable, "-m", "parallax.bench._memory", case_set, name,
-                       str(scheme), outdir]  # fmt: skip
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "parallax.bench._memory",
+                    case_set,
+                    name,
+                    str(scheme),
+                    outdir,
+                ]
                 p = subprocess.run(cmd, capture_output=True, text=True)
                 if p.returncode != 0:
                     case = MEMORY_CASES[case_set][name]
                     tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
-                    rec = MemoryRecord(name, case.description, scheme, case.steps,
-                                       error=f"exit {p.returncode}: {tail[:300]}")  # fmt: skip
+                    rec = MemoryRecord(
+                        name,
+                        case.description,
+                        scheme,
+                        case.steps,
+                        error=f"exit {p.returncode}: {tail[:300]}",
+                    )
                 else:
                     rec = MemoryRecord.from_json(json.loads(p.stdout.strip().splitlines()[-1]))
                 ref = next((r for r in done if r.ran), None)
@@ -274,32 +304,57 @@ def format_bytes(x: float | None) -> str:
 def _summary(r: MemoryRecord) -> str:
     if r.error:
         return f"failed: {r.error}"
-    ran = f"peak RSS {format_bytes(r.peak_rss_bytes)}, {format_seconds(r.median_s)}" if r.ran else (
-        f"not run: {r.skipped}")  # fmt: skip
+    ran = (
+        f"peak RSS {format_bytes(r.peak_rss_bytes)}, {format_seconds(r.median_s)}"
+        if r.ran
+        else (f"not run: {r.skipped}")
+    )
     return f"compiled temporaries {format_bytes(r.temp_bytes)}; {ran}"
 
 
 def memory_table(records: Sequence[MemoryRecord]) -> list[list[str]]:
     """Rows ``[configuration, scheme, compiled temps, peak RSS, RSS before, time, x plain,
     grad diff, note]`` (header first); times relative to the plain scan of the same run."""
-    rows = [["configuration", "checkpoint", "compiled temporaries", "peak RSS",
-             "RSS before the call", "gradient time", "time / plain", "gradient vs plain",
-             "note"]]  # fmt: skip
+    rows = [
+        [
+            "configuration",
+            "checkpoint",
+            "compiled temporaries",
+            "peak RSS",
+            "RSS before the call",
+            "gradient time",
+            "time / plain",
+            "gradient vs plain",
+            "note",
+        ]
+    ]
     plain = {r.name: r for r in records if r.scheme is None and r.ran}
     for r in records:
         base = plain.get(r.name)
-        ratio = (f"{r.median_s / base.median_s:.2f}" if r.median_s and base and base.median_s
-                 else "-")  # fmt: skip
-        diff = ("-" if r.grad_max_rel_diff is None
-                else f"{r.grad_max_rel_diff:.1e} (vs {r.grad_reference})")  # fmt: skip
+        ratio = (
+            f"{r.median_s / base.median_s:.2f}" if r.median_s and base and base.median_s else "-"
+        )
+        diff = (
+            "-"
+            if r.grad_max_rel_diff is None
+            else f"{r.grad_max_rel_diff:.1e} (vs {r.grad_reference})"
+        )
         note = r.error or ("" if r.ran else f"not run: {r.skipped}")
         if r.loaded:
             note = (note + "; " if note else "") + "loaded: " + "; ".join(r.load_reasons)
-        rows.append([
-            r.description, "plain scan" if r.scheme is None else str(r.scheme),
-            format_bytes(r.temp_bytes), format_bytes(r.peak_rss_bytes),
-            format_bytes(r.rss_before_bytes), format_seconds(r.median_s), ratio, diff, note,
-        ])  # fmt: skip
+        rows.append(
+            [
+                r.description,
+                "plain scan" if r.scheme is None else str(r.scheme),
+                format_bytes(r.temp_bytes),
+                format_bytes(r.peak_rss_bytes),
+                format_bytes(r.rss_before_bytes),
+                format_seconds(r.median_s),
+                ratio,
+                diff,
+                note,
+            ]
+        )
     return rows
 
 

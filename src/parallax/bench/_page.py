@@ -54,10 +54,15 @@ def _refusals(path: str, run: dict[str, Any]) -> list[str]:
         out.append(f"{path}: the run did not finish")
     if run.get("loaded"):
         reasons = list((run.get("load") or {}).get("reasons") or [])
-        reasons += [f"{r['kernel'] if 'kernel' in r else r['name']}: {'; '.join(r['load_reasons'])}"
-                    for r in run.get("records", []) if r.get("load_reasons")]  # fmt: skip
-        out.append(f"{path}: taken under load ({'; '.join(reasons[:3])}"
-                   f"{' ...' if len(reasons) > 3 else ''})")  # fmt: skip
+        reasons += [
+            f"{r['kernel'] if 'kernel' in r else r['name']}: {'; '.join(r['load_reasons'])}"
+            for r in run.get("records", [])
+            if r.get("load_reasons")
+        ]
+        out.append(
+            f"{path}: taken under load ({'; '.join(reasons[:3])}"
+            f"{' ...' if len(reasons) > 3 else ''})"
+        )
     return out
 
 
@@ -82,8 +87,9 @@ def _run_header(path: str, run: dict[str, Any]) -> list[str]:
     env = run.get("environment", {})
     versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v)
     th = env.get("threads", {})
-    thread_vars = ", ".join(f"{k}={v}" for k, v in th.items()
-                            if k.isupper() and v is not None) or "none set"  # fmt: skip
+    thread_vars = (
+        ", ".join(f"{k}={v}" for k, v in th.items() if k.isupper() and v is not None) or "none set"
+    )
     lines = [
         f"### `{path}` ({run['kind']})",
         "",
@@ -133,38 +139,70 @@ def _bench_sections(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
             r = BenchRecord.from_json(d)
             groups.setdefault((r.kernel, r.case, r.dtype), (path, []))[1].append(r)
     peers = sorted({r.impl for _, recs in groups.values() for r in recs} - set(IMPLS))
-    head = ["kernel", "inputs", "JAX median", "JAX per step", "JAX compile", "torch eager",
-            "torch.compile", *peers, "JAX roofline", "flags"]  # fmt: skip
-    rows, unavailable, slow_compiles, full = [head], [], [], [["kernel", "impl", "median",
-        "IQR", "GFLOP/s", "GB/s", "% SGEMM", "% bandwidth", "flags"]]  # fmt: skip
+    head = [
+        "kernel",
+        "inputs",
+        "JAX median",
+        "JAX per step",
+        "JAX compile",
+        "torch eager",
+        "torch.compile",
+        *peers,
+        "JAX roofline",
+        "flags",
+    ]
+    rows, unavailable, slow_compiles, full = (
+        [head],
+        [],
+        [],
+        [["kernel", "impl", "median", "IQR", "GFLOP/s", "GB/s", "% SGEMM", "% bandwidth", "flags"]],
+    )
     for (kernel, case, dtype), (_, recs) in sorted(groups.items()):
         by = {r.impl: r for r in recs}
         j = by.get("jax")
         if j is None or not j.measured:
-            unavailable.append(f"- `{kernel}` [{case}, {dtype}]: JAX not measured "
-                               f"({j.error if j else 'not run'})")  # fmt: skip
+            unavailable.append(
+                f"- `{kernel}` [{case}, {dtype}]: JAX not measured ({j.error if j else 'not run'})"
+            )
             continue
-        name = f"`{kernel}`" + (f" [{case}, {dtype}]" if (case, dtype) != ("bench", "float32")
-                                else "")  # fmt: skip
-        rows.append([name, j.inputs, format_seconds(j.median_us * 1e-6),  # type: ignore[operator]
-                     format_seconds(None if j.per_step_us is None else j.per_step_us * 1e-6),
-                     format_seconds(j.compile_s), _ratio(by.get("torch-eager"), j),
-                     _ratio(by.get("torch-compile"), j), *(_ratio(by.get(p), j) for p in peers),
-                     _roof(j), flags(j)])  # fmt: skip
+        name = f"`{kernel}`" + (
+            f" [{case}, {dtype}]" if (case, dtype) != ("bench", "float32") else ""
+        )
+        rows.append(
+            [
+                name,
+                j.inputs,
+                format_seconds(j.median_us * 1e-6),  # type: ignore[operator]
+                format_seconds(None if j.per_step_us is None else j.per_step_us * 1e-6),
+                format_seconds(j.compile_s),
+                _ratio(by.get("torch-eager"), j),
+                _ratio(by.get("torch-compile"), j),
+                *(_ratio(by.get(p), j) for p in peers),
+                _roof(j),
+                flags(j),
+            ]
+        )
         if j.compile_s is not None and j.compile_s > COMPILE_LIMIT_S:
-            slow_compiles.append(f"`{kernel}` {format_seconds(j.compile_s)} "
-                                 f"(CPU {format_seconds(j.compile_cpu_s)})")  # fmt: skip
+            slow_compiles.append(
+                f"`{kernel}` {format_seconds(j.compile_s)} (CPU {format_seconds(j.compile_cpu_s)})"
+            )
         for r in recs:
             if r.error:
                 unavailable.append(f"- `{kernel}` {r.impl}: {r.error}")
                 continue
-            full.append([f"`{kernel}`", r.impl, format_seconds((r.median_us or 0) * 1e-6),
-                         "-" if r.rel_iqr is None else f"{100 * r.rel_iqr:.0f}%",
-                         "-" if r.gflops is None else f"{r.gflops:.2f}",
-                         "-" if r.gbps is None else f"{r.gbps:.2f}",
-                         "-" if r.frac_peak_flops is None else f"{100 * r.frac_peak_flops:.1f}%",
-                         "-" if r.frac_peak_bw is None else f"{100 * r.frac_peak_bw:.1f}%",
-                         flags(r)])  # fmt: skip
+            full.append(
+                [
+                    f"`{kernel}`",
+                    r.impl,
+                    format_seconds((r.median_us or 0) * 1e-6),
+                    "-" if r.rel_iqr is None else f"{100 * r.rel_iqr:.0f}%",
+                    "-" if r.gflops is None else f"{r.gflops:.2f}",
+                    "-" if r.gbps is None else f"{r.gbps:.2f}",
+                    "-" if r.frac_peak_flops is None else f"{100 * r.frac_peak_flops:.1f}%",
+                    "-" if r.frac_peak_bw is None else f"{100 * r.frac_peak_bw:.1f}%",
+                    flags(r),
+                ]
+            )
     out = [
         "## Time: JAX against the other implementations",
         "",
@@ -178,14 +216,20 @@ def _bench_sections(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
         *_table(rows),
         "",
         f"JAX compile times over {COMPILE_LIMIT_S:g} s: "
-        + (", ".join(slow_compiles) if slow_compiles else "none") + ".",
+        + (", ".join(slow_compiles) if slow_compiles else "none")
+        + ".",
         "",
-    ]  # fmt: skip
+    ]
     if unavailable:
         out += ["Not measured:", "", *unavailable, ""]
-    out += ["## Roofline: every implementation", "",
-            "Achieved throughput of every implementation against the ceilings of its run.",
-            "", *_table(full), ""]  # fmt: skip
+    out += [
+        "## Roofline: every implementation",
+        "",
+        "Achieved throughput of every implementation against the ceilings of its run.",
+        "",
+        *_table(full),
+        "",
+    ]
     return out
 
 
@@ -195,7 +239,7 @@ def _memory_section(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
         "## Gradients through long rollouts: memory and time",
         "",
         "The gradient of a loss on the final state w.r.t. the initial state and a parameter, "
-        "through a plain `lax.scan` and with `checkpoint=\"sqrt\"` / `\"binomial\"` "
+        'through a plain `lax.scan` and with `checkpoint="sqrt"` / `"binomial"` '
         "(`parallax.kernels.rollout`). Compiled temporaries from XLA's `memory_analysis()`; "
         "peak RSS of a subprocess per configuration (JAX, the compiled program and its "
         "buffers); times are medians of 3 calls, relative to the plain scan of the same run. "
@@ -204,7 +248,7 @@ def _memory_section(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
         "",
         *_table(memory_table(records)),
         "",
-    ]  # fmt: skip
+    ]
 
 
 def render_page(
@@ -215,15 +259,24 @@ def render_page(
     seen: dict[tuple, str] = {}
     for path, run in runs:
         for d in run["records"]:
-            key = (run["kind"], d.get("kernel") or d.get("name"), d.get("case"), d.get("dtype"),
-                   d.get("impl") or str(d.get("scheme")))  # fmt: skip
+            key = (
+                run["kind"],
+                d.get("kernel") or d.get("name"),
+                d.get("case"),
+                d.get("dtype"),
+                d.get("impl") or str(d.get("scheme")),
+            )
             if key in seen and seen[key] != path:
-                problems.append(f"{key[1]} ({key[4]}) is in both {seen[key]} and {path}: "
-                                "ratios must come from one run")  # fmt: skip
+                problems.append(
+                    f"{key[1]} ({key[4]}) is in both {seen[key]} and {path}: "
+                    "ratios must come from one run"
+                )
             seen.setdefault(key, path)
     if problems and not force:
-        raise PageRefused("; ".join(problems) + " (re-run on an idle machine, or --force to "
-                          "publish marked numbers)")  # fmt: skip
+        raise PageRefused(
+            "; ".join(problems) + " (re-run on an idle machine, or --force to "
+            "publish marked numbers)"
+        )
     bench = [(p, r) for p, r in runs if r["kind"] == "bench"]
     memory = [(p, r) for p, r in runs if r["kind"] == "memory"]
     out = [

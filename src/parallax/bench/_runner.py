@@ -95,8 +95,7 @@ class BenchRecord:
         return max(fracs) if fracs else None
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "rel_iqr": self.rel_iqr, "noisy": self.noisy,
-                "loaded": self.loaded}  # fmt: skip
+        return {**asdict(self), "rel_iqr": self.rel_iqr, "noisy": self.noisy, "loaded": self.loaded}
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> BenchRecord:
@@ -220,8 +219,9 @@ def time_impls(
     timers: dict[str, Timer] = {}
     records: dict[str, BenchRecord] = {}
     for name, make in makers.items():
-        r = BenchRecord(kernel, case, name, dtype, steps=steps, flops=flops, bytes=bytes,
-                        inputs=inputs)  # fmt: skip
+        r = BenchRecord(
+            kernel, case, name, dtype, steps=steps, flops=flops, bytes=bytes, inputs=inputs
+        )
         records[name] = r
         try:
             with progress(f"{kernel}/{case}: building {name}", say, progress_every):

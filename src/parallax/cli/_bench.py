@@ -52,8 +52,12 @@ def add(sub: argparse._SubParsersAction) -> None:
         help=f"only these implementations (repeatable): {', '.join(IMPLS)} or a peer's name",
     )
     p.add_argument("--samples", type=int, default=7, help="samples per implementation (>= 7)")
-    p.add_argument("--json", metavar="FILE", help="also write the run (records, environment, "
-                   "load, ceilings) as JSON to FILE, e.g. benchmarks/cpu/bench.json")  # fmt: skip
+    p.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the run (records, environment, "
+        "load, ceilings) as JSON to FILE, e.g. benchmarks/cpu/bench.json",
+    )
     p.add_argument("--no-ceilings", action="store_true", help="skip the ceiling measurement")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     p.add_argument(
@@ -143,8 +147,9 @@ def plan(chosen: list[KernelSpec], args: argparse.Namespace) -> tuple[list, str 
         if impls:
             out.append((spec, impls))
         else:
-            print(f"# {spec.name}: skipped (none of --impl {', '.join(args.impl)})",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"# {spec.name}: skipped (none of --impl {', '.join(args.impl)})", file=sys.stderr
+            )
     return out, None
 
 
@@ -198,8 +203,13 @@ def _run_timings(args: argparse.Namespace, todo: list[tuple[KernelSpec, list[str
     )
     records: list[BenchRecord] = []
     ceilings = None
-    payload: dict[str, Any] = {"kind": "bench", "schema": 1, "argv": _argv(args),
-                               "case": args.case, "dtype": args.dtype}  # fmt: skip
+    payload: dict[str, Any] = {
+        "kind": "bench",
+        "schema": 1,
+        "argv": _argv(args),
+        "case": args.case,
+        "dtype": args.dtype,
+    }
 
     def save(complete: bool, load: Load | None) -> None:
         if not args.json:
@@ -219,16 +229,26 @@ def _run_timings(args: argparse.Namespace, todo: list[tuple[KernelSpec, list[str
     with CpuMonitor(start_of_run=True) as monitor:
         before = load_average()
         if before and before[0] > LOAD_LIMIT * env.cores:
-            _warn([f"1-min load {before[0]:.2f} on {env.cores} cores before the run: the "
-                   "numbers will be flagged as taken under load"])  # fmt: skip
+            _warn(
+                [
+                    f"1-min load {before[0]:.2f} on {env.cores} cores before the run: the "
+                    "numbers will be flagged as taken under load"
+                ]
+            )
         if not args.no_ceilings:
             torch_device = None if args.device == "cpu" else args.device
             ceilings = measure_ceilings(torch_device=torch_device)
         for spec, impls in todo:
             recs = bench_spec(
-                spec, args.case, dtype=args.dtype, impls=impls, samples=args.samples,
-                ceilings=ceilings, device=args.device, log=say,
-            )  # fmt: skip
+                spec,
+                args.case,
+                dtype=args.dtype,
+                impls=impls,
+                samples=args.samples,
+                ceilings=ceilings,
+                device=args.device,
+                log=say,
+            )
             records.extend(recs)
             print(format_table(recs), flush=True)
             save(False, None)
@@ -238,8 +258,9 @@ def _run_timings(args: argparse.Namespace, todo: list[tuple[KernelSpec, list[str
     save(True, load)
     if args.json:
         print(f"# wrote {args.json}")
-    _warn(([] if load is None else [f"the run: {r}" for r in load.reasons])
-          + trust_warnings(records))  # fmt: skip
+    _warn(
+        ([] if load is None else [f"the run: {r}" for r in load.reasons]) + trust_warnings(records)
+    )
     if not any(r.measured for r in records):
         failures = "; ".join(f"{r.kernel}/{r.impl}: {r.error}" for r in records if r.error)
         print(f"parallax bench: nothing was measured ({failures})", file=sys.stderr)
@@ -267,9 +288,14 @@ def _run_comms(args: argparse.Namespace) -> int:
     print(comms_table(rows))
     if args.json:
         records = [
-            {"case": r.case, "bytes_per_device": r.measured, "minimum_bytes": r.minimum,
-             "ratio": r.ratio, "detail": r.detail}
+            {
+                "case": r.case,
+                "bytes_per_device": r.measured,
+                "minimum_bytes": r.minimum,
+                "ratio": r.ratio,
+                "detail": r.detail,
+            }
             for r in rows
-        ]  # fmt: skip
+        ]
         write_json(args.json, records)
     return 0

@@ -41,14 +41,19 @@ def run_memory(args: argparse.Namespace) -> int:
     known = MEMORY_CASES[case_set]
     unknown = [n for n in args.names if n not in known]
     if unknown:
-        return usage_error(f"--memory: expected configurations among {sorted(known)}, got "
-                           f"{', '.join(map(repr, unknown))}")  # fmt: skip
+        return usage_error(
+            f"--memory: expected configurations among {sorted(known)}, got "
+            f"{', '.join(map(repr, unknown))}"
+        )
     env = capture_environment()
     say = lambda m: print("#" + m, file=sys.stderr, flush=True)  # noqa: E731
     before = load_average()
     if before and before[0] > 0.5 * env.cores:
-        print(f"WARNING: 1-min load {before[0]:.2f} on {env.cores} cores before the run: times "
-              "will be flagged as taken under load", file=sys.stderr)  # fmt: skip
+        print(
+            f"WARNING: 1-min load {before[0]:.2f} on {env.cores} cores before the run: times "
+            "will be flagged as taken under load",
+            file=sys.stderr,
+        )
     with CpuMonitor(start_of_run=True) as monitor:
         records = run_memory_bench(args.names or None, case_set, log=say)
     rows = memory_table(records)
@@ -58,12 +63,15 @@ def run_memory(args: argparse.Namespace) -> int:
     load = monitor.load
     if args.json:
         payload: dict[str, Any] = {
-            "kind": "memory", "schema": 1, "argv": ["--memory", *args.names, "--case", case_set],
-            "complete": True, "environment": env.to_json(),
+            "kind": "memory",
+            "schema": 1,
+            "argv": ["--memory", *args.names, "--case", case_set],
+            "complete": True,
+            "environment": env.to_json(),
             "load": None if load is None else load.to_json(),
             "loaded": bool(load and load.loaded) or any(r.loaded for r in records),
             "records": [r.to_json() for r in records],
-        }  # fmt: skip
+        }
         write_json(args.json, payload)
         print(f"# wrote {args.json}")
     warnings = [] if load is None else [f"the run: {r}" for r in load.reasons]

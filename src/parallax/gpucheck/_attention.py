@@ -226,9 +226,16 @@ def _makers(fns: Fns, which: int) -> dict[str, Callable[[], Any]]:
 
 
 def _one(
-    sec: Section, grid: AttentionGrid, seq: int, dim: int, causal: bool, torch_device: str | None,
-    samples: int, min_sample_s: float, rng: np.random.Generator,
-) -> list[dict[str, Any]]:  # fmt: skip
+    sec: Section,
+    grid: AttentionGrid,
+    seq: int,
+    dim: int,
+    causal: bool,
+    torch_device: str | None,
+    samples: int,
+    min_sample_s: float,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
     shape = (grid.batch, seq, grid.heads, dim)
     arrays = [_draw(rng, shape) for _ in range(4)]  # q, k, v, cotangent
     with jax.enable_x64(True):
@@ -238,16 +245,27 @@ def _one(
     for dtype in grid.dtypes:
         fns = _build(dtype, causal, arrays, torch_device)
         row: dict[str, Any] = {
-            "seq": seq, "dim": dim, "causal": causal, "dtype": dtype, "batch": grid.batch,
-            "heads": grid.heads, "parity": _parity(fns, refs, REL_L2_OK[dtype]),
-        }  # fmt: skip
+            "seq": seq,
+            "dim": dim,
+            "causal": causal,
+            "dtype": dtype,
+            "batch": grid.batch,
+            "heads": grid.heads,
+            "parity": _parity(fns, refs, REL_L2_OK[dtype]),
+        }
         label = f"S{seq} D{dim}{' causal' if causal else ''} {dtype}"
         with timing_precision():
             for key, which, flops in (("fwd", 0, fwd_flops), ("fwd_bwd", 1, 3.5 * fwd_flops)):
                 recs = time_impls(
-                    "attention." + key, label, _makers(fns, which), dtype=dtype, flops=flops,
-                    samples=samples, min_sample_s=min_sample_s, baseline="parallax-flash",
-                )  # fmt: skip
+                    "attention." + key,
+                    label,
+                    _makers(fns, which),
+                    dtype=dtype,
+                    flops=flops,
+                    samples=samples,
+                    min_sample_s=min_sample_s,
+                    baseline="parallax-flash",
+                )
                 row[key] = [r.to_json() for r in recs]
         rows.append(row)
         sec.log(label + ": " + ", ".join(_status(impl, p) for impl, p in row["parity"].items()))
@@ -262,9 +280,13 @@ def _status(impl: str, p: dict[str, Any]) -> str:
 
 
 def attention_section(
-    sec: Section, *, grid: AttentionGrid, torch_device: str | None, samples: int,
+    sec: Section,
+    *,
+    grid: AttentionGrid,
+    torch_device: str | None,
+    samples: int,
     min_sample_s: float,
-) -> None:  # fmt: skip
+) -> None:
     rows: list[dict[str, Any]] = []
     sec.result.update(grid=asdict(grid), rows=rows, bounds=REL_L2_OK)
     rng = np.random.default_rng(0)

@@ -90,9 +90,16 @@ def kernel_bench(
 
     def time(chosen: list[str]) -> list[BenchRecord]:
         return bench_spec(
-            spec, case, dtype="float32", impls=chosen, samples=samples, ceilings=c,
-            device=torch_device or "cpu", min_sample_s=min_sample_s, log=sec.log,
-        )  # fmt: skip
+            spec,
+            case,
+            dtype="float32",
+            impls=chosen,
+            samples=samples,
+            ceilings=c,
+            device=torch_device or "cpu",
+            min_sample_s=min_sample_s,
+            log=sec.log,
+        )
 
     _in_rounds(sec, wanted, time)
 
@@ -115,9 +122,15 @@ def train_bench(
 
     def time(chosen: list[str]) -> list[BenchRecord]:
         return time_impls(
-            f"train.{p.name}", "step", {i: makers[i] for i in chosen}, dtype="float32",
-            flops=p.flops, samples=samples, min_sample_s=min_sample_s, log=sec.log,
-        )  # fmt: skip
+            f"train.{p.name}",
+            "step",
+            {i: makers[i] for i in chosen},
+            dtype="float32",
+            flops=p.flops,
+            samples=samples,
+            min_sample_s=min_sample_s,
+            log=sec.log,
+        )
 
     _in_rounds(sec, wanted, time)
 

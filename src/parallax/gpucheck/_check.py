@@ -145,16 +145,23 @@ def _steps(opts: Options, sizes: Sizes, jax_dev: Any, cpu: Any, torch_dev: str |
         if torch_dev is None:
             raise RuntimeError("parity needs torch (with CUDA on a GPU run)")
         parity_section(
-            sec, kernels=opts.kernels or sizes.parity_kernels, dtypes=opts.parity_dtypes,
-            torch_device=torch_dev, jax_device=jax_dev, cpu_device=cpu,
-        )  # fmt: skip
+            sec,
+            kernels=opts.kernels or sizes.parity_kernels,
+            dtypes=opts.parity_dtypes,
+            torch_device=torch_dev,
+            jax_device=jax_dev,
+            cpu_device=cpu,
+        )
 
     def attention(sec: Section) -> None:
         with jax.default_device(jax_dev):
             attention_section(
-                sec, grid=sizes.attention, torch_device=torch_dev, samples=opts.samples,
+                sec,
+                grid=sizes.attention,
+                torch_device=torch_dev,
+                samples=opts.samples,
                 min_sample_s=sizes.min_sample_s,
-            )  # fmt: skip
+            )
 
     common: dict[str, Any] = dict(
         torch_device=torch_dev, samples=opts.samples, min_sample_s=sizes.min_sample_s
@@ -163,9 +170,13 @@ def _steps(opts: Options, sizes: Sizes, jax_dev: Any, cpu: Any, torch_dev: str |
     def kernel(name: str, sec: Section) -> None:
         with jax.default_device(jax_dev):
             kernel_bench(
-                sec, name, case=sizes.case, impls=opts.impls,
-                ceilings=lambda: measured.get("ceilings"), **common,
-            )  # fmt: skip
+                sec,
+                name,
+                case=sizes.case,
+                impls=opts.impls,
+                ceilings=lambda: measured.get("ceilings"),
+                **common,
+            )
 
     def train(which: str, sec: Section) -> None:
         if which == "fno":

@@ -61,8 +61,10 @@ def _nvidia_smi() -> dict[str, Any] | None:
     rows = _run(["nvidia-smi", f"--query-gpu={','.join(_SMI_FIELDS)}", "--format=csv,noheader"])
     if rows is None:
         return None
-    gpus = [dict(zip(_SMI_FIELDS, (v.strip() for v in line.split(",")), strict=False))
-            for line in rows.strip().splitlines()]  # fmt: skip
+    gpus = [
+        dict(zip(_SMI_FIELDS, (v.strip() for v in line.split(",")), strict=False))
+        for line in rows.strip().splitlines()
+    ]
     banner = _run(["nvidia-smi"]) or ""
     cuda = re.search(r"CUDA Version:\s*([\d.]+)", banner)
     return {"gpus": gpus, "driver_cuda_version": cuda.group(1) if cuda else None}

@@ -59,11 +59,14 @@ def _precision(r: dict[str, Any]) -> list[str]:
     rows = {(x["op"], x["mode"]): x["rel_l2"] for x in r.get("rows", [])}
     ops = sorted({op for op, _ in rows})
     lines = ["| op | default ‖err‖/‖ref‖ | pinned |", "|---|---|---|"]
-    lines += [f"| {op} | {_f(rows.get((op, 'default')))} | {_f(rows.get((op, 'pinned')))} |"
-              for op in ops]  # fmt: skip
-    verdict = "all IEEE float32" if r.get("pinned_all_ieee") else (
-        f"ABOVE {r.get('threshold')} under the pin: {r.get('pinned_above_threshold')}"
-    )  # fmt: skip
+    lines += [
+        f"| {op} | {_f(rows.get((op, 'default')))} | {_f(rows.get((op, 'pinned')))} |" for op in ops
+    ]
+    verdict = (
+        "all IEEE float32"
+        if r.get("pinned_all_ieee")
+        else (f"ABOVE {r.get('threshold')} under the pin: {r.get('pinned_above_threshold')}")
+    )
     return [*lines, "", f"Under the parity pin: {verdict}."]
 
 

@@ -57,9 +57,17 @@ def compare_leaf(
     want = np.asarray(want)
     if got.shape != want.shape:
         return LeafReport(
-            name, tuple(want.shape), np.inf, np.inf, rtol, atol, False,
-            note=f"shape mismatch: jax {got.shape} vs torch {want.shape}", dtype=dtype, kind=kind,
-        )  # fmt: skip
+            name,
+            tuple(want.shape),
+            np.inf,
+            np.inf,
+            rtol,
+            atol,
+            False,
+            note=f"shape mismatch: jax {got.shape} vs torch {want.shape}",
+            dtype=dtype,
+            kind=kind,
+        )
     compute = np.complex128 if np.iscomplexobj(got) or np.iscomplexobj(want) else np.float64
     g, w = got.astype(compute), want.astype(compute)
     if g.size == 0:

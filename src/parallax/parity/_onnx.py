@@ -215,13 +215,22 @@ def compare_onnx(
                 )
             cast = tuple(leaf.value for leaf in prepare_inputs(inputs).cast(dtype).leaves)
             path = export_onnx(
-                model, cast, folder / f"model_{dtype}.onnx", torch_module=torch_module,
-                rules=rules, opset=opset,
-            )  # fmt: skip
+                model,
+                cast,
+                folder / f"model_{dtype}.onnx",
+                torch_module=torch_module,
+                rules=rules,
+                opset=opset,
+            )
             part = compare(
-                model, onnx_function(path), cast, grad_wrt=None, dtypes=(dtype,), tol=tol,
+                model,
+                onnx_function(path),
+                cast,
+                grad_wrt=None,
+                dtypes=(dtype,),
+                tol=tol,
                 title=report.title,
-            )  # fmt: skip
+            )
             report.leaves += part.leaves
             report.errors += part.errors
     report.reference = "onnxruntime"

@@ -149,8 +149,14 @@ def cluster_nve_case(*, steps: int, save_every: int) -> Callable[..., Case]:
 # the bench liquid: 100 steps of LJ at density 0.8, cut 2.5, skin 0.3
 _liquid = functools.partial(
     nve_case,
-    density=0.8, steps=100, save_every=100, r_cut=2.5, skin=0.3, capacity=128, cell_capacity=48,
-)  # fmt: skip
+    density=0.8,
+    steps=100,
+    save_every=100,
+    r_cut=2.5,
+    skin=0.3,
+    capacity=128,
+    cell_capacity=48,
+)
 
 register(
     KernelSpec(

@@ -21,9 +21,13 @@ from parallax.registry._spec import Case, KernelSpec
 
 
 def _linear_cost(
-    shape: tuple[int, ...], grid_dims: int, steps: int, frames: int, dtype: np.dtype,
+    shape: tuple[int, ...],
+    grid_dims: int,
+    steps: int,
+    frames: int,
+    dtype: np.dtype,
     flops_per_mode: float,
-) -> tuple[float, float]:  # fmt: skip
+) -> tuple[float, float]:
     """``(flops, bytes)`` of an exact linear spectral rollout: per step and mode
     ``flops_per_mode`` (2 for a real factor such as heat's exp(-nu |k|^2 dt), 6 for a complex
     one) and one read + one write of the complex mode; per call one rfftn of the input, one

@@ -205,8 +205,12 @@ def test_grouped_heads_with_broadcast_masks(impl):
         got = nn.dot_product_attention(q, k, v, mask=jnp.asarray(mask), implementation=impl)
         allowed = np.broadcast_to(mask, (2, 4, 8, 8))
         for hi in range(4):
-            want = _naive(q[:, :, hi : hi + 1], k[:, :, hi // 2 : hi // 2 + 1],
-                          v[:, :, hi // 2 : hi // 2 + 1], allowed[:, hi])  # fmt: skip
+            want = _naive(
+                q[:, :, hi : hi + 1],
+                k[:, :, hi // 2 : hi // 2 + 1],
+                v[:, :, hi // 2 : hi // 2 + 1],
+                allowed[:, hi],
+            )
             np.testing.assert_allclose(
                 np.asarray(got[:, :, hi : hi + 1]), want, rtol=2e-5, atol=2e-6
             )

@@ -41,7 +41,9 @@ def test_while_and_scan_agree_and_tolerances_do_not_recompile():
         s = _solver("scan", 400)(*_args())
         np.testing.assert_allclose(np.asarray(s.ys), np.asarray(a.ys), rtol=1e-13, atol=1e-13)
         assert (int(s.num_accepted), int(s.num_rejected)) == (
-            int(a.num_accepted), int(a.num_rejected))  # fmt: skip
+            int(a.num_accepted),
+            int(a.num_rejected),
+        )
         np.testing.assert_array_equal(np.asarray(a.ys[0]), [1.0, 2.0, 3.0])
 
 
@@ -62,7 +64,10 @@ def test_max_steps_reached_is_a_status_not_a_hang(loop):
         tt = [torch.tensor(np.asarray(x)) for x in _args()]
     t_ys, t_status, t_acc, t_rej = twins.dopri5(twins.lorenz63, *tt, max_steps=12)
     assert (t_status, t_acc, t_rej) == (
-        ode.MAX_STEPS_REACHED, int(sol.num_accepted), int(sol.num_rejected))  # fmt: skip
+        ode.MAX_STEPS_REACHED,
+        int(sol.num_accepted),
+        int(sol.num_rejected),
+    )
     np.testing.assert_allclose(t_ys.numpy(), ys, rtol=1e-12, atol=1e-12)
 
 
@@ -142,8 +147,9 @@ def test_a_failed_solve_raises_instead_of_returning_nan_rows():
 
     with pytest.raises(ValueError, match="max_steps: the solve needed more than max_steps=2"):
         solve(*args, max_steps=2)
-    line = str(_first_error(lambda: jax.jit(solve, static_argnames="max_steps")(
-        *args, max_steps=2)))  # fmt: skip
+    line = str(
+        _first_error(lambda: jax.jit(solve, static_argnames="max_steps")(*args, max_steps=2))
+    )
     assert "max_steps: the solve needed more than max_steps=2" in line.splitlines()[0]
 
 
@@ -157,13 +163,19 @@ def test_vmap_raises_if_any_solve_fails_and_throw_false_gives_each_status():
     with jax.enable_x64(True):
         y0, ts, p, rtol, atol, dt0 = _args()
         y0s = jnp.stack([y0, y0 * 1e8])  # the second blows the step budget
-        run = jax.jit(jax.vmap(
-            functools.partial(ode.dopri5, ode.lorenz63, max_steps=200),
-            in_axes=(0, None, None, None, None, None)))  # fmt: skip
+        run = jax.jit(
+            jax.vmap(
+                functools.partial(ode.dopri5, ode.lorenz63, max_steps=200),
+                in_axes=(0, None, None, None, None, None),
+            )
+        )
         assert "max_steps" in str(_first_error(lambda: run(y0s, ts, p, rtol, atol, dt0)))
-        quiet = jax.jit(jax.vmap(
-            functools.partial(ode.dopri5, ode.lorenz63, max_steps=200, throw=False),
-            in_axes=(0, None, None, None, None, None)))  # fmt: skip
+        quiet = jax.jit(
+            jax.vmap(
+                functools.partial(ode.dopri5, ode.lorenz63, max_steps=200, throw=False),
+                in_axes=(0, None, None, None, None, None),
+            )
+        )
         sol = quiet(y0s, ts, p, rtol, atol, dt0)
     assert np.asarray(sol.status).tolist() == [ode.SUCCESS, ode.MAX_STEPS_REACHED]
 
@@ -221,7 +233,8 @@ def test_vmap_over_64_initial_conditions_and_over_parameters():
         ps = jnp.stack([jnp.full(64, P63[0]), rhos, jnp.full(64, P63[2])], axis=1)
         # one vmap over initial conditions and parameters together (one compile)
         batched = jax.jit(jax.vmap(solve, in_axes=(0, None, 0, None, None, None)))(
-            y0s, ts, ps, rtol, atol, dt0)  # fmt: skip
+            y0s, ts, ps, rtol, atol, dt0
+        )
         for i in range(64):
             one = solve(y0s[i], ts, ps[i], rtol, atol, dt0)
             np.testing.assert_allclose(batched.ys[i], one.ys, rtol=1e-12, atol=1e-12)

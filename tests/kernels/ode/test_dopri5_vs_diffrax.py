@@ -21,21 +21,45 @@ P63 = (10.0, 28.0, 8.0 / 3.0)
 @jax.jit
 def _diffrax_solve(tol: jax.Array):
     ctrl = diffrax.PIDController(
-        rtol=tol, atol=tol, pcoeff=0.4, icoeff=0.3, dcoeff=0.0, safety=0.9, factormin=0.2,
-        factormax=10.0, error_order=5,
-    )  # fmt: skip
+        rtol=tol,
+        atol=tol,
+        pcoeff=0.4,
+        icoeff=0.3,
+        dcoeff=0.0,
+        safety=0.9,
+        factormin=0.2,
+        factormax=10.0,
+        error_order=5,
+    )
     term = diffrax.ODETerm(lambda t, y, p: ode.lorenz63(jnp.asarray(t), y, p))
     with jax.numpy_dtype_promotion("standard"):
-        sol = diffrax.diffeqsolve(term, diffrax.Dopri5(), 0.0, 5.0, 1e-2, jnp.ones(3),
-                                  args=jnp.asarray(P63), stepsize_controller=ctrl,
-                                  saveat=diffrax.SaveAt(t1=True), max_steps=100_000)  # fmt: skip
+        sol = diffrax.diffeqsolve(
+            term,
+            diffrax.Dopri5(),
+            0.0,
+            5.0,
+            1e-2,
+            jnp.ones(3),
+            args=jnp.asarray(P63),
+            stepsize_controller=ctrl,
+            saveat=diffrax.SaveAt(t1=True),
+            max_steps=100_000,
+        )
     return sol.stats["num_accepted_steps"], sol.stats["num_rejected_steps"], sol.ys
 
 
 @jax.jit
 def _solve(tol: jax.Array) -> ode.ODESolution:
-    return ode.dopri5(ode.lorenz63, jnp.ones(3), jnp.asarray([0.0, 5.0]), jnp.asarray(P63), tol,
-                      tol, 1e-2, max_steps=100_000)  # fmt: skip
+    return ode.dopri5(
+        ode.lorenz63,
+        jnp.ones(3),
+        jnp.asarray([0.0, 5.0]),
+        jnp.asarray(P63),
+        tol,
+        tol,
+        1e-2,
+        max_steps=100_000,
+    )
 
 
 def _diffrax_steps(tol: float) -> tuple[int, int, np.ndarray]:
@@ -45,8 +69,9 @@ def _diffrax_steps(tol: float) -> tuple[int, int, np.ndarray]:
 
 def test_diffrax_error_estimate_is_two_thirds_of_ours():
     b = np.array([35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0])
-    shampine = np.array([1951 / 21600, 0, 22642 / 50085, 451 / 720, -12231 / 42400, 649 / 6300,
-                         1 / 60])  # fmt: skip
+    shampine = np.array(
+        [1951 / 21600, 0, 22642 / 50085, 451 / 720, -12231 / 42400, 649 / 6300, 1 / 60]
+    )
     np.testing.assert_allclose(b - shampine, np.asarray(E) * 2 / 3, rtol=1e-14, atol=1e-17)
 
 

@@ -67,8 +67,9 @@ def test_vmap_over_64_initial_conditions_and_parameters_rk4_and_verlet():
         np.testing.assert_allclose(vf[i], v, rtol=1e-6, atol=1e-6)
     # a batch inside the state (leading axes) is the same computation again
     batch_final, _ = rk(y0s, dt, jnp.asarray(P63, dtype=jnp.float32))
-    np.testing.assert_allclose(batch_final[5], rk(y0s[5], dt, jnp.asarray(P63, jnp.float32))[0],
-                               rtol=1e-5, atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        batch_final[5], rk(y0s[5], dt, jnp.asarray(P63, jnp.float32))[0], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_bad_input_raises_clearly():
@@ -105,15 +106,17 @@ def test_vector_field_identities():
         np.testing.assert_allclose(ode.lorenz96(0.0, jnp.full((3, 40), 8.0), f), 0.0, atol=1e-14)
         rng = np.random.default_rng(2)
         yp, pp = jnp.asarray(rng.standard_normal((16, 2))), jnp.asarray([0.3, 2.0])
-        _, de = jax.jvp(lambda y: ode.damped_pendulum_energy(y, pp), (yp,),
-                        (ode.damped_pendulum(0.0, yp, pp),))  # fmt: skip
+        _, de = jax.jvp(
+            lambda y: ode.damped_pendulum_energy(y, pp), (yp,), (ode.damped_pendulum(0.0, yp, pp),)
+        )
         np.testing.assert_allclose(de, -0.3 * yp[:, 1] ** 2, rtol=1e-12, atol=1e-14)
         yk = jnp.asarray(rng.uniform(0.5, 1.5, (16, 4)))
         mu = jnp.asarray(1.7)
 
         def invariants(y):
             return ode.kepler_energy(y[:, :2], y[:, 2:], mu), ode.kepler_angular_momentum(
-                y[:, :2], y[:, 2:])  # fmt: skip
+                y[:, :2], y[:, 2:]
+            )
 
         _, (de, dl) = jax.jvp(invariants, (yk,), (ode.kepler(0.0, yk, mu),))
         np.testing.assert_allclose(de, 0.0, atol=1e-13)

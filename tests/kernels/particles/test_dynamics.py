@@ -25,8 +25,15 @@ def test_grad_through_100_step_nve_matches_central_differences():
     cluster crosses no cutoff, so the loss is smooth."""
     x, v, box = _cluster_args(0)
     c = jnp.asarray(np.random.default_rng(1).standard_normal(x.shape))
-    kw = dict(num_steps=100, r_cut=3.0, save_every=100, skin=0.3, capacity=8,
-              cells_per_side=(3, 3, 3), cell_capacity=8)  # fmt: skip
+    kw = dict(
+        num_steps=100,
+        r_cut=3.0,
+        save_every=100,
+        skin=0.3,
+        capacity=8,
+        cells_per_side=(3, 3, 3),
+        cell_capacity=8,
+    )
 
     @jax.jit
     def loss(x, dt, eps):
@@ -48,11 +55,21 @@ def test_grad_through_100_step_nve_matches_central_differences():
 def test_vmap_over_64_initial_conditions_equals_separate_calls():
     run = jax.jit(
         lambda x, v: P.lj_nve_rollout(
-            x, v, jnp.asarray(10.0), jnp.asarray(0.005), jnp.asarray(1.0), jnp.asarray(1.0),
-            num_steps=20, r_cut=3.0, save_every=10, skin=0.3, capacity=8,
-            cells_per_side=(3, 3, 3), cell_capacity=8,
+            x,
+            v,
+            jnp.asarray(10.0),
+            jnp.asarray(0.005),
+            jnp.asarray(1.0),
+            jnp.asarray(1.0),
+            num_steps=20,
+            r_cut=3.0,
+            save_every=10,
+            skin=0.3,
+            capacity=8,
+            cells_per_side=(3, 3, 3),
+            cell_capacity=8,
         )
-    )  # fmt: skip
+    )
     xs, vs = zip(*(_cluster_args(s)[:2] for s in range(64)), strict=True)
     batched = jax.vmap(run)(jnp.stack(xs), jnp.stack(vs))
     for i in range(64):
@@ -95,8 +112,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"velocities: expected shape \(8, 3\)"):
         P.lj_nve_rollout(x, v[:5], box, jnp.asarray(0.01), one, one, **kw)
     with pytest.raises(ValueError, match="kT: expected a value >= 0"):
-        P.lj_langevin_rollout(x, v, box, 0.01, one, one, one, jnp.asarray(-1.0),
-                              key=jax.random.key(0), **kw)  # fmt: skip
+        P.lj_langevin_rollout(
+            x, v, box, 0.01, one, one, one, jnp.asarray(-1.0), key=jax.random.key(0), **kw
+        )
     with pytest.raises(ValueError, match="exactly one"):
         P.lj_langevin_rollout(x, v, box, 0.01, one, one, one, one, **kw)
     with pytest.raises(ValueError, match=r"noise: expected shape \(2, 8, 3\)"):

@@ -63,9 +63,14 @@ def test_overflow_is_reported_and_reallocation_fixes_it():
     good = P.allocate_neighbor_list(x, box, cutoff=rc, skin=0.3)
     # neighbor capacity too small: a status, not an exception, under jit
     small = P.build_neighbor_list(
-        x, box, cutoff=rc, skin=0.3, capacity=good.capacity // 2,
-        cells_per_side=good.cells_per_side, cell_capacity=good.cell_capacity,
-    )  # fmt: skip
+        x,
+        box,
+        cutoff=rc,
+        skin=0.3,
+        capacity=good.capacity // 2,
+        cells_per_side=good.cells_per_side,
+        cell_capacity=good.cell_capacity,
+    )
     assert bool(small.did_overflow)
     assert int(small.max_neighbors_seen) > small.capacity
     wrong = P.lj_energy_neighbor(x, box, 1.0, 1.0, small, r_cut=rc)
@@ -73,9 +78,14 @@ def test_overflow_is_reported_and_reallocation_fixes_it():
     assert abs(float(wrong) - float(exact)) > 1.0  # this is why the flag must be checked
     # cell capacity too small
     tight = P.build_neighbor_list(
-        x, box, cutoff=rc, skin=0.3, capacity=good.capacity,
-        cells_per_side=good.cells_per_side, cell_capacity=2,
-    )  # fmt: skip
+        x,
+        box,
+        cutoff=rc,
+        skin=0.3,
+        capacity=good.capacity,
+        cells_per_side=good.cells_per_side,
+        cell_capacity=2,
+    )
     assert bool(tight.did_overflow) and int(tight.max_cell_seen) > 2
     # the flag is sticky through later rebuilds, even when the new build fits
     again = jax.jit(P.update_neighbor_list)(small, x, box)
@@ -96,9 +106,14 @@ def test_rollout_overflow_status_then_rerun_after_reallocation():
     args = (x, v, box, jnp.asarray(0.005), jnp.asarray(1.0), jnp.asarray(1.0))
     full = P.allocate_neighbor_list(x, box, cutoff=1.8, skin=0.3)
     nl = P.build_neighbor_list(
-        x, box, cutoff=1.8, skin=0.3, capacity=full.capacity - 6,
-        cells_per_side=full.cells_per_side, cell_capacity=full.cell_capacity,
-    )  # fmt: skip
+        x,
+        box,
+        cutoff=1.8,
+        skin=0.3,
+        capacity=full.capacity - 6,
+        cells_per_side=full.cells_per_side,
+        cell_capacity=full.cell_capacity,
+    )
     run = jax.jit(P.lj_nve_neighbor_rollout, static_argnames=("num_steps", "r_cut", "save_every"))
     traj, nl_out = run(*args, nl, num_steps=40, r_cut=1.8, save_every=40)
     assert bool(nl_out.did_overflow)

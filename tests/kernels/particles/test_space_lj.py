@@ -104,33 +104,85 @@ def _xs(n=16, box=5.0):
     ("fn", "args", "msg", "traced"),
     [
         (lambda x, b: P.lj_energy(x, b, 1.0, 1.0), (_xs(), 0.0), "box: expected a value > 0", (1,)),
-        (lambda x, b: P.lj_energy(x, b, 1.0, 1.0), (_xs(), -5.0), "box: expected a value > 0",
-         (1,)),
-        (lambda x, b: P.lj_energy(x, b, 1.0, 1.0), (_xs(), jnp.asarray([5.0, 0.0, 5.0])),
-         "box: expected a value > 0", (1,)),
-        (lambda x, b: P.lj_energy(x, b, 1.0, 1.0), (_xs(), jnp.inf), "box: contains NaN or Inf",
-         (1,)),
-        (lambda x, b: P.lj_energy(x, b, 1.0, 1.0), (_xs().at[0, 0].set(jnp.nan), 5.0),
-         "positions: contains NaN or Inf", (0,)),
-        (lambda x, b: P.lj_energy(x, b, 1.0, 1.0, r_cut=4.0), (_xs(), 5.0),
-         "r_cut: expected r_cut <= min(box) / 2", (1,)),
-        (lambda x, b: P.lj_energy_and_forces(x, b, 1.0, 1.0)[1], (_xs(), 4.0),
-         "r_cut: expected r_cut <= min(box) / 2", (1,)),
+        (
+            lambda x, b: P.lj_energy(x, b, 1.0, 1.0),
+            (_xs(), -5.0),
+            "box: expected a value > 0",
+            (1,),
+        ),
+        (
+            lambda x, b: P.lj_energy(x, b, 1.0, 1.0),
+            (_xs(), jnp.asarray([5.0, 0.0, 5.0])),
+            "box: expected a value > 0",
+            (1,),
+        ),
+        (
+            lambda x, b: P.lj_energy(x, b, 1.0, 1.0),
+            (_xs(), jnp.inf),
+            "box: contains NaN or Inf",
+            (1,),
+        ),
+        (
+            lambda x, b: P.lj_energy(x, b, 1.0, 1.0),
+            (_xs().at[0, 0].set(jnp.nan), 5.0),
+            "positions: contains NaN or Inf",
+            (0,),
+        ),
+        (
+            lambda x, b: P.lj_energy(x, b, 1.0, 1.0, r_cut=4.0),
+            (_xs(), 5.0),
+            "r_cut: expected r_cut <= min(box) / 2",
+            (1,),
+        ),
+        (
+            lambda x, b: P.lj_energy_and_forces(x, b, 1.0, 1.0)[1],
+            (_xs(), 4.0),
+            "r_cut: expected r_cut <= min(box) / 2",
+            (1,),
+        ),
         (lambda x, b: P.wrap(x, b), (_xs(), 0.0), "box: expected a value > 0", (1,)),
-        (lambda x, b: P.displacement(x[0], x[1], b), (_xs(), 0.0), "box: expected a value > 0",
-         (1,)),
-        (lambda x, b: P.pair_displacements(x, b), (_xs(), -1.0), "box: expected a value > 0",
-         (1,)),
-        (lambda x, b: P.lj_nve_rollout(x, jnp.zeros_like(x), b, 0.001, 1.0, 1.0,
-                                       num_steps=2).position, (_xs(), 0.0),
-         "box: expected a value > 0", (1,)),
-        (lambda x, b: P.lj_langevin_rollout(x, jnp.zeros_like(x), b, 0.001, 1.0, 1.0, 1.0, 1.0,
-                                            key=jax.random.key(0), num_steps=2).position,
-         (_xs(), -5.0), "box: expected a value > 0", (1,)),
-        (lambda x, b: P.build_neighbor_list(x, b, cutoff=1.0, skin=0.2, capacity=8).idx,
-         (_xs(), 0.0), "box: expected a value > 0", (1,)),
+        (
+            lambda x, b: P.displacement(x[0], x[1], b),
+            (_xs(), 0.0),
+            "box: expected a value > 0",
+            (1,),
+        ),
+        (lambda x, b: P.pair_displacements(x, b), (_xs(), -1.0), "box: expected a value > 0", (1,)),
+        (
+            lambda x, b: (
+                P.lj_nve_rollout(x, jnp.zeros_like(x), b, 0.001, 1.0, 1.0, num_steps=2).position
+            ),
+            (_xs(), 0.0),
+            "box: expected a value > 0",
+            (1,),
+        ),
+        (
+            lambda x, b: (
+                P.lj_langevin_rollout(
+                    x,
+                    jnp.zeros_like(x),
+                    b,
+                    0.001,
+                    1.0,
+                    1.0,
+                    1.0,
+                    1.0,
+                    key=jax.random.key(0),
+                    num_steps=2,
+                ).position
+            ),
+            (_xs(), -5.0),
+            "box: expected a value > 0",
+            (1,),
+        ),
+        (
+            lambda x, b: P.build_neighbor_list(x, b, cutoff=1.0, skin=0.2, capacity=8).idx,
+            (_xs(), 0.0),
+            "box: expected a value > 0",
+            (1,),
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_box_nan_positions_or_a_long_cutoff_is_an_error_not_a_number(
     named_error, fn, args, msg, traced
 ):

@@ -180,7 +180,7 @@ WAVE, START = pde.wave_2d_step, pde.wave_2d_start
         (lambda: WAVE(Z((8, 8)), Z((8, 8)), 1.0, 0.1, 0.1), ValueError, "Courant"),
         (lambda: START(Z((8, 8)), Z((8, 8)) + jnp.inf, 1.0, 0.01, 0.1), ValueError, "v0: contains"),
     ],
-)  # fmt: skip
+)
 def test_bad_input(call, err, match):
     with pytest.raises(err, match=match):
         call()

@@ -195,7 +195,7 @@ GEM, GMIL, OU = sde.gbm_euler_maruyama, sde.gbm_milstein, sde.ou_euler_maruyama
         (lambda: OU(X0, 1.0, 0.0, 0.2, 0.01, DW.astype(jnp.int32)), TypeError, "dW"),
         (lambda: sde.brownian_increments(jax.random.key(0), 0.01, 0, (3,)), ValueError, "num_st"),
     ],
-)  # fmt: skip
+)
 def test_bad_input(call, err, match):
     with pytest.raises(err, match=match):
         call()
@@ -212,13 +212,16 @@ def test_bad_dt_under_jit_raises_at_run_time():
     [
         (lambda s: GEM(X0, 0.1, s, 0.01, DW)[0], (-0.2,), "sigma: expected a value >= 0", (0,)),
         (lambda s: GMIL(X0, 0.1, s, 0.01, DW)[0], (-0.2,), "sigma: expected a value >= 0", (0,)),
-        (lambda s: sde.gbm_exact(X0, 0.1, s, 1.0, X0), (-0.2,), "sigma: expected a value >= 0",
-         (0,)),
-        (lambda s: OU(X0, 1.0, 0.0, s, 0.01, DW)[0], (-0.2,), "sigma: expected a value >= 0",
-         (0,)),
+        (
+            lambda s: sde.gbm_exact(X0, 0.1, s, 1.0, X0),
+            (-0.2,),
+            "sigma: expected a value >= 0",
+            (0,),
+        ),
+        (lambda s: OU(X0, 1.0, 0.0, s, 0.01, DW)[0], (-0.2,), "sigma: expected a value >= 0", (0,)),
     ],
     ids=["gbm_euler_maruyama", "gbm_milstein", "gbm_exact", "ou_euler_maruyama"],
-)  # fmt: skip
+)
 def test_a_negative_volatility_is_refused(named_error, fn, args, msg, traced):
     """Were: GBM accepted sigma < 0 (a path driven by -W: the same law, a different path than
     the caller's dW promises) while OU documented sigma >= 0 without checking it."""

@@ -27,17 +27,31 @@ def _diffrax_dopri5(case: Case) -> Callable[[], Any]:
     ts = inp["ts"]
     term = diffrax.ODETerm(lambda t, y, p: ode.lorenz63(jnp.asarray(t), y, p))
     ctrl = diffrax.PIDController(
-        rtol=inp["rtol"] / 1.5, atol=inp["atol"] / 1.5, pcoeff=0.4, icoeff=0.3, dcoeff=0.0,
-        safety=0.9, factormin=0.2, factormax=10.0, error_order=5,
-    )  # fmt: skip
+        rtol=inp["rtol"] / 1.5,
+        atol=inp["atol"] / 1.5,
+        pcoeff=0.4,
+        icoeff=0.3,
+        dcoeff=0.0,
+        safety=0.9,
+        factormin=0.2,
+        factormax=10.0,
+        error_order=5,
+    )
 
     @jax.jit
     def solve(y0, params, ts, dt0):
         return diffrax.diffeqsolve(
-            term, diffrax.Dopri5(), ts[0], ts[-1], dt0, y0, args=params,
-            saveat=diffrax.SaveAt(ts=ts), stepsize_controller=ctrl,
+            term,
+            diffrax.Dopri5(),
+            ts[0],
+            ts[-1],
+            dt0,
+            y0,
+            args=params,
+            saveat=diffrax.SaveAt(ts=ts),
+            stepsize_controller=ctrl,
             max_steps=case.static["max_steps"],
-        ).ys  # fmt: skip
+        ).ys
 
     args = (inp["y0"], inp["params"], ts, inp["dt0"])
     return lambda: solve(*args)
@@ -53,13 +67,21 @@ def _scipy_rk45(case: Case) -> Callable[[], Any]:
     ts = np.asarray(c["ts"], np.float64)
 
     def rhs(t, y):
-        return np.array([sigma * (y[1] - y[0]), y[0] * (rho - y[2]) - y[1],
-                         y[0] * y[1] - beta * y[2]])  # fmt: skip
+        return np.array(
+            [sigma * (y[1] - y[0]), y[0] * (rho - y[2]) - y[1], y[0] * y[1] - beta * y[2]]
+        )
 
     def run() -> np.ndarray:
-        return solve_ivp(rhs, (ts[0], ts[-1]), np.asarray(c["y0"], np.float64), method="RK45",
-                         t_eval=ts, rtol=float(c["rtol"]), atol=float(c["atol"]),
-                         first_step=float(c["dt0"])).y  # fmt: skip
+        return solve_ivp(
+            rhs,
+            (ts[0], ts[-1]),
+            np.asarray(c["y0"], np.float64),
+            method="RK45",
+            t_eval=ts,
+            rtol=float(c["rtol"]),
+            atol=float(c["atol"]),
+            first_step=float(c["dt0"]),
+        ).y
 
     return run
 

@@ -25,9 +25,13 @@ def _jax_md_nve(case: Case) -> Callable[[], Any]:
     r_cut, skin = float(s["r_cut"]), float(s["skin"])
     disp, shift = space.periodic(jnp.asarray(box))
     neighbor_fn, energy_fn = energy.lennard_jones_neighbor_list(
-        disp, jnp.asarray(box), r_onset=r_cut - 0.5, r_cutoff=r_cut, dr_threshold=skin,
+        disp,
+        jnp.asarray(box),
+        r_onset=r_cut - 0.5,
+        r_cutoff=r_cut,
+        dr_threshold=skin,
         format=partition.NeighborListFormat.Dense,
-    )  # fmt: skip
+    )
     x = jnp.mod(x, box)
     nbrs = neighbor_fn.allocate(x)
     init, apply = simulate.nve(energy_fn, shift, float(case.inputs["dt"]))
