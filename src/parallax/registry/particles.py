@@ -164,7 +164,7 @@ register(
         fn=particles.lj_nve_rollout,
         cases={
             "test": cluster_nve_case(steps=40, save_every=10),
-            # the "LJ 4096 particles": density 0.8, r_c = 2.5, skin 0.3, 6^3 cells
+            # the standard LJ liquid benchmark (4096 particles): density 0.8, r_c = 2.5, skin 0.3
             "bench": _liquid(n_side=16),
             # 40^3 = 64000 particles at the same density and cut (15^3 cells): sized for a GPU
             "bench_gpu": _liquid(n_side=40),
