@@ -9,6 +9,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import sysconfig
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -75,3 +78,28 @@ def x64():
     """float64 enabled for the whole test (``jax_enable_x64`` is off everywhere else)."""
     with jax.enable_x64(True):
         yield
+
+
+@pytest.fixture
+def venv_over_this_environment():
+    """``make(venv, this_parallax=False) -> python``: a virtual environment at ``venv`` whose
+    Python sees this environment's installed packages without installing or downloading them (a
+    ``.pth`` file adds this site-packages). With ``this_parallax`` it also reads that folder's own
+    ``.pth`` files, where this environment's editable parallax lives; without, parallax is
+    whatever the test installs into the venv (a wheel, a copy of the repo)."""
+
+    def make(venv: Path, *, this_parallax: bool = False) -> Path:
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+        py = venv / "bin" / "python"
+        site = subprocess.run(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        ours = sysconfig.get_paths()["purelib"]
+        line = f"import site; site.addsitedir({ours!r})" if this_parallax else ours
+        (Path(site) / "this_environment.pth").write_text(line + "\n")
+        return py
+
+    return make

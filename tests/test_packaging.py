@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
 import tomllib
 from pathlib import Path
 
@@ -41,7 +40,7 @@ def test_every_package_is_declared():
 
 
 @pytest.mark.slow
-def test_wheel_installs_and_imports_outside_the_repo(tmp_path: Path):
+def test_wheel_installs_and_imports_outside_the_repo(tmp_path: Path, venv_over_this_environment):
     """Build the wheel, install it into a fresh venv, import from a folder outside the repo.
 
     Dependencies come from the test environment's site-packages through a path file, so nothing
@@ -66,16 +65,9 @@ def test_wheel_installs_and_imports_outside_the_repo(tmp_path: Path):
         text=True,
     )
     (wheel,) = wheels.glob("parallax-*.whl")
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    py = venv / "bin" / "python"
-    site = subprocess.run(
-        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    py = venv_over_this_environment(tmp_path / "venv")
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.check_output([str(py), "-c", purelib], text=True).strip()
     subprocess.run(
         [
             sys.executable,

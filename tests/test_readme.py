@@ -15,7 +15,6 @@ import re
 import shlex
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -97,19 +96,11 @@ def _copy_repo(dest: Path) -> None:
             (dest / f).chmod(src.stat().st_mode)
 
 
-def _venv_from_this_environment(repo: Path) -> None:
+def _venv_from_this_environment(repo: Path, make_venv) -> None:
     """``repo/.venv`` seeing this environment's dependencies, marked as installed for
     scripts/_bootstrap.sh (which then only installs parallax itself, editable)."""
     venv = repo / ".venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    py = venv / "bin" / "python"
-    site = subprocess.run(
-        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    (Path(site) / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    make_venv(venv)
     ours = Path(sys.executable).parent
     for tool in ("tensorboard", "ruff", "pyright", "pytest"):
         if (ours / tool).exists():
@@ -155,11 +146,11 @@ def test_setup_commands_come_first():
 
 @pytest.mark.slow
 @pytest.mark.torch
-def test_every_readme_command_works_after_the_setup(tmp_path):
+def test_every_readme_command_works_after_the_setup(tmp_path, venv_over_this_environment):
     pytest.importorskip("torch", reason="the README installs the torch extra")
     repo = tmp_path / "parallax"
     _copy_repo(repo)
-    _venv_from_this_environment(repo)
+    _venv_from_this_environment(repo, venv_over_this_environment)
     setup = _bash(repo, SHORT["scripts/run"])
     assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
     assert "== ks_emulator: completed" in setup.stdout  # the demo's results block

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -110,25 +109,9 @@ def test_a_broken_entry_point_warns_naming_the_package_and_keeps_the_rest(fresh,
     assert "ok.heat" in have and "pde.heat_1d" in have
 
 
-def _venv_from_this_environment(venv: Path) -> Path:
-    """A virtual environment that sees this one's packages (parallax included) through a
-    ``.pth`` that adds this environment's site-packages as a site directory."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    py = venv / "bin" / "python"
-    site = subprocess.run(
-        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    ours = sysconfig.get_paths()["purelib"]
-    (Path(site) / "this_environment.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
-    return py
-
-
 @pytest.mark.slow
-def test_a_pip_installed_package_is_listed_compared_and_timed(tmp_path):
-    py = _venv_from_this_environment(tmp_path / "venv")
+def test_a_pip_installed_package_is_listed_compared_and_timed(tmp_path, venv_over_this_environment):
+    py = venv_over_this_environment(tmp_path / "venv", this_parallax=True)
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
 
     def run(*args: str) -> subprocess.CompletedProcess:
