@@ -22,10 +22,10 @@ arrives after the loop lets the run finish).
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -42,17 +42,6 @@ def _several_processes() -> bool:
     """A multi-process job has started (asked without starting JAX's backends, which must wait
     for ``jax.distributed.initialize``)."""
     return jax.distributed.is_initialized() and jax.process_count() > 1
-
-
-def _swallows_exceptions(frame: FrameType | None) -> bool:
-    """True inside a garbage-collector callback (jax registers one) or a ``__del__``, where an
-    exception is printed as "Exception ignored" and lost."""
-    codes = {getattr(cb, "__code__", None) for cb in gc.callbacks}
-    while frame is not None:
-        if frame.f_code in codes or frame.f_code.co_name == "__del__":
-            return True
-        frame = frame.f_back
-    return False
 
 
 class Preempted(Exception):
@@ -76,6 +65,7 @@ class PreemptionGuard:
         self._immediate = False
         self._multi = False
         self._warned = False
+        self._previous_unraisable = sys.unraisablehook
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -88,11 +78,6 @@ class PreemptionGuard:
                 os.kill(os.getpid(), signal.SIGTERM)  # to JAX's notifier: every process stops
             return
         if self._immediate:
-            if _swallows_exceptions(frame):
-                # Python would print and drop the exception; hand the signal back to the
-                # program once this frame has returned.
-                threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
-                return
             log.warning("received %s: stopping now", name)
             raise Preempted(None, name)
         log.warning("received %s: saving a checkpoint and stopping after this step", name)
@@ -123,11 +108,22 @@ class PreemptionGuard:
         if self._immediate and self.requested is not None:
             raise Preempted(None, self.requested)
 
+    def _unraisable(self, info: Any) -> None:
+        """A :class:`Preempted` raised where Python drops exceptions (a garbage-collector or
+        weakref callback, a ``__del__``) is not printed as "Exception ignored": its signal is
+        sent again, to land once that frame has returned."""
+        if isinstance(info.exc_value, Preempted):
+            signum = signal.Signals[info.exc_value.signame]
+            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+            return
+        self._previous_unraisable(info)
+
     def __enter__(self) -> PreemptionGuard:
         self._multi = _several_processes()
         if threading.current_thread() is not threading.main_thread():
             log.warning("not on the main thread: SIGTERM will not trigger a checkpoint")
             return self
+        self._previous_unraisable, sys.unraisablehook = sys.unraisablehook, self._unraisable
         for s in self.signals:
             if self._multi and s == signal.SIGTERM:
                 continue
@@ -151,6 +147,8 @@ class PreemptionGuard:
         for s, h in self._previous.items():
             signal.signal(s, h)
         self._previous.clear()
+        if sys.unraisablehook == self._unraisable:
+            sys.unraisablehook = self._previous_unraisable
 
     def should_stop(self, step: int) -> bool:
         """True when the run must checkpoint and stop before ``step`` (same on every process);
