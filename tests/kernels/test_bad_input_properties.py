@@ -308,7 +308,7 @@ def _ou_draw(data):
 
 def _ou_ref(x0, theta, mu, sigma, dt, dW):
     x = state("x0", x0)
-    dw = state("dW", dW, min_ndim=1)
+    dw = state("dW", dW, min_ndim=1, finite=False)  # NaN/Inf noise: NaN/Inf in the path
     if np.asarray(dW).dtype != np.asarray(x0).dtype:
         raise Refused("dW")
     if dw.ndim != x.ndim + 1 or any(
