@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from parallax.bench.peers._ode import diffrax_controller
 from parallax.kernels import ode
 from parallax.kernels.ode._dopri5_np import E
 
@@ -20,17 +21,7 @@ P63 = (10.0, 28.0, 8.0 / 3.0)
 
 @jax.jit
 def _diffrax_solve(tol: jax.Array):
-    ctrl = diffrax.PIDController(
-        rtol=tol,
-        atol=tol,
-        pcoeff=0.4,
-        icoeff=0.3,
-        dcoeff=0.0,
-        safety=0.9,
-        factormin=0.2,
-        factormax=10.0,
-        error_order=5,
-    )
+    ctrl = diffrax_controller(tol, tol)
     term = diffrax.ODETerm(lambda t, y, p: ode.lorenz63(jnp.asarray(t), y, p))
     with jax.numpy_dtype_promotion("standard"):
         sol = diffrax.diffeqsolve(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -14,10 +15,28 @@ from parallax.kernels import ode
 from parallax.registry import Case
 
 
+def diffrax_controller(rtol: Any, atol: Any) -> Any:
+    """diffrax's ``PIDController`` with the settings of :func:`parallax.kernels.ode.dopri5`'s
+    own PI controller (read from its defaults, so the two cannot drift apart)."""
+    import diffrax
+
+    d = {k: p.default for k, p in inspect.signature(ode.dopri5).parameters.items()}
+    return diffrax.PIDController(
+        rtol=rtol,
+        atol=atol,
+        pcoeff=d["pcoeff"],
+        icoeff=d["icoeff"],
+        dcoeff=0.0,
+        safety=d["safety"],
+        factormin=d["factor_min"],
+        factormax=d["factor_max"],
+        error_order=5,
+    )
+
+
 def _diffrax_dopri5(case: Case) -> Callable[[], Any]:
     """diffrax Dopri5 taking exactly the steps of ours: the same controller
-    (``PIDController(pcoeff=0.4, icoeff=0.3, dcoeff=0, safety=0.9, factormin=0.2,
-    factormax=10, error_order=5)``), dt0, SaveAt(ts) dense output and max_steps, at
+    (:func:`diffrax_controller`), dt0, SaveAt(ts) dense output and max_steps, at
     ``rtol / 1.5`` and ``atol / 1.5``: diffrax's embedded error estimate (Shampine's) is 2/3 of
     ours (Dormand–Prince's), see :mod:`parallax.kernels.ode._dopri5`. Same steps, same
     accuracy, so the times compare the same work."""
@@ -26,17 +45,7 @@ def _diffrax_dopri5(case: Case) -> Callable[[], Any]:
     inp = {k: jnp.asarray(v) for k, v in case.inputs.items()}
     ts = inp["ts"]
     term = diffrax.ODETerm(lambda t, y, p: ode.lorenz63(jnp.asarray(t), y, p))
-    ctrl = diffrax.PIDController(
-        rtol=inp["rtol"] / 1.5,
-        atol=inp["atol"] / 1.5,
-        pcoeff=0.4,
-        icoeff=0.3,
-        dcoeff=0.0,
-        safety=0.9,
-        factormin=0.2,
-        factormax=10.0,
-        error_order=5,
-    )
+    ctrl = diffrax_controller(inp["rtol"] / 1.5, inp["atol"] / 1.5)
 
     @jax.jit
     def solve(y0, params, ts, dt0):
