@@ -29,7 +29,11 @@ __all__ = ["block_accelerations", "ring_accelerations", "sharded_nbody_rollout"]
 
 
 def block_accelerations(
-    targets: jax.Array, sources: jax.Array, masses: jax.Array, softening: jax.Array, G: jax.Array
+    targets: jax.Array,
+    sources: jax.Array,
+    masses: jax.Array,
+    softening: jax.Array | float,
+    G: jax.Array | float,
 ) -> jax.Array:
     """Accelerations on ``targets (t, d)`` from ``sources (s, d)`` with ``masses (s,)``."""
     dr = sources[None, :, :] - targets[:, None, :]
@@ -75,8 +79,8 @@ def sharded_nbody_rollout(
     positions: jax.Array,
     velocities: jax.Array,
     masses: jax.Array,
-    dt: jax.Array,
-    softening: jax.Array,
+    dt: jax.Array | float,
+    softening: jax.Array | float,
     *,
     num_steps: int,
     G: float = 1.0,

@@ -119,6 +119,7 @@ def _bash(
     repo: Path,
     script: str,
     timeout: float = 600,
+    /,
     *,
     path: str = "/usr/local/bin:/usr/bin:/bin",
     **env: str,

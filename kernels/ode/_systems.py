@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 
-def _param(name: str, params: Array, size: int | None) -> Array:
+def _param(name: str, params: Array | float, size: int | None) -> Array:
     params = jnp.asarray(params)
     if size is None:
         check_array(name, params, ndim=0)
@@ -60,7 +60,7 @@ def lorenz63(
 
 
 def lorenz96(
-    t: Float[Array, ""] | float, y: Float[Array, "*batch n"], params: Float[Array, ""]
+    t: Float[Array, ""] | float, y: Float[Array, "*batch n"], params: Float[Array, ""] | float
 ) -> Float[Array, "*batch n"]:
     """Lorenz-96 vector field with forcing ``params = F`` (chaotic for ``F = 8``, ``n >= 4``).
 
@@ -101,7 +101,9 @@ def damped_pendulum_energy(y: Float[Array, "*batch 2"], params: Float[Array, " 2
     return 0.5 * y[..., 1] ** 2 + w2 * (1 - jnp.cos(y[..., 0]))
 
 
-def kepler_accel(q: Float[Array, "*batch 2"], params: Float[Array, ""]) -> Float[Array, "*batch 2"]:
+def kepler_accel(
+    q: Float[Array, "*batch 2"], params: Float[Array, ""] | float
+) -> Float[Array, "*batch 2"]:
     """Kepler acceleration ``-mu q / |q|^3`` (``params = mu``)."""
     check_array("q", q, trailing=(2,))
     mu = _param("params", params, None).astype(q.dtype)
@@ -110,7 +112,7 @@ def kepler_accel(q: Float[Array, "*batch 2"], params: Float[Array, ""]) -> Float
 
 
 def kepler(
-    t: Float[Array, ""] | float, y: Float[Array, "*batch 4"], params: Float[Array, ""]
+    t: Float[Array, ""] | float, y: Float[Array, "*batch 4"], params: Float[Array, ""] | float
 ) -> Float[Array, "*batch 4"]:
     """Kepler two-body vector field, ``y = (q_x, q_y, v_x, v_y)``, ``params = mu``."""
     del t
@@ -119,7 +121,7 @@ def kepler(
 
 
 def kepler_energy(
-    q: Float[Array, "*batch 2"], v: Float[Array, "*batch 2"], params: Float[Array, ""]
+    q: Float[Array, "*batch 2"], v: Float[Array, "*batch 2"], params: Float[Array, ""] | float
 ) -> Float[Array, "*batch"]:
     """Specific orbital energy ``|v|^2 / 2 - mu / |q|`` (conserved)."""
     mu = _param("params", params, None).astype(q.dtype)

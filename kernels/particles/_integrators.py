@@ -63,7 +63,7 @@ def kinetic_energy(velocity: Float[Array, "n dim"], mass: Array | float = 1.0) -
 
 
 def velocity_verlet_step(
-    force_fn: ForceFn, state: MDState, dt: Float[Array, ""], mass: Array | float = 1.0
+    force_fn: ForceFn, state: MDState, dt: Float[Array, ""] | float, mass: Array | float = 1.0
 ) -> MDState:
     """One velocity-Verlet step (kick, drift, force, kick). A building block: shapes are
     checked, values are not (the rollouts check theirs once)."""
@@ -80,9 +80,9 @@ def velocity_verlet_step(
 def baoab_step(
     force_fn: ForceFn,
     state: MDState,
-    dt: Float[Array, ""],
-    gamma: Float[Array, ""],
-    kT: Float[Array, ""],
+    dt: Float[Array, ""] | float,
+    gamma: Float[Array, ""] | float,
+    kT: Float[Array, ""] | float,
     noise: Float[Array, "n dim"],
     mass: Array | float = 1.0,
 ) -> MDState:

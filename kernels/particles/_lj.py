@@ -138,7 +138,7 @@ def check_neighbors(neighbors: NeighborList, n: int, r_cut: float) -> None:
 
 def lj_energy(
     positions: Float[Array, "n dim"],
-    box: Float[Array, ""] | Float[Array, " dim"],
+    box: Float[Array, ""] | Float[Array, " dim"] | float,
     sigma: Float[Array, ""] | float,
     epsilon: Float[Array, ""] | float,
     *,
@@ -153,7 +153,7 @@ def lj_energy(
 
 def lj_energy_neighbor(
     positions: Float[Array, "n dim"],
-    box: Float[Array, ""] | Float[Array, " dim"],
+    box: Float[Array, ""] | Float[Array, " dim"] | float,
     sigma: Float[Array, ""] | float,
     epsilon: Float[Array, ""] | float,
     neighbors: NeighborList,
@@ -173,7 +173,7 @@ def lj_energy_neighbor(
 
 def lj_energy_and_forces(
     positions: Float[Array, "n dim"],
-    box: Float[Array, ""] | Float[Array, " dim"],
+    box: Float[Array, ""] | Float[Array, " dim"] | float,
     sigma: Float[Array, ""] | float,
     epsilon: Float[Array, ""] | float,
     *,

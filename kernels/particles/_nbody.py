@@ -94,7 +94,7 @@ def _check_bodies(
 def nbody_accelerations(
     positions: Float[Array, "n dim"],
     masses: Float[Array, " n"],
-    softening: Float[Array, ""],
+    softening: Float[Array, ""] | float,
     G: Float[Array, ""] | float = 1.0,
 ) -> Float[Array, "n dim"]:
     """``a_i = G Σ_j m_j (r_j - r_i) / (|r_ij|² + ε²)^{3/2}`` (direct sum, ``O(n^2)``);
@@ -106,7 +106,7 @@ def nbody_energy(
     positions: Float[Array, "n dim"],
     velocities: Float[Array, "n dim"],
     masses: Float[Array, " n"],
-    softening: Float[Array, ""],
+    softening: Float[Array, ""] | float,
     G: Float[Array, ""] | float = 1.0,
 ) -> Float[Array, ""]:
     """Total energy ``Σ m v²/2 - G Σ_{i<j} m_i m_j / sqrt(r² + ε²)``."""
@@ -119,8 +119,8 @@ def nbody_rollout(
     positions: Float[Array, "n dim"],
     velocities: Float[Array, "n dim"],
     masses: Float[Array, " n"],
-    dt: Float[Array, ""],
-    softening: Float[Array, ""],
+    dt: Float[Array, ""] | float,
+    softening: Float[Array, ""] | float,
     *,
     num_steps: int,
     G: float = 1.0,

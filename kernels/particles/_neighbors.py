@@ -116,7 +116,7 @@ def _candidates(
 
 def build_neighbor_list(
     positions: Float[Array, "n dim"],
-    box: Float[Array, ""] | Float[Array, " dim"],
+    box: Float[Array, ""] | Float[Array, " dim"] | float,
     *,
     cutoff: float,
     skin: float,
@@ -210,7 +210,7 @@ def _build(
 def update_neighbor_list(
     neighbors: NeighborList,
     positions: Float[Array, "n dim"],
-    box: Float[Array, ""] | Float[Array, " dim"],
+    box: Float[Array, ""] | Float[Array, " dim"] | float,
 ) -> NeighborList:
     """Rebuild at the same capacities (traceable). ``did_overflow`` and the max counts are
     sticky: they keep the worst value seen by any build."""
@@ -243,7 +243,7 @@ def _update(neighbors: NeighborList, positions: Array, b: Array) -> NeighborList
 def neighbor_list_needs_update(
     neighbors: NeighborList,
     positions: Float[Array, "n dim"],
-    box: Float[Array, ""] | Float[Array, " dim"],
+    box: Float[Array, ""] | Float[Array, " dim"] | float,
 ) -> Bool[Array, ""]:
     """True when some particle moved more than ``skin / 2`` since the last build."""
     check_array("positions", positions, ndim=2)
@@ -260,7 +260,7 @@ def _needs_update(neighbors: NeighborList, positions: Array, b: Array) -> Array:
 def maybe_update_neighbor_list(
     neighbors: NeighborList,
     positions: Float[Array, "n dim"],
-    box: Float[Array, ""] | Float[Array, " dim"],
+    box: Float[Array, ""] | Float[Array, " dim"] | float,
 ) -> NeighborList:
     """Rebuild (``lax.cond``) only when :func:`neighbor_list_needs_update`."""
     check_array("positions", positions, ndim=2)

@@ -65,7 +65,7 @@ def _expand(box: Array, ndim: int) -> Array:
 def displacement(
     ri: Float[Array, "*batch dim"],
     rj: Float[Array, "*batch dim"],
-    box: Float[Array, ""] | Float[Array, " dim"],
+    box: Float[Array, ""] | Float[Array, " dim"] | float,
 ) -> Float[Array, "*batch dim"]:
     """Minimum-image displacement ``r_i - r_j`` in a periodic box (shapes must match; finite
     coordinates)."""
@@ -77,7 +77,7 @@ def displacement(
 
 
 def pair_displacements(
-    positions: Float[Array, "n dim"], box: Float[Array, ""] | Float[Array, " dim"]
+    positions: Float[Array, "n dim"], box: Float[Array, ""] | Float[Array, " dim"] | float
 ) -> Float[Array, "n n dim"]:
     """All minimum-image displacements ``Δ[i, j] = r_i - r_j``, shape ``(n, n, dim)``."""
     check_array("positions", positions, ndim=2)
@@ -88,7 +88,7 @@ def pair_displacements(
 
 
 def wrap(
-    positions: Float[Array, "*batch dim"], box: Float[Array, ""] | Float[Array, " dim"]
+    positions: Float[Array, "*batch dim"], box: Float[Array, ""] | Float[Array, " dim"] | float
 ) -> Float[Array, "*batch dim"]:
     """Positions mapped into ``[0, L)`` per axis (finite coordinates)."""
     check_array("positions", positions, min_ndim=1)

@@ -93,7 +93,7 @@ def _contour(hl: Array, num_points: int, radius: float, real: bool) -> Array:
     return hl[..., None] + broadcast_to_rank(roots, hl.ndim + 1)
 
 
-def _prepare(lin: Array, dt: Array) -> tuple[Array, Array, bool]:
+def _prepare(lin: Array, dt: Array | float) -> tuple[Array, Array, bool]:
     real = not jnp.iscomplexobj(lin)
     dt = jnp.asarray(dt)
     if not jnp.issubdtype(dt.dtype, jnp.floating):
@@ -126,7 +126,7 @@ def _mul(c: Array, v: Array) -> Array:
 
 def etdrk4_coefficients(
     lin: Complex[Array, "*modes"] | Float[Array, "*modes"],
-    dt: Float[Array, ""],
+    dt: Float[Array, ""] | float,
     *,
     contour_points: int = 32,
     radius: float = 1.0,
@@ -151,7 +151,7 @@ def etdrk4_coefficients(
 
 def etd1_coefficients(
     lin: Complex[Array, "*modes"] | Float[Array, "*modes"],
-    dt: Float[Array, ""],
+    dt: Float[Array, ""] | float,
     *,
     contour_points: int = 32,
     radius: float = 1.0,

@@ -118,9 +118,9 @@ def heat_rollout(
 
 def advection_diffusion_rollout(
     u0: Float[Array, "*shape"],
-    dt: Float[Array, ""],
+    dt: Float[Array, ""] | float,
     velocity: Float[Array, " ndim"],
-    nu: Float[Array, ""],
+    nu: Float[Array, ""] | float,
     *,
     ndim: int = 1,
     num_steps: int,
@@ -136,8 +136,8 @@ def advection_diffusion_rollout(
 
 def burgers_1d_rollout(
     u0: Float[Array, "*batch n"],
-    dt: Float[Array, ""],
-    nu: Float[Array, ""],
+    dt: Float[Array, ""] | float,
+    nu: Float[Array, ""] | float,
     *,
     num_steps: int,
     save_every: int = 1,
@@ -153,8 +153,8 @@ def burgers_1d_rollout(
 
 def burgers_2d_rollout(
     u0: Float[Array, "*batch 2 ny nx"],
-    dt: Float[Array, ""],
-    nu: Float[Array, ""],
+    dt: Float[Array, ""] | float,
+    nu: Float[Array, ""] | float,
     *,
     num_steps: int,
     save_every: int = 1,
@@ -169,7 +169,7 @@ def burgers_2d_rollout(
 
 def kdv_rollout(
     u0: Float[Array, "*batch n"],
-    dt: Float[Array, ""],
+    dt: Float[Array, ""] | float,
     *,
     num_steps: int,
     save_every: int = 1,
@@ -184,7 +184,7 @@ def kdv_rollout(
 
 def ks_1d_rollout(
     u0: Float[Array, "*batch n"],
-    dt: Float[Array, ""],
+    dt: Float[Array, ""] | float,
     *,
     num_steps: int,
     save_every: int = 1,
@@ -201,7 +201,7 @@ def ks_1d_rollout(
 
 def ks_2d_rollout(
     u0: Float[Array, "*batch ny nx"],
-    dt: Float[Array, ""],
+    dt: Float[Array, ""] | float,
     *,
     num_steps: int,
     save_every: int = 1,
@@ -216,8 +216,8 @@ def ks_2d_rollout(
 
 def allen_cahn_rollout(
     u0: Float[Array, "*shape"],
-    dt: Float[Array, ""],
-    eps: Float[Array, ""],
+    dt: Float[Array, ""] | float,
+    eps: Float[Array, ""] | float,
     *,
     ndim: int = 1,
     num_steps: int,
@@ -233,10 +233,10 @@ def allen_cahn_rollout(
 
 def navier_stokes_2d_rollout(
     w0: Float[Array, "*batch ny nx"],
-    dt: Float[Array, ""],
-    nu: Float[Array, ""],
-    drag: Float[Array, ""],
-    forcing: Float[Array, ""],
+    dt: Float[Array, ""] | float,
+    nu: Float[Array, ""] | float,
+    drag: Float[Array, ""] | float,
+    forcing: Float[Array, ""] | float,
     *,
     forcing_wavenumber: int = 4,
     num_steps: int,

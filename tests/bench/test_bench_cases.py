@@ -51,6 +51,7 @@ def test_rows_report_fractions_of_the_ceilings_of_the_same_run():
         get("pde.heat_1d"), "test", impls=["jax"], ceilings=ceilings, min_sample_s=0.001
     )
     assert r.gflops is not None and r.gbps is not None
+    assert r.frac_peak_flops is not None and r.frac_peak_bw is not None
     assert r.frac_peak_flops == pytest.approx(r.gflops / 100.0)
     assert r.frac_peak_bw == pytest.approx(r.gbps / 10.0)
     frac, unit = r.roofline or (None, None)

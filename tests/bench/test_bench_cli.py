@@ -92,10 +92,11 @@ def test_progress_is_shown_while_compiling(capsys):
 
 
 def _busy(loaded: bool) -> Load:
+    before = 3.0 if loaded else 0.1
     return Load(
         2,
-        (3.0 if loaded else 0.1,) * 3,
-        (3.0,) * 3,
+        (before, before, before),
+        (3.0, 3.0, 3.0),
         1.5 if loaded else 0.0,
         1.0,
         5.0,

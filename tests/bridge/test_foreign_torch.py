@@ -4,6 +4,8 @@ parallax kernels and models, with matching outputs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,7 +18,7 @@ from parallax.parity import pinned_precision
 
 torch = pytest.importorskip("torch", reason="the bridge tests need PyTorch")
 
-TOL = {"rtol": 1e-5, "atol": 1e-5}  # float32, a few reductions of width <= 32
+TOL: dict[str, Any] = {"rtol": 1e-5, "atol": 1e-5}  # float32, a few reductions of width <= 32
 
 
 def _zeros_like_params(shapes):

@@ -75,7 +75,7 @@ def test_plain_pytree_round_trip_and_complex_as_real_rule():
     w = sd["convs.0.weights1"]
     assert w.dtype == torch.float32 and tuple(w.shape) == (16, 16, 6, 2)  # (in, out, modes, re/im)
     ref = np.asarray(params["layers"][0]["spectral"]["weight"])  # (modes, in, out)
-    np.testing.assert_array_equal(w[..., 1].numpy(), ref.imag.transpose(1, 2, 0))
+    np.testing.assert_array_equal(w[..., 1].numpy(), np.imag(ref).transpose(1, 2, 0))
     back = B.import_from_torch(jax.tree.map(jnp.zeros_like, params), sd, rules=rules)
     _assert_bitwise(params, back)
 

@@ -573,7 +573,8 @@ def _mutate(data: st.DataObject, spec: Spec, args: dict[str, Any]) -> str:
     if name is None:
         return "valid"
     value = args[name]
-    table = SCALAR_MUTATIONS if isinstance(value, float) else ARRAY_MUTATIONS
+    scalar = isinstance(value, float)
+    table = SCALAR_MUTATIONS if scalar else ARRAY_MUTATIONS
     kind = data.draw(st.sampled_from([m for m in spec.mutable[name] if m in table]), label="how")
     args[name] = table[kind](value)
     return f"{name}: {kind}"

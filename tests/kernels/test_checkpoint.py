@@ -165,7 +165,9 @@ def test_forward_mode_works_with_sqrt_and_is_refused_by_binomial():
 
 
 def _temp_bytes(fn, *args) -> int:
-    return jax.jit(fn).lower(*args).compile().memory_analysis().temp_size_in_bytes
+    memory = jax.jit(fn).lower(*args).compile().memory_analysis()
+    assert memory is not None
+    return memory.temp_size_in_bytes
 
 
 def test_checkpointing_bounds_the_memory_of_the_reverse_pass():

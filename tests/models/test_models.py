@@ -10,8 +10,8 @@ import optax
 import pytest
 from flax import nnx
 
+import parallax.sharding as sharding
 from parallax import models as M
-from parallax import sharding
 
 FNO1 = M.FNOConfig(in_channels=2, out_channels=1, modes=(6,), width=16, proj_hidden=32)
 FNO2 = M.FNOConfig(in_channels=1, out_channels=2, modes=(3, 4), width=16, proj_hidden=32)
@@ -97,6 +97,7 @@ def test_optax_training_lowers_the_loss_nnx_transformer():
 
     x = _input(TOK, batch=4)
     m = M.Transformer(TOK, rngs=nnx.Rngs(1))
+    assert TOK.vocab_size is not None
     target = jax.nn.one_hot(x, TOK.vocab_size, dtype=jnp.float32)  # learn the identity map
     opt = nnx.Optimizer(m, standard_promotion(optax.adam(1e-2)), wrt=nnx.Param)
 

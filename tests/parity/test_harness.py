@@ -65,15 +65,16 @@ def test_precision_is_pinned_and_restored():
     matmul = torch.backends.cuda.matmul
     matmul.fp32_precision = "tf32"
     before_det = torch.are_deterministic_algorithms_enabled()
-    before_prec = jax.config.jax_default_matmul_precision
+    # jax.config sets its flag attributes at run time: pyright sees none of them
+    before_prec = jax.config.jax_default_matmul_precision  # pyright: ignore[reportAttributeAccessIssue]
     try:
         with pinned_precision():
-            assert jax.config.jax_default_matmul_precision == "highest"
+            assert jax.config.jax_default_matmul_precision == "highest"  # pyright: ignore[reportAttributeAccessIssue]
             assert matmul.fp32_precision == "ieee"
             assert torch.backends.cudnn.conv.fp32_precision == "ieee"
             assert torch.are_deterministic_algorithms_enabled()
         assert matmul.fp32_precision == "tf32"
         assert torch.are_deterministic_algorithms_enabled() == before_det
-        assert jax.config.jax_default_matmul_precision == before_prec
+        assert jax.config.jax_default_matmul_precision == before_prec  # pyright: ignore[reportAttributeAccessIssue]
     finally:
         matmul.fp32_precision = "none"

@@ -187,6 +187,7 @@ def test_planted_bug_in_an_equinox_port_exported_to_torch():
         dtypes=("float64",),
         layer_map=gelus,
     )
+    assert bad.first_divergence is not None
     assert (bad.first_divergence.torch_name, bad.first_divergence.jax_name) == ("4", "layers.4")
     order = [r.torch_name for r in bad.layers["float64"]]
     assert order == ["0", "1", "2", "3", "4", "5", "6", ""]  # the GELUs compared via layer_map
@@ -215,7 +216,9 @@ class EqxMultiheadAttention(eqx.Module):
 
     @classmethod
     def init(cls, e, heads):
-        return cls(*(_init(e, e) for _ in range(4)), *(_init(e) for _ in range(4)), heads)
+        wq, wk, wv, wo = (_init(e, e) for _ in range(4))
+        bq, bk, bv, bo = (_init(e) for _ in range(4))
+        return cls(wq, wk, wv, wo, bq, bk, bv, bo, heads)
 
     def __call__(self, query, key, value, key_padding_mask=None, need_weights=False):
         def heads(w, b, x):

@@ -77,7 +77,7 @@ def test_default_weight_decay_mismatch_is_caught_at_the_first_update():
     assert first.loss.passed  # the loss before the first update still agrees
     # one AdamW step decays every weight by lr·wd·w: the two differ by lr·(1e-2 - 1e-4)·|w|
     worst = first.worst_param
-    assert worst is not None and not worst.passed
+    assert worst is not None and worst.want is not None and not worst.passed
     w = abs(worst.want) / (1 - ADAMW["lr"] * 1e-2)
     assert worst.max_abs == pytest.approx(ADAMW["lr"] * (1e-2 - 1e-4) * w, rel=0.5)
     assert "first failure at step 1" in str(report)
@@ -91,4 +91,6 @@ def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="steps: expected a positive int"):
         compare_training(model, twin, optimizer=opt, loss=mse, batches=BATCHES, steps=0)
     with pytest.raises(TypeError, match=r"batches\[0\]: expected a pair"):
-        compare_training(model, twin, optimizer=opt, loss=mse, batches=[BATCHES[0][0]], steps=1)
+        # a batch of the wrong type is the input under test
+        bad = [BATCHES[0][0]]
+        compare_training(model, twin, optimizer=opt, loss=mse, batches=bad, steps=1)  # pyright: ignore[reportArgumentType]

@@ -53,7 +53,7 @@ class StrayTensorsToMeta(TorchFunctionMode):
 def test_the_mode_catches_a_stray_constant():
     x = torch.ones(4)
     with StrayTensorsToMeta(), pytest.raises(RuntimeError, match="device"):
-        x * torch.arange(4)
+        _ = x * torch.arange(4)
     with StrayTensorsToMeta():
         assert (x * torch.arange(4, device=x.device))[1] == 1  # named device: fine
         assert (x * torch.tensor(2.0))[0] == 2  # a 0-d CPU scalar: fine, as with CUDA

@@ -31,11 +31,13 @@ class Physics:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "physics" not in metafunc.fixturenames:
         return
-    checks = metafunc.module.CHECKS
-    assert set(checks) <= set(metafunc.module.KERNELS), "CHECKS names an uncovered kernel"
+    module = metafunc.module
+    assert module is not None  # a test that takes the fixture lives in a module
+    checks = module.CHECKS
+    assert set(checks) <= set(module.KERNELS), "CHECKS names an uncovered kernel"
     params = [
         pytest.param(Physics(kernel, name, run, dtype), id=f"{kernel}-{name}-{dtype}")
-        for kernel in metafunc.module.KERNELS
+        for kernel in module.KERNELS
         for name, run, dtypes in checks.get(kernel, (("missing", None, ("float64",)),))
         for dtype in dtypes
     ]

@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,15 +20,23 @@ def _state(i: int):
     return {
         "params": {
             "w": jnp.arange(6.0, dtype=jnp.float32).reshape(2, 3) * i,
-            "b": jnp.full((3,), i, jnp.float64 if jax.config.x64_enabled else jnp.float32),
+            "b": jnp.full((3,), i, jax.dtypes.canonicalize_dtype(jnp.float64)),
         },
         "step_count": jnp.asarray(i, jnp.int32),
         "key": jax.random.fold_in(jax.random.key(0), i),
         "sim": (
             jnp.linspace(0.0, 1.0, 5) + i,
-            jnp.asarray([i, -i], jnp.int64 if jax.config.x64_enabled else jnp.int32),
+            jnp.asarray([i, -i], jax.dtypes.canonicalize_dtype(jnp.int64)),
         ),
     }
+
+
+def _restore(ck: run.Checkpointer) -> tuple[int, Any]:
+    """``ck.restore(_state(0))`` where a checkpoint exists (``restore`` returns None only when
+    there is none)."""
+    restored = ck.restore(_state(0))
+    assert restored is not None
+    return restored
 
 
 def _same(a, b) -> bool:
@@ -64,7 +73,7 @@ def test_round_trip_keep_n_and_best(tmp_path):
         tmp_path, steps=(1, 2, 3, 4), keep=2, best_directory=tmp_path / "best", best_metric="loss"
     )
     assert ck.manager.all_steps() == [3, 4]
-    step, got = ck.restore(_state(0))
+    step, got = _restore(ck)
     assert step == 4 and _same(got, _state(4))
     assert jnp.issubdtype(got["key"].dtype, jax.dtypes.prng_key)  # typed keys come back typed
     assert [p.name for p in (tmp_path / "best").iterdir()] == ["2"]  # loss 0.5 at step 2
@@ -113,7 +122,7 @@ def test_damaged_latest_falls_back_with_warning(tmp_path, damage, caplog):
     logger = logging.getLogger("parallax.run")
     logger.addHandler(caplog.handler)
     try:
-        step, got = ck.restore(_state(0))
+        step, got = _restore(ck)
     finally:
         logger.removeHandler(caplog.handler)
     assert step == 2 and _same(got, _state(2))
@@ -123,7 +132,7 @@ def test_damaged_latest_falls_back_with_warning(tmp_path, damage, caplog):
         assert any(p.name.startswith("3-") for p in (tmp_path / "corrupt").iterdir())
     ck.save(3, _state(33))
     ck.wait()
-    assert _same(ck.restore(_state(0))[1], _state(33))
+    assert _same(_restore(ck)[1], _state(33))
     ck.close()
 
 
@@ -202,7 +211,7 @@ def test_restore_offers_the_restored_step_to_best(tmp_path):
     best.close()
     assert [p.name for p in (tmp_path / "best").iterdir()] == ["2"]
     ck = run.Checkpointer(tmp_path / "ck", best_directory=tmp_path / "best", best_metric="loss")
-    step, _ = ck.restore(_state(0))
+    step, _ = _restore(ck)
     assert step == 3 and ck.restored_metrics == {"loss": 7.0}
     ck.close()
     assert [p.name for p in (tmp_path / "best").iterdir()] == ["3"]

@@ -12,7 +12,8 @@ from parallax import run
 def _events(tb: Path) -> list:
     """Every Event record of the event files in ``tb`` (TFRecord framing: length, crc, data,
     crc)."""
-    from tensorboardX.proto.event_pb2 import Event
+    # generated protobuf modules create their message classes at import time: pyright sees none
+    from tensorboardX.proto.event_pb2 import Event  # pyright: ignore[reportAttributeAccessIssue]
 
     out = []
     for f in sorted(tb.glob("events.out.tfevents*")):
@@ -54,7 +55,8 @@ def test_tensorboard_gets_metrics_figures_results_and_hparams(toy, tmp_path):
     hp = kinds["hparams"]
     assert hp, kinds.keys()  # the experiment, session start and session end summaries
     names = {f.name for f in dataclasses.fields(cfg)}
-    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+    # (a generated protobuf module, as in _events)
+    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData  # pyright: ignore[reportAttributeAccessIssue]
 
     for e in _events(tmp_path / "tb"):
         for v in e.summary.value:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -131,7 +133,7 @@ def test_local_rfft_keeps_every_mode():
     # the stepper on LocalFFT(real=True) matches the kernel for any u0 (Nyquist mode kept)
     with jax.enable_x64(True):
         u0 = jnp.asarray(np.random.default_rng(6).standard_normal((8, 8)), jnp.float64)
-        kw = {"forcing_wavenumber": 1}
+        kw: dict[str, Any] = {"forcing_wavenumber": 1}
         ns = ps.sharded_navier_stokes_2d(ps.LocalFFT((8, 8), real=True), 0.02, 0.05, 0.1, 1.0, **kw)
         ref = jax.jit(
             lambda u: pde.navier_stokes_2d((8, 8), 0.02, 0.05, 0.1, 1.0, **kw).rollout(u, 3)[0]

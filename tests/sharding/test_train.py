@@ -3,6 +3,8 @@ single-device step; FSDP gathers each parameter once per step."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -124,7 +126,8 @@ def test_fsdp_gathers_each_parameter_once(mesh, single_device_steps):
     d = mesh.shape["data"]
     total = sum(x.size * 4 for x in jax.tree.leaves(params))
     ref_p, ref_loss = single_device_steps(params, loss, batch, opt, 1)
-    for kwargs in ({"gather_axes": ("data",)}, {"fsdp_axis": "data"}):
+    options: tuple[dict[str, Any], ...] = ({"gather_axes": ("data",)}, {"fsdp_axis": "data"})
+    for kwargs in options:
         step = ps.make_train_step(
             loss, opt, mesh, st.param_shardings, st.opt_shardings, bs, **kwargs
         )

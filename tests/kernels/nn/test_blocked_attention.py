@@ -3,6 +3,8 @@ heads, ragged lengths, low precision, transformations, memory, and the per-platf
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -139,7 +141,7 @@ def test_vmap_and_jit_compose():
     np.testing.assert_allclose(np.asarray(gv[0]), np.asarray(g0), rtol=1e-5, atol=1e-6)
 
 
-def _grad_temp_bytes(s: int, implementation: str) -> int:
+def _grad_temp_bytes(s: int, implementation: Literal["auto", "blocked", "einsum"]) -> int:
     spec = jax.ShapeDtypeStruct((1, s, 2, 32), jnp.float32)
 
     def loss(q, k, v):
@@ -147,7 +149,9 @@ def _grad_temp_bytes(s: int, implementation: str) -> int:
         return jnp.sum(out)
 
     compiled = jax.jit(jax.grad(loss, (0, 1, 2))).lower(spec, spec, spec).compile()
-    return compiled.memory_analysis().temp_size_in_bytes
+    memory = compiled.memory_analysis()
+    assert memory is not None
+    return memory.temp_size_in_bytes
 
 
 def test_gradient_memory_is_linear_in_the_sequence_length():

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.typing import DTypeLike
 
 from parallax.kernels import nn
 from parallax.parity import jax_outputs, torch_outputs
@@ -127,7 +128,7 @@ def test_conv_bad_input():
         nn.conv_1d({"kernel": _a(3, 4, 8)}, x[0], padding="FULL")
 
 
-def _cplx(*shape, dtype=np.complex64):
+def _cplx(*shape: int, dtype: DTypeLike = np.complex64) -> jax.Array:
     return jnp.asarray(R.standard_normal(shape) + 1j * R.standard_normal(shape), dtype)
 
 

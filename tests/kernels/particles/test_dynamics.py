@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,7 +27,7 @@ def test_grad_through_100_step_nve_matches_central_differences():
     cluster crosses no cutoff, so the loss is smooth."""
     x, v, box = _cluster_args(0)
     c = jnp.asarray(np.random.default_rng(1).standard_normal(x.shape))
-    kw = dict(
+    kw: dict[str, Any] = dict(
         num_steps=100,
         r_cut=3.0,
         save_every=100,
@@ -86,7 +88,7 @@ def test_langevin_key_equals_explicit_noise_and_zero_friction_is_nve():
         [jax.random.normal(jax.random.fold_in(key, t), x.shape) for t in range(steps)]
     )
     args = (x, v, box, jnp.asarray(0.005), jnp.asarray(1.0), jnp.asarray(1.0))
-    kw = dict(num_steps=steps, r_cut=3.0, save_every=10)
+    kw: dict[str, Any] = dict(num_steps=steps, r_cut=3.0, save_every=10)
     by_key = P.lj_langevin_rollout(*args, jnp.asarray(0.5), jnp.asarray(1.0), key=key, **kw)
     by_noise = P.lj_langevin_rollout(*args, jnp.asarray(0.5), jnp.asarray(1.0), noise, **kw)
     for a, b in zip(by_key, by_noise, strict=True):
@@ -100,7 +102,7 @@ def test_langevin_key_equals_explicit_noise_and_zero_friction_is_nve():
 def test_bad_input():
     x, v, box = _cluster_args(0)
     one = jnp.asarray(1.0)
-    kw = dict(num_steps=2, r_cut=3.0)
+    kw: dict[str, Any] = dict(num_steps=2, r_cut=3.0)
     with pytest.raises(ValueError, match="dt: expected a value > 0"):
         P.lj_nve_rollout(x, v, box, jnp.asarray(0.0), one, one, **kw)
     with pytest.raises(Exception, match="dt: expected a value > 0"):  # runtime check under jit

@@ -148,6 +148,7 @@ def test_periodic_stencil_moves_only_halos_on_a_sharded_grid():
     u = jax.device_put(jnp.zeros((64, 32), jnp.float32), NamedSharding(mesh, P("x", "y")))
     lap = jax.jit(functools.partial(pde.laplacian_periodic, ndim=2, order=4))
     hlo = lap.lower(u, jnp.asarray(0.1, jnp.float32)).compile().as_text()
+    assert hlo is not None
     assert "all-gather" not in hlo and "all-to-all" not in hlo
     assert "collective-permute" in hlo
 
@@ -168,14 +169,15 @@ WAVE, START = pde.wave_2d_step, pde.wave_2d_start
         (lambda: LAP2(Z(5), 0.1), ValueError, "u: expected rank >= 2"),
         (lambda: LAP2(Z((4, 8)), 0.1, order=4), ValueError, "n >= 5"),
         (lambda: LAP2(Z((8, 8)), 0.1, order=3), ValueError, "order"),
-        (lambda: LAP2(Z((8, 8)), 0.1, bc="neumann"), ValueError, "bc"),
+        # an argument of the wrong type is the input under test (here and for c below)
+        (lambda: LAP2(Z((8, 8)), 0.1, bc="neumann"), ValueError, "bc"),  # pyright: ignore[reportArgumentType]
         (lambda: LAP2(Z((8, 8)), -0.1), ValueError, "dx: expected a value > 0"),
         (lambda: LAP2(Z((8, 8)), jnp.ones(3)), ValueError, r"dx: expected shape \(2\)"),
         (lambda: LAP2(Z((8, 8), jnp.int32), 0.1), TypeError, "floating"),
         (lambda: ADV2(Z((5, 5)).at[2, 2].set(jnp.nan), Z(2), 0.1, 0.1), ValueError, "u: contains"),
         (lambda: ADV1(Z(8), 1.0, 0.0, 0.1), ValueError, "dt: expected a value > 0"),
         (lambda: ADV1(Z(8), 1.0, 0.2, 0.1), ValueError, "Courant"),
-        (lambda: ADV2(Z((8, 8)), 1.0, 0.01, 0.1), ValueError, r"c: expected shape \(2\)"),
+        (lambda: ADV2(Z((8, 8)), 1.0, 0.01, 0.1), ValueError, r"c: expected shape \(2\)"),  # pyright: ignore[reportArgumentType]
         (lambda: WAVE(Z((8, 8)), Z((8, 9)), 1.0, 0.01, 0.1), ValueError, "u_prev: expected shape"),
         (lambda: WAVE(Z((8, 8)), Z((8, 8)), 1.0, 0.1, 0.1), ValueError, "Courant"),
         (lambda: START(Z((8, 8)), Z((8, 8)) + jnp.inf, 1.0, 0.01, 0.1), ValueError, "v0: contains"),

@@ -122,7 +122,8 @@ def test_grid_size_mismatch_names_the_expected_shape():
             lambda c: pde.advection_diffusion((8, 8), 0.1, c, 0.1), f32((3,), jnp.float32)
         )
     with pytest.raises(ValueError, match="grid: expected a 2D grid"):
-        pde.navier_stokes_2d(32, 0.1, 0.01)
+        # a grid of the wrong type is the input under test
+        pde.navier_stokes_2d(32, 0.1, 0.01)  # pyright: ignore[reportArgumentType]
 
 
 def test_dtype_mismatch_between_state_and_stepper_is_a_type_error():
@@ -161,7 +162,8 @@ def test_unknown_method_and_bad_grid():
     with pytest.raises(ValueError, match="method: expected one of"):
         pde.burgers(16, 0.1, 0.1, method="rk4")
     with pytest.raises(ValueError, match="grid: KdV is 1D"):
-        pde.korteweg_de_vries((16, 16), 0.1)
+        # a grid of the wrong type is the input under test
+        pde.korteweg_de_vries((16, 16), 0.1)  # pyright: ignore[reportArgumentType]
     with pytest.raises(ValueError, match="shape: expected 1 to 3 grid axes"):
         pde.make_grid((4, 4, 4, 4))
     with pytest.raises(ValueError, match="dt: expected a scalar"):

@@ -1,3 +1,3 @@
 """An entry point that fails to import: its dependency is not installed."""
 
-import parallax_example_missing_dependency  # noqa: F401
+import parallax_example_missing_dependency  # noqa: F401  # pyright: ignore[reportMissingImports]
