@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from parallax.kernels import nn
+from parallax.kernels import nn, numpy_complex_dtype
 from parallax.registry._cases import normal
 from parallax.registry._nn_flat import flat
 from parallax.registry._registry import register
@@ -36,9 +36,8 @@ def _complex(
     rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype, scale: float = 1.0
 ) -> np.ndarray:
     """Complex normal samples (complex64 for float32, complex128 for float64)."""
-    cdt = np.complex128 if np.dtype(dtype) == np.float64 else np.complex64
     z = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
-    return (scale * z).astype(cdt)
+    return (scale * z).astype(numpy_complex_dtype(dtype))
 
 
 def _w(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
