@@ -161,8 +161,8 @@ _SPECTRAL_GRAD = {"float32": (1e-4, 1e-4), "float64": (1e-9, 1e-11)}
 _KS_L = 32 * np.pi
 
 # "test" runs 6 steps saving every 3rd state, "bench" 100 steps saving the last.
-_TEST_LOOP = {"steps": 6, "save_every": 3}
-_BENCH_LOOP = {"steps": 100, "save_every": 100}
+_TEST_LOOP: dict[str, Any] = {"steps": 6, "save_every": 3}
+_BENCH_LOOP: dict[str, Any] = {"steps": 100, "save_every": 100}
 
 
 def _spectral_spec(
