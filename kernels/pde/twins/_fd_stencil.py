@@ -22,6 +22,16 @@ def _inv_h2(dx: torch.Tensor, ndim: int) -> list[torch.Tensor]:
     return [inv if dx.ndim == 0 else inv[a] for a in range(ndim)]
 
 
+def _central(w, r: int, window) -> torch.Tensor:
+    """``Σ_o w[r + o] · window(r + o)`` for ``o = -r..r``, summed in that order."""
+    term = None
+    for o, c in zip(range(-r, r + 1), w, strict=True):
+        t = c * window(r + o)
+        term = t if term is None else term + t
+    assert term is not None
+    return term
+
+
 def laplacian_padded(up: torch.Tensor, dx: torch.Tensor, *, ndim: int, order: int = 2):
     w = D2_WEIGHTS[order]
     r = order // 2
@@ -32,14 +42,13 @@ def laplacian_padded(up: torch.Tensor, dx: torch.Tensor, *, ndim: int, order: in
     for a in range(ndim):
         ax = lead + a
         m = up.shape[ax] - 2 * r
-        term = None
-        for o, c in zip(range(-r, r + 1), w, strict=True):
+
+        def window(start: int, ax: int = ax, m: int = m) -> torch.Tensor:
             idx = list(interior)
-            idx[ax] = slice(r + o, r + o + m)
-            t = c * up[tuple(idx)]
-            term = t if term is None else term + t
-        assert term is not None
-        term = term * inv[a]
+            idx[ax] = slice(start, start + m)
+            return up[tuple(idx)]
+
+        term = _central(w, r, window) * inv[a]
         total = term if total is None else total + term
     return total
 
@@ -87,12 +96,7 @@ def laplacian_dirichlet(u: torch.Tensor, dx: torch.Tensor, *, ndim: int, order: 
     for a in range(ndim):
         ax = lead + a
         m = u.shape[ax] - 2 * r
-        term = None
-        for o, c in zip(range(-r, r + 1), w, strict=True):
-            t = c * u.narrow(ax, r + o, m)
-            term = t if term is None else term + t
-        assert term is not None
-        term = term * inv[a]
+        term = _central(w, r, lambda start, ax=ax, m=m: u.narrow(ax, start, m)) * inv[a]
         if order == 4:
             lo, hi = _one_sided(u, ax, inv[a])
             term = torch.cat([lo, term, hi], dim=ax)

@@ -173,11 +173,16 @@ def advection_diffusion_rollout(
     return _rollout(_stepper(lin, None, dt, "etdrk4"), u0, grid, num_steps, save_every)
 
 
+def _conservative_1d_rollout(u0, grid: Grid, lin, dt, num_steps, save_every, method):
+    """``u_t = L u - ½(u²)_x`` in 1D (Burgers, KS): the conservative nonlinearity."""
+    step = _stepper(lin, _conv_1d(grid, complex_dtype(u0.dtype), -0.5, u0.device), dt, method)
+    return _rollout(step, u0, grid, num_steps, save_every)
+
+
 def burgers_1d_rollout(u0, dt, nu, *, num_steps, save_every=1, length=2 * math.pi, method="etdrk4"):
     grid = _grid(u0, 1, length)
     lin = nu * _lap(grid, u0.dtype, u0.device)
-    step = _stepper(lin, _conv_1d(grid, complex_dtype(u0.dtype), -0.5, u0.device), dt, method)
-    return _rollout(step, u0, grid, num_steps, save_every)
+    return _conservative_1d_rollout(u0, grid, lin, dt, num_steps, save_every, method)
 
 
 def burgers_2d_rollout(u0, dt, nu, *, num_steps, save_every=1, length=2 * math.pi):
@@ -215,8 +220,7 @@ def _ks_lin(grid: Grid, dtype: torch.dtype, device: torch.device) -> torch.Tenso
 def ks_1d_rollout(u0, dt, *, num_steps, save_every=1, length=32 * math.pi, method="etdrk4"):
     grid = _grid(u0, 1, length)
     lin = _ks_lin(grid, u0.dtype, u0.device)
-    step = _stepper(lin, _conv_1d(grid, complex_dtype(u0.dtype), -0.5, u0.device), dt, method)
-    return _rollout(step, u0, grid, num_steps, save_every)
+    return _conservative_1d_rollout(u0, grid, lin, dt, num_steps, save_every, method)
 
 
 def ks_2d_rollout(u0, dt, *, num_steps, save_every=1, length=10 * math.pi):
