@@ -21,7 +21,7 @@ def _cluster_args(seed: int, dtype=jnp.float64):
 
 
 # the 8-particle cluster's cell list: r_c = 3 with skin 0.3 on 3^3 cells of the box of 10
-_CLUSTER_LIST = {
+_CLUSTER_LIST: dict[str, Any] = {
     "r_cut": 3.0,
     "skin": 0.3,
     "capacity": 8,
