@@ -47,9 +47,9 @@ class Config(run.RunConfig):
     nvt_chunks: Annotated[int, run.Range(ge=0)] = 40
     """Loop steps of Langevin equilibration before NVE."""
     rdf_bins: Annotated[int, run.Range(ge=4)] = 100
-    steps: Annotated[int, run.Range(ge=0)] = 100
-    log_every: Annotated[int, run.Range(ge=1)] = 1
-    checkpoint_every: Annotated[int, run.Range(ge=1)] = 25
+    steps: run.Steps = 100
+    log_every: run.Every = 1
+    checkpoint_every: run.Every = 25
 
     @property
     def n(self) -> int:
