@@ -9,7 +9,7 @@ import numpy as np
 
 from parallax.kernels import pde
 from parallax.kernels.initial_conditions import smooth_random_field
-from parallax.registry._cases import normal, scalar
+from parallax.registry._cases import normal, rollout_case, scalar
 from parallax.registry._registry import register
 from parallax.registry._spec import Case, KernelSpec
 
@@ -46,16 +46,17 @@ def _heat_case(
 ) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
         flops, nbytes = _linear_cost(shape, len(shape) - 1, steps, steps // save_every, dtype, 2)
-        return Case(
+        return rollout_case(
             inputs={
                 "u0": normal(rng, shape, dtype),
                 "dt": scalar(dt, dtype),
                 "nu": scalar(nu, dtype),
             },
-            static={"num_steps": steps, "save_every": save_every, **static},
             steps=steps,
+            save_every=save_every,
             flops=flops,
             bytes=nbytes,
+            **static,
         )
 
     return make
@@ -139,12 +140,13 @@ def _spectral_case(
             nbytes = 2.0 * steps * ffts_per_step * inputs[state].nbytes
         else:  # an exact linear step: a complex factor per mode
             flops, nbytes = _linear_cost(shape, grid_dims, steps, steps // save_every, dtype, 6)
-        return Case(
+        return rollout_case(
             inputs=inputs,
-            static={"num_steps": steps, "save_every": save_every, **static},
             steps=steps,
+            save_every=save_every,
             flops=flops,
             bytes=nbytes,
+            **static,
         )
 
     return make
