@@ -49,9 +49,9 @@ class Config(run.RunConfig):
     smooth: Annotated[float, run.Range(ge=0)] = 1e-4
     """Smoothing weight λ on ‖∂x u0‖²."""
     lr: Annotated[float, run.Range(gt=0)] = 0.05
-    steps: Annotated[int, run.Range(ge=0)] = 1500
-    log_every: Annotated[int, run.Range(ge=1)] = 50
-    checkpoint_every: Annotated[int, run.Range(ge=1)] = 200
+    steps: run.Steps = 1500
+    log_every: run.Every = 50
+    checkpoint_every: run.Every = 200
 
 
 def truth_u0(n: int) -> jax.Array:

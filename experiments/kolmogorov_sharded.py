@@ -57,9 +57,9 @@ class Config(run.RunConfig):
     snapshots: Annotated[int, run.Range(ge=1, le=8)] = 4
     mesh: str = "data=-1"
     cpu_devices: Annotated[int, run.Range(ge=0)] = 4
-    steps: Annotated[int, run.Range(ge=0)] = 80
-    log_every: Annotated[int, run.Range(ge=1)] = 4
-    checkpoint_every: Annotated[int, run.Range(ge=1)] = 20
+    steps: run.Steps = 80
+    log_every: run.Every = 4
+    checkpoint_every: run.Every = 20
 
     def validate(self) -> None:
         if 3 * self.kf >= self.n:

@@ -70,9 +70,9 @@ class Config(run.RunConfig):
     depth: Annotated[int, run.Range(ge=1)] = 3
     batch: Annotated[int, run.Range(ge=1)] = 64
     lr: Annotated[float, run.Range(gt=0)] = 3e-3
-    steps: Annotated[int, run.Range(ge=0)] = 1500
-    log_every: Annotated[int, run.Range(ge=1)] = 50
-    checkpoint_every: Annotated[int, run.Range(ge=1)] = 500
+    steps: run.Steps = 1500
+    log_every: run.Every = 50
+    checkpoint_every: run.Every = 500
     parity_tol: Annotated[float, run.Range(gt=0)] = 1e-4
     """Max |JAX - torch| / max |prediction| allowed for the twin check (float32)."""
     error_threshold: Annotated[float, run.Range(gt=0)] = 0.3

@@ -47,9 +47,9 @@ class Config(run.RunConfig):
     nvt_chunks: Annotated[int, run.Range(ge=0)] = 40
     """Loop steps of Langevin equilibration before NVE."""
     rdf_bins: Annotated[int, run.Range(ge=4)] = 100
-    steps: Annotated[int, run.Range(ge=0)] = 100
-    log_every: Annotated[int, run.Range(ge=1)] = 1
-    checkpoint_every: Annotated[int, run.Range(ge=1)] = 25
+    steps: run.Steps = 100
+    log_every: run.Every = 1
+    checkpoint_every: run.Every = 25
 
     @property
     def n(self) -> int:
@@ -95,38 +95,24 @@ def main(cfg: Config, r: run.Run) -> dict:
         ke, pe = traj.kinetic[-1] / n, traj.potential[-1] / n
         return {"kinetic": ke, "potential": pe, "total": ke + pe, "temperature": 2 * ke / 3}
 
+    def chunk_of(rollout, state, *args, **kwargs):
+        """``cfg.chunk`` MD steps of ``rollout`` from ``state``, keeping the last one."""
+        start = (state["pos"], state["vel"], box, dt, sigma, eps)
+        return rollout(
+            *start, *args, num_steps=cfg.chunk, r_cut=cfg.r_cut, save_every=cfg.chunk, **kwargs
+        )
+
     @jax.jit
     def nvt(state, i):
-        traj = lj_langevin_rollout(
-            state["pos"],
-            state["vel"],
-            box,
-            dt,
-            sigma,
-            eps,
-            gamma,
-            kT,
-            key=jax.random.fold_in(state["key"], i),
-            num_steps=cfg.chunk,
-            r_cut=cfg.r_cut,
-            save_every=cfg.chunk,
+        traj = chunk_of(
+            lj_langevin_rollout, state, gamma, kT, key=jax.random.fold_in(state["key"], i)
         )
         new = dict(state, pos=traj.position, vel=traj.velocity)
         return new, {**observables(traj), "phase": jnp.float32(0)}
 
     @jax.jit
     def nve(state, first):
-        traj = lj_nve_rollout(
-            state["pos"],
-            state["vel"],
-            box,
-            dt,
-            sigma,
-            eps,
-            num_steps=cfg.chunk,
-            r_cut=cfg.r_cut,
-            save_every=cfg.chunk,
-        )
+        traj = chunk_of(lj_nve_rollout, state)
         d = jnp.linalg.norm(pair_displacements(traj.position, box), axis=-1)
         iu = np.triu_indices(n, 1)
         hist, _ = jnp.histogram(d[iu], bins=jnp.asarray(edges, jnp.float32))

@@ -52,9 +52,9 @@ class Config(run.RunConfig):
     heads: Annotated[int, run.Range(ge=1)] = 4
     mlp_hidden: Annotated[int, run.Range(ge=1)] = 128
     lr: Annotated[float, run.Range(gt=0)] = 3e-3
-    steps: Annotated[int, run.Range(ge=0)] = 400
-    log_every: Annotated[int, run.Range(ge=1)] = 25
-    checkpoint_every: Annotated[int, run.Range(ge=1)] = 200
+    steps: run.Steps = 400
+    log_every: run.Every = 25
+    checkpoint_every: run.Every = 200
 
     def validate(self) -> None:
         if self.embed % self.heads:

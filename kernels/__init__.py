@@ -13,7 +13,8 @@ and NumPy only: a twin module imports torch, NumPy, the standard library, other 
 JAX-side module. Parity compares two derivations, so an error in shared code would go unseen.
 A constant table both sides need (a Butcher tableau, stencil weights, status codes) lives in a
 module named ``_*_np.py`` that imports only NumPy and the standard library
-(:mod:`~parallax.kernels.ode._dopri5_np`, :mod:`~parallax.kernels.pde._fd_weights_np`).
+(:mod:`~parallax.kernels.ode._dopri5_np`, :mod:`~parallax.kernels.pde._fd_weights_np`,
+:mod:`~parallax.kernels._dtypes_np`).
 ``tests/kernels/test_twin_imports.py`` checks both rules.
 """
 
@@ -26,6 +27,7 @@ from parallax.kernels import sde as sde
 from parallax.kernels._checkpoint import checkpointed_scan as checkpointed_scan
 from parallax.kernels._checks import value_checks as value_checks
 from parallax.kernels._dtypes import complex_dtype as complex_dtype
+from parallax.kernels._dtypes_np import numpy_complex_dtype as numpy_complex_dtype
 from parallax.kernels._rollout import rollout as rollout
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "complex_dtype",
     "initial_conditions",
     "nn",
+    "numpy_complex_dtype",
     "ode",
     "particles",
     "pde",

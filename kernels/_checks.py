@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import equinox as eqx
@@ -46,6 +46,7 @@ __all__ = [
     "branched_error_if",
     "check_array",
     "check_finite",
+    "check_keys",
     "check_nonnegative",
     "check_positive",
     "check_returns",
@@ -163,6 +164,20 @@ def check_array(
 
 
 STATE_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
+
+
+def check_keys(
+    params: Mapping[str, Any], required: Sequence[str], optional: Sequence[str] = ()
+) -> None:
+    """A parameter dict holds every ``required`` key and nothing beyond ``optional`` ones."""
+    missing = [k for k in required if k not in params]
+    unknown = sorted(set(params) - set(required) - set(optional))
+    if missing or unknown:
+        also = f" and optionally {list(optional)}" if optional else ""
+        raise ValueError(
+            f"params: missing keys {missing}, unexpected keys {unknown}; "
+            f"expected {list(required)}{also}"
+        )
 
 
 def check_state_dtype(name: str, x: Any) -> None:

@@ -6,6 +6,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from parallax.kernels._dtypes_np import numpy_complex_dtype
+
 __all__ = ["complex_dtype"]
 
 
@@ -15,4 +17,4 @@ def complex_dtype(real_dtype: Any) -> jnp.dtype:
     Strict dtype promotion forbids ``real * complex``: a real coefficient that multiplies a
     spectrum is cast to this dtype first.
     """
-    return jnp.dtype(jnp.complex128 if jnp.dtype(real_dtype) == jnp.float64 else jnp.complex64)
+    return jnp.dtype(numpy_complex_dtype(jnp.dtype(real_dtype)))

@@ -1,4 +1,5 @@
-"""Torch helpers the twins share; only ``twins`` packages import it (:mod:`parallax.kernels`)."""
+"""Torch helpers the twins share; only twins (the ``twins`` packages, the torch model twins)
+import it (:mod:`parallax.kernels`)."""
 
 from __future__ import annotations
 

@@ -103,3 +103,36 @@ def venv_over_this_environment():
         return py
 
     return make
+
+
+@pytest.fixture
+def torch_encoder_mirror():
+    """``mirror(d, heads, ff, depth) -> (config, rules)``: the parallax Transformer config that
+    computes what ``torch.nn.TransformerEncoder`` does when built from
+    ``TransformerEncoderLayer(d, heads, ff, dropout=0, activation="gelu", batch_first=True,
+    norm_first=True)`` with a final ``LayerNorm(d)`` as ``norm`` (exact GELU, eps 1e-5, biases,
+    no causal mask, no rotary embedding), and the bridge rules between the two parameter sets."""
+    from parallax import bridge as B
+    from parallax import models as M
+
+    def mirror(d: int, heads: int, ff: int, depth: int):
+        config = M.TransformerConfig(
+            embed=d,
+            depth=depth,
+            heads=heads,
+            mlp_hidden=ff,
+            activation="gelu_exact",
+            norm="layer",
+            norm_eps=1e-5,
+            bias=True,
+            causal=False,
+            rope_base=None,
+            final_norm=True,
+        )
+        rules = M.encoder_layer_torch_rules("params.blocks.{i}.", "layers.{i}.") + B.Rules.of(
+            B.norm("params.norm_f.scale", "norm.weight"),
+            B.same("params.norm_f.bias", "norm.bias"),
+        )
+        return config, rules
+
+    return mirror

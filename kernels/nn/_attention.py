@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from parallax.kernels._checks import check_array, check_same_dtype
+from parallax.kernels._checks import check_array, check_keys, check_same_dtype
 from parallax.kernels._platform import unsharded
 from parallax.kernels.nn._blocked import blocked_attention
 from parallax.kernels.nn._mlp import contraction_out_sharding
@@ -401,13 +401,7 @@ def multi_head_attention(
          "wo": (num_heads * head_dim_v, d_out),   "bo": (d_out,)}        # biases optional
     """
     check_array("x", x, ndim=3)
-    missing = [k for k in _MHA_REQUIRED if k not in params]
-    unknown = sorted(set(params) - set(_MHA_REQUIRED) - set(_MHA_OPTIONAL))
-    if missing or unknown:
-        raise ValueError(
-            f"params: missing keys {missing}, unexpected keys {unknown}; expected "
-            f"{list(_MHA_REQUIRED)} and optionally {list(_MHA_OPTIONAL)}"
-        )
+    check_keys(params, _MHA_REQUIRED, _MHA_OPTIONAL)
     if not isinstance(num_heads, int) or num_heads < 1:
         raise ValueError(f"num_heads: expected a positive int, got {num_heads!r}")
     kv_heads = num_heads if num_kv_heads is None else num_kv_heads

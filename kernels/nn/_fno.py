@@ -38,7 +38,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Complex, Float
 
-from parallax.kernels._checks import check_array
+from parallax.kernels._checks import check_array, check_keys
 from parallax.kernels._dtypes import complex_dtype
 from parallax.kernels._platform import cpu_or_default
 from parallax.kernels.nn._dft import complex_dft, complex_idft, real_dft, real_idft
@@ -58,11 +58,6 @@ def _check_weight(name: str, w: Array, shape: tuple, cdt: jnp.dtype) -> None:
         raise TypeError(
             f"params['{name}']: expected dtype {cdt} for x of that precision, got {w.dtype}"
         )
-
-
-def _check_keys(params: Mapping[str, Array], keys: tuple[str, ...]) -> None:
-    if set(params) != set(keys):
-        raise ValueError(f"params: expected keys {list(keys)}, got {sorted(params)}")
 
 
 GEMM_FLOPS_PER_FFT_FLOP = 6.0
@@ -128,7 +123,7 @@ def spectral_conv_1d(
 ) -> Float[Array, "batch n c_out"]:
     """1D spectral convolution keeping the ``modes`` lowest rFFT frequencies (``<= n//2+1``)."""
     check_array("x", x, ndim=3)
-    _check_keys(params, ("weight",))
+    check_keys(params, ("weight",))
     w = params["weight"]
     cdt = _complex_of(x.dtype)
     check_array("params['weight']", w, ndim=3, kind="complex")
@@ -180,7 +175,7 @@ def spectral_conv_2d(
     """2D spectral convolution keeping frequencies ``|k1| < m1`` (both signs, ``2 m1 <= n1``)
     and ``0 <= k2 < m2`` (``m2 <= n2//2+1``)."""
     check_array("x", x, ndim=4)
-    _check_keys(params, ("w_pos", "w_neg"))
+    check_keys(params, ("w_pos", "w_neg"))
     cdt = _complex_of(x.dtype)
     wp, wn = params["w_pos"], params["w_neg"]
     check_array("params['w_pos']", wp, ndim=4, kind="complex")

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from parallax.kernels._checks import check_array
+from parallax.kernels._checks import check_array, check_keys
 from parallax.kernels._platform import cpu_or_default
 
 __all__ = ["ACTIVATIONS", "gated_mlp", "get_activation", "linear", "mlp"]
@@ -52,16 +52,6 @@ def get_activation(name: str) -> Callable[[Array], Array]:
         hint = " (say 'gelu_exact' or 'gelu_tanh')" if name == "gelu" else ""
         raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, got {name!r}{hint}")
     return ACTIVATIONS[name]
-
-
-def _check_keys(params: Mapping[str, Array], required: tuple[str, ...], optional: tuple[str, ...]):
-    missing = [k for k in required if k not in params]
-    unknown = sorted(set(params) - set(required) - set(optional))
-    if missing or unknown:
-        raise ValueError(
-            f"params: missing keys {missing}, unexpected keys {unknown}; "
-            f"expected {list(required)} and optionally {list(optional)}"
-        )
 
 
 def contraction_out_sharding(x: Array, w: Array) -> jax.NamedSharding | None:
@@ -148,7 +138,7 @@ def linear(
 ) -> Float[Array, "*batch d_out"]:
     """``x @ kernel + bias`` with ``kernel`` of shape ``(d_in, d_out)``."""
     check_array("x", x, min_ndim=1)
-    _check_keys(params, ("kernel",), ("bias",))
+    check_keys(params, ("kernel",), ("bias",))
     return _dense(x, params["kernel"], params.get("bias"), "kernel", "bias")
 
 
@@ -160,7 +150,7 @@ def mlp(
 ) -> Float[Array, "*batch d_out"]:
     """Two-layer perceptron ``φ(x W1 + b1) W2 + b2``."""
     check_array("x", x, min_ndim=1)
-    _check_keys(params, ("w1", "w2"), ("b1", "b2"))
+    check_keys(params, ("w1", "w2"), ("b1", "b2"))
     act = get_activation(activation)
 
     def two_layers(x: Array) -> Array:
@@ -179,7 +169,7 @@ def gated_mlp(
     """Gated MLP ``(φ(x W_gate) ⊙ x W_up) W_down``: SwiGLU with ``"silu"``, GeGLU with
     ``"gelu_exact"`` or ``"gelu_tanh"``."""
     check_array("x", x, min_ndim=1)
-    _check_keys(params, ("w_gate", "w_up", "w_down"), ("b_gate", "b_up", "b_down"))
+    check_keys(params, ("w_gate", "w_up", "w_down"), ("b_gate", "b_up", "b_down"))
     act = get_activation(activation)
     if params["w_gate"].shape != params["w_up"].shape:
         raise ValueError(

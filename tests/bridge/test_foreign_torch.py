@@ -60,7 +60,7 @@ def test_multihead_attention_into_the_mha_kernel():
     np.testing.assert_allclose(np.asarray(got), want.detach().numpy(), **TOL)
 
 
-def test_transformer_encoder_into_the_transformer_model():
+def test_transformer_encoder_into_the_transformer_model(torch_encoder_mirror):
     torch.manual_seed(1)
     d, heads, ff, depth = 16, 2, 32, 2
     layer = torch.nn.TransformerEncoderLayer(
@@ -80,22 +80,7 @@ def test_transformer_encoder_into_the_transformer_model():
         for p in enc.parameters():
             if p.ndim == 1:
                 p.normal_(0.0, 0.1)  # non-trivial norm scales and biases
-    config = M.TransformerConfig(
-        embed=d,
-        depth=depth,
-        heads=heads,
-        mlp_hidden=ff,
-        activation="gelu_exact",
-        norm="layer",
-        norm_eps=1e-5,
-        bias=True,
-        causal=False,
-        rope_base=None,
-        final_norm=True,
-    )
-    rules = M.encoder_layer_torch_rules("params.blocks.{i}.", "layers.{i}.") + B.Rules.of(
-        B.norm("params.norm_f.scale", "norm.weight"), B.same("params.norm_f.bias", "norm.bias")
-    )
+    config, rules = torch_encoder_mirror(d, heads, ff, depth)
     model = B.import_from_torch(M.EqxTransformer.init(config, jax.random.key(0)), enc, rules=rules)
     x = np.random.default_rng(1).normal(size=(2, 5, d)).astype(np.float32)
     keep = np.ones((2, 5), bool)

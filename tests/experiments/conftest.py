@@ -21,3 +21,17 @@ def load():
         return cache[name]
 
     return get
+
+
+@pytest.fixture
+def run_tiny(load, tmp_path):
+    """``run_tiny(name, **config) -> summary``: the experiment ``name`` run in-process on
+    ``Config(**config)`` with the test's ``tmp_path`` as workdir; the run must complete."""
+
+    def go(name: str, **config):
+        mod = load(name)
+        summary = run.execute(mod.main, mod.Config(workdir=str(tmp_path), **config))
+        assert summary["status"] == "completed", summary["error"]
+        return summary
+
+    return go

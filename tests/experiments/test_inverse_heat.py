@@ -5,10 +5,9 @@ from __future__ import annotations
 from parallax import run
 
 
-def test_inverse_heat_tiny(load, tmp_path):
-    mod = load("inverse_heat")
-    cfg = mod.Config(
-        workdir=str(tmp_path),
+def test_inverse_heat_tiny(run_tiny, tmp_path):
+    s = run_tiny(
+        "inverse_heat",
         n=32,
         snapshots=2,
         steps_between=4,
@@ -17,8 +16,6 @@ def test_inverse_heat_tiny(load, tmp_path):
         log_every=20,
         checkpoint_every=30,
     )
-    s = run.execute(mod.main, cfg)
-    assert s["status"] == "completed", s["error"]
     # starting from u0 = 0 (relative error 1), the misfit and the error both fall
     rows = run.read_metrics(tmp_path / "metrics.jsonl")
     assert rows[-1]["loss"] < 0.1 * rows[0]["loss"]

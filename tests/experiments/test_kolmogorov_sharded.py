@@ -7,10 +7,9 @@ import pytest
 from parallax import run
 
 
-def test_kolmogorov_sharded_tiny(load, tmp_path):
-    mod = load("kolmogorov_sharded")
-    cfg = mod.Config(
-        workdir=str(tmp_path),
+def test_kolmogorov_sharded_tiny(run_tiny, tmp_path):
+    s = run_tiny(
+        "kolmogorov_sharded",
         n=16,
         kf=2,
         chunk=2,
@@ -20,8 +19,6 @@ def test_kolmogorov_sharded_tiny(load, tmp_path):
         log_every=2,
         checkpoint_every=2,
     )
-    s = run.execute(mod.main, cfg)
-    assert s["status"] == "completed", s["error"]
     res = s["results"]
     assert res["mesh"] == {"data": 8}
     assert res["sharded_vs_local_rel_diff"] < 1e-5

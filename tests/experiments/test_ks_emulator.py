@@ -5,13 +5,10 @@ from __future__ import annotations
 import pytest
 
 
-def test_ks_emulator_tiny(load, tmp_path):
+def test_ks_emulator_tiny(run_tiny, tmp_path):
     pytest.importorskip("torch", reason="the parity step needs the optional torch extra")
-    from parallax import run
-
-    mod = load("ks_emulator")
-    cfg = mod.Config(
-        workdir=str(tmp_path),
+    s = run_tiny(
+        "ks_emulator",
         n=32,
         train_trajectories=2,
         test_trajectories=2,
@@ -26,8 +23,6 @@ def test_ks_emulator_tiny(load, tmp_path):
         log_every=3,
         checkpoint_every=3,
     )
-    s = run.execute(mod.main, cfg)
-    assert s["status"] == "completed", s["error"]
     res = s["results"]
     assert res["torch_parity"]["ok"] and res["torch_parity"]["max_rel_diff"] < 1e-5
     assert 0 < res["one_step_err_vs_increment"] < 10

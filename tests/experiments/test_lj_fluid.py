@@ -7,10 +7,9 @@ import pytest
 from parallax import run
 
 
-def test_lj_fluid_tiny(load, tmp_path):
-    mod = load("lj_fluid")
-    cfg = mod.Config(
-        workdir=str(tmp_path),
+def test_lj_fluid_tiny(run_tiny, tmp_path):
+    s = run_tiny(
+        "lj_fluid",
         cells=2,
         r_cut=1.6,
         chunk=10,
@@ -19,8 +18,6 @@ def test_lj_fluid_tiny(load, tmp_path):
         rdf_bins=20,
         checkpoint_every=3,
     )
-    s = run.execute(mod.main, cfg)
-    assert s["status"] == "completed", s["error"]
     res = s["results"]
     assert res["n"] == 32 and res["rdf_samples"] == 3
     assert abs(res["nve_energy_drift"]) < 1e-3  # velocity Verlet, dt = 0.005

@@ -7,10 +7,9 @@ import pytest
 from parallax import run
 
 
-def test_lm_sharded_tiny(load, tmp_path):
-    mod = load("lm_sharded")
-    cfg = mod.Config(
-        workdir=str(tmp_path),
+def test_lm_sharded_tiny(run_tiny, tmp_path):
+    s = run_tiny(
+        "lm_sharded",
         mesh="data=4,model=2",
         preset="fsdp_tp",
         vocab=8,
@@ -25,8 +24,6 @@ def test_lm_sharded_tiny(load, tmp_path):
         log_every=3,
         checkpoint_every=3,
     )
-    s = run.execute(mod.main, cfg)
-    assert s["status"] == "completed", s["error"]
     res = s["results"]
     assert res["mesh"] == {"data": 4, "model": 2}
     assert 0 < res["entropy_rate"] < res["uniform_loss"]

@@ -322,7 +322,7 @@ def _torch_encoder(d, heads, ff, depth):
     return enc
 
 
-def test_transformer_encoder_layer_by_layer():
+def test_transformer_encoder_layer_by_layer(torch_encoder_mirror):
     d, heads, ff, depth = 16, 2, 32, 3
     x = RNG.normal(size=(2, 5, d)).astype(np.float32)
     pad = np.zeros((2, 5), bool)
@@ -339,22 +339,7 @@ def test_transformer_encoder_layer_by_layer():
     assert names.index("layers.0") < names.index("layers.1.norm1")  # execution order
 
     # the parallax Transformer model itself (one module over a parameter pytree: root only)
-    config = M.TransformerConfig(
-        embed=d,
-        depth=depth,
-        heads=heads,
-        mlp_hidden=ff,
-        activation="gelu_exact",
-        norm="layer",
-        norm_eps=1e-5,
-        bias=True,
-        causal=False,
-        rope_base=None,
-        final_norm=True,
-    )
-    rules = M.encoder_layer_torch_rules("params.blocks.{i}.", "layers.{i}.") + B.Rules.of(
-        B.norm("params.norm_f.scale", "norm.weight"), B.same("params.norm_f.bias", "norm.bias")
-    )
+    config, rules = torch_encoder_mirror(d, heads, ff, depth)
 
     class Wrapped(M.EqxTransformer):
         def __call__(self, src, src_key_padding_mask):  # torch's argument names

@@ -53,8 +53,9 @@ def test_resumed_run_is_bitwise_equal_to_uninterrupted(toy, final_state, tmp_pat
     assert [r["loss"] for r in rows] == [r["loss"] for r in rows_full]
 
 
-def test_sigterm_subprocess_saves_and_exits_cleanly(tmp_path):
-    wd = tmp_path / "run"
+def _toy_in_background(wd: Path, *, sleep: float, checkpoint_every: int, extra=()):
+    """The toy experiment as a subprocess of 400 steps of ``sleep`` seconds, logging every step:
+    long enough for a test to signal it mid-run."""
     cmd = [
         sys.executable,
         str(TOY),
@@ -63,23 +64,34 @@ def test_sigterm_subprocess_saves_and_exits_cleanly(tmp_path):
         "--steps",
         "400",
         "--sleep",
-        "0.05",
+        str(sleep),
         "--checkpoint-every",
-        "1000",
+        str(checkpoint_every),
         "--log-every",
         "1",
-        "--async-checkpoint",
-        "False",
+        *extra,
     ]
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_for_metric_rows(proc: subprocess.Popen, wd: Path, rows: int) -> None:
+    """Until ``rows`` metric rows are written (at most 60 s); the process must still run."""
     metrics = wd / "metrics.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if metrics.exists() and len(run.read_metrics(metrics)) >= 3:
+        if metrics.exists() and len(run.read_metrics(metrics)) >= rows:
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()
+
+
+def test_sigterm_subprocess_saves_and_exits_cleanly(tmp_path):
+    wd = tmp_path / "run"
+    proc = _toy_in_background(
+        wd, sleep=0.05, checkpoint_every=1000, extra=("--async-checkpoint", "False")
+    )
+    _wait_for_metric_rows(proc, wd, 3)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -133,36 +145,8 @@ def test_kill_9_mid_checkpointing_then_resume_is_exact(toy, final_state, tmp_pat
     """SIGKILL while async checkpoints are written every step; the same command resumes from the
     newest finalized step (verified by its digest) and ends bitwise equal to a clean run."""
     wd = tmp_path / "killed"
-    cmd = [
-        sys.executable,
-        str(TOY),
-        "--workdir",
-        str(wd),
-        "--steps",
-        "400",
-        "--sleep",
-        "0.02",
-        "--checkpoint-every",
-        "1",
-        "--log-every",
-        "1",
-        "--keep",
-        "2",
-    ]
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "JAX_PLATFORMS": "cpu"},
-    )
-    metrics = wd / "metrics.jsonl"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if metrics.exists() and len(run.read_metrics(metrics)) >= 6:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.communicate()
+    proc = _toy_in_background(wd, sleep=0.02, checkpoint_every=1, extra=("--keep", "2"))
+    _wait_for_metric_rows(proc, wd, 6)
     proc.kill()
     proc.communicate(timeout=30)
 

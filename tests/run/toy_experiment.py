@@ -39,9 +39,9 @@ class Config(run.RunConfig):
     post_sleep: Annotated[float, run.Range(ge=0)] = 0.0
     eval_every: Annotated[int, run.Range(ge=0)] = 0
     eval_nan_at: int = -1
-    steps: Annotated[int, run.Range(ge=0)] = 12
-    log_every: Annotated[int, run.Range(ge=1)] = 2
-    checkpoint_every: Annotated[int, run.Range(ge=1)] = 3
+    steps: run.Steps = 12
+    log_every: run.Every = 2
+    checkpoint_every: run.Every = 3
 
     RESUMABLE = run.RunConfig.RESUMABLE | {
         "sleep",

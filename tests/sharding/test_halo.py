@@ -116,21 +116,18 @@ def test_kernel_fd_laplacians_sharded(meshes, order):
     u = jnp.asarray(np.random.default_rng(4).standard_normal((16, 8)), jnp.float32)
     us = jax.device_put(u, NamedSharding(mesh, spec))
     ref = pde.laplacian_periodic(u, dx, ndim=2, order=order)
-    per = ps.sharded_stencil(
-        lambda v: pde.laplacian_periodic(v, dx, ndim=2, order=order),
-        mesh,
-        spec,
-        width=r,
-        corners=False,
-    )
-    pad = ps.sharded_stencil(
-        lambda v: pde.laplacian_padded(v, dx, ndim=2, order=order),
-        mesh,
-        spec,
-        width=r,
-        corners=False,
-        mode="valid",
-    )
+
+    def sharded(laplacian, **mode):
+        return ps.sharded_stencil(
+            lambda v: laplacian(v, dx, ndim=2, order=order),
+            mesh,
+            spec,
+            width=r,
+            corners=False,
+            **mode,
+        )
+
+    per, pad = sharded(pde.laplacian_periodic), sharded(pde.laplacian_padded, mode="valid")
     for g in (per, pad):
         compiled = jax.jit(g).lower(us).compile()
         np.testing.assert_allclose(np.asarray(compiled(us)), np.asarray(ref), rtol=1e-5, atol=1e-4)

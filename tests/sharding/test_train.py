@@ -30,32 +30,30 @@ def mesh():
     return ps.make_mesh({"data": -1, "model": 2})
 
 
-def _transformer_problem():
-    cfg = TransformerConfig(embed=16, depth=1, heads=4, mlp_hidden=32, rope_base=None)
-    params = transformer_init(cfg, jax.random.key(0))
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.standard_normal((8, 4, 16)), jnp.float32)
-    y = jnp.asarray(rng.standard_normal((8, 4, 16)), jnp.float32)
+def _regression_problem(apply, cfg, params, shape: tuple[int, ...], seed: int):
+    """``(params, loss, batch, batch axis names)``: the mean squared error of
+    ``apply(cfg, params, x)`` against targets, both random normal of ``shape``."""
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+    y = jnp.asarray(rng.standard_normal(shape), jnp.float32)
 
     def loss(p, batch):
         xb, yb = batch
-        return jnp.mean((transformer_apply(cfg, p, xb) - yb) ** 2)
+        return jnp.mean((apply(cfg, p, xb) - yb) ** 2)
 
     return params, loss, (x, y), (("batch", None, None), ("batch", None, None))
+
+
+def _transformer_problem():
+    cfg = TransformerConfig(embed=16, depth=1, heads=4, mlp_hidden=32, rope_base=None)
+    params = transformer_init(cfg, jax.random.key(0))
+    return _regression_problem(transformer_apply, cfg, params, (8, 4, 16), seed=0)
 
 
 def _fno_problem():
     cfg = FNOConfig(in_channels=1, out_channels=1, modes=(4,), width=8, depth=1, proj_hidden=16)
     params = fno_init(cfg, jax.random.key(1))
-    rng = np.random.default_rng(1)
-    x = jnp.asarray(rng.standard_normal((8, 16, 1)), jnp.float32)
-    y = jnp.asarray(rng.standard_normal((8, 16, 1)), jnp.float32)
-
-    def loss(p, batch):
-        xb, yb = batch
-        return jnp.mean((fno_apply(cfg, p, xb) - yb) ** 2)
-
-    return params, loss, (x, y), (("batch", None, None), ("batch", None, None))
+    return _regression_problem(fno_apply, cfg, params, (8, 16, 1), seed=1)
 
 
 PROBLEMS = {"transformer": _transformer_problem, "fno": _fno_problem}

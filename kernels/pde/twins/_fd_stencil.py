@@ -22,42 +22,56 @@ def _inv_h2(dx: torch.Tensor, ndim: int) -> list[torch.Tensor]:
     return [inv if dx.ndim == 0 else inv[a] for a in range(ndim)]
 
 
+def _central(w, r: int, window) -> torch.Tensor:
+    """``Σ_o w[r + o] · window(r + o)`` for ``o = -r..r``, summed in that order."""
+    term = None
+    for o, c in zip(range(-r, r + 1), w, strict=True):
+        t = c * window(r + o)
+        term = t if term is None else term + t
+    assert term is not None
+    return term
+
+
+def _axis_sum(x: torch.Tensor, dx: torch.Tensor, ndim: int, order: int, axis_term):
+    """``Σ_a axis_term(axis, w, r, 1/h_a²)`` over the last ``ndim`` axes of ``x``, added axis by
+    axis (the kernel's order); ``w`` the central weights of ``order``, ``r`` their radius."""
+    w, r = D2_WEIGHTS[order], order // 2
+    lead = x.ndim - ndim
+    inv = _inv_h2(dx, ndim)
+    total = None
+    for a in range(ndim):
+        term = axis_term(lead + a, w, r, inv[a])
+        total = term if total is None else total + term
+    assert total is not None
+    return total
+
+
 def laplacian_padded(up: torch.Tensor, dx: torch.Tensor, *, ndim: int, order: int = 2):
-    w = D2_WEIGHTS[order]
     r = order // 2
     lead = up.ndim - ndim
     interior = [slice(None)] * lead + [slice(r, up.shape[lead + a] - r) for a in range(ndim)]
-    inv = _inv_h2(dx, ndim)
-    total = None
-    for a in range(ndim):
-        ax = lead + a
+
+    def axis_term(ax: int, w, r: int, inv: torch.Tensor) -> torch.Tensor:
         m = up.shape[ax] - 2 * r
-        term = None
-        for o, c in zip(range(-r, r + 1), w, strict=True):
+
+        def window(start: int) -> torch.Tensor:
             idx = list(interior)
-            idx[ax] = slice(r + o, r + o + m)
-            t = c * up[tuple(idx)]
-            term = t if term is None else term + t
-        assert term is not None
-        term = term * inv[a]
-        total = term if total is None else total + term
-    return total
+            idx[ax] = slice(start, start + m)
+            return up[tuple(idx)]
+
+        return _central(w, r, window) * inv
+
+    return _axis_sum(up, dx, ndim, order, axis_term)
 
 
 def laplacian_periodic(u: torch.Tensor, dx: torch.Tensor, *, ndim: int, order: int = 2):
-    w = D2_WEIGHTS[order]
-    r = order // 2
-    lead = u.ndim - ndim
-    inv = _inv_h2(dx, ndim)
-    total = None
-    for a in range(ndim):
-        ax = lead + a
+    def axis_term(ax: int, w, r: int, inv: torch.Tensor) -> torch.Tensor:
         term = w[r] * u
         for o in range(1, r + 1):
             term = term + w[r + o] * (torch.roll(u, -o, ax) + torch.roll(u, o, ax))
-        term = term * inv[a]
-        total = term if total is None else total + term
-    return total
+        return term * inv
+
+    return _axis_sum(u, dx, ndim, order, axis_term)
 
 
 def _one_sided(u: torch.Tensor, axis: int, h2inv: torch.Tensor):
@@ -79,27 +93,16 @@ def _pad_axis(x: torch.Tensor, axis: int) -> torch.Tensor:
 
 
 def laplacian_dirichlet(u: torch.Tensor, dx: torch.Tensor, *, ndim: int, order: int = 2):
-    w = D2_WEIGHTS[order]
-    r = order // 2
-    lead = u.ndim - ndim
-    inv = _inv_h2(dx, ndim)
-    total = None
-    for a in range(ndim):
-        ax = lead + a
+    def axis_term(ax: int, w, r: int, inv: torch.Tensor) -> torch.Tensor:
         m = u.shape[ax] - 2 * r
-        term = None
-        for o, c in zip(range(-r, r + 1), w, strict=True):
-            t = c * u.narrow(ax, r + o, m)
-            term = t if term is None else term + t
-        assert term is not None
-        term = term * inv[a]
+        term = _central(w, r, lambda start: u.narrow(ax, start, m)) * inv
         if order == 4:
-            lo, hi = _one_sided(u, ax, inv[a])
+            lo, hi = _one_sided(u, ax, inv)
             term = torch.cat([lo, term, hi], dim=ax)
-        term = _pad_axis(term, ax)
-        total = term if total is None else total + term
-    assert total is not None
-    mask = torch.zeros(u.shape[lead:], dtype=torch.bool, device=u.device)
+        return _pad_axis(term, ax)
+
+    total = _axis_sum(u, dx, ndim, order, axis_term)
+    mask = torch.zeros(u.shape[u.ndim - ndim :], dtype=torch.bool, device=u.device)
     mask[(slice(1, -1),) * ndim] = True
     return torch.where(mask, total, torch.zeros((), dtype=u.dtype, device=u.device))
 

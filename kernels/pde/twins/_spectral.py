@@ -144,10 +144,15 @@ def _lap(grid: Grid, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(grid.laplacian_np(), dtype=dtype, device=device)
 
 
+def _derivatives(grid: Grid, cdt: torch.dtype, device: torch.device) -> list[torch.Tensor]:
+    """``i k_j`` per grid axis, as complex tensors."""
+    return [_c(d, cdt, device) for d in grid.derivative_np()]
+
+
 def _conv_1d(grid: Grid, cdt: torch.dtype, scale: float, device: torch.device) -> Step:
     """``N̂ = scale · ik · F[u²]`` with 2/3 dealiasing."""
     mask = _mask(grid, device)
-    (dx,) = (_c(d, cdt, device) for d in grid.derivative_np())
+    (dx,) = _derivatives(grid, cdt, device)
 
     def nonlinear(uh: torch.Tensor) -> torch.Tensor:
         u = _irfftn(mask(uh), grid)
@@ -168,23 +173,27 @@ def advection_diffusion_rollout(
     grid = _grid(u0, ndim, length)
     cdt = complex_dtype(u0.dtype)
     lin = (nu * _lap(grid, u0.dtype, u0.device)).to(cdt)
-    for j, d in enumerate(grid.derivative_np()):
-        lin = lin - velocity[j].to(cdt) * _c(d, cdt, u0.device)
+    for j, d in enumerate(_derivatives(grid, cdt, u0.device)):
+        lin = lin - velocity[j].to(cdt) * d
     return _rollout(_stepper(lin, None, dt, "etdrk4"), u0, grid, num_steps, save_every)
+
+
+def _conservative_1d_rollout(u0, grid: Grid, lin, dt, num_steps, save_every, method):
+    """``u_t = L u - ½(u²)_x`` in 1D (Burgers, KS): the conservative nonlinearity."""
+    step = _stepper(lin, _conv_1d(grid, complex_dtype(u0.dtype), -0.5, u0.device), dt, method)
+    return _rollout(step, u0, grid, num_steps, save_every)
 
 
 def burgers_1d_rollout(u0, dt, nu, *, num_steps, save_every=1, length=2 * math.pi, method="etdrk4"):
     grid = _grid(u0, 1, length)
     lin = nu * _lap(grid, u0.dtype, u0.device)
-    step = _stepper(lin, _conv_1d(grid, complex_dtype(u0.dtype), -0.5, u0.device), dt, method)
-    return _rollout(step, u0, grid, num_steps, save_every)
+    return _conservative_1d_rollout(u0, grid, lin, dt, num_steps, save_every, method)
 
 
 def burgers_2d_rollout(u0, dt, nu, *, num_steps, save_every=1, length=2 * math.pi):
     grid = _grid(u0, 2, length)
-    cdt = complex_dtype(u0.dtype)
     mask = _mask(grid, u0.device)
-    ders = [_c(d, cdt, u0.device) for d in grid.derivative_np()]
+    ders = _derivatives(grid, complex_dtype(u0.dtype), u0.device)
 
     def nonlinear(uh: torch.Tensor) -> torch.Tensor:
         uh = mask(uh)
@@ -202,7 +211,7 @@ def burgers_2d_rollout(u0, dt, nu, *, num_steps, save_every=1, length=2 * math.p
 def kdv_rollout(u0, dt, *, num_steps, save_every=1, length=2 * math.pi):
     grid = _grid(u0, 1, length)
     cdt = complex_dtype(u0.dtype)
-    (dx,) = (_c(d, cdt, u0.device) for d in grid.derivative_np())
+    (dx,) = _derivatives(grid, cdt, u0.device)
     step = _stepper(-(dx * dx * dx), _conv_1d(grid, cdt, -3.0, u0.device), dt, "etdrk4")
     return _rollout(step, u0, grid, num_steps, save_every)
 
@@ -215,15 +224,13 @@ def _ks_lin(grid: Grid, dtype: torch.dtype, device: torch.device) -> torch.Tenso
 def ks_1d_rollout(u0, dt, *, num_steps, save_every=1, length=32 * math.pi, method="etdrk4"):
     grid = _grid(u0, 1, length)
     lin = _ks_lin(grid, u0.dtype, u0.device)
-    step = _stepper(lin, _conv_1d(grid, complex_dtype(u0.dtype), -0.5, u0.device), dt, method)
-    return _rollout(step, u0, grid, num_steps, save_every)
+    return _conservative_1d_rollout(u0, grid, lin, dt, num_steps, save_every, method)
 
 
 def ks_2d_rollout(u0, dt, *, num_steps, save_every=1, length=10 * math.pi):
     grid = _grid(u0, 2, length)
-    cdt = complex_dtype(u0.dtype)
     mask = _mask(grid, u0.device)
-    ders = [_c(d, cdt, u0.device) for d in grid.derivative_np()]
+    ders = _derivatives(grid, complex_dtype(u0.dtype), u0.device)
 
     def nonlinear(uh: torch.Tensor) -> torch.Tensor:
         uh = mask(uh)

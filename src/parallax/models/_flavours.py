@@ -57,21 +57,15 @@ def _make_twin(mdef: ModelDef, config: Any, params: Any, dtype: Any) -> Any:
     return getattr(importlib.import_module(mod), cls)(config, dtype=tdtype)
 
 
-class NnxModel(nnx.Module):
-    """Base of the flax flavour: ``Model(config, rngs=nnx.Rngs(0), dtype=jnp.float32)``."""
+class _Flavour:
+    """What both flavours do alike, through the model's :class:`ModelDef`, its config and
+    :meth:`pure_params`."""
 
     model_def: ClassVar[ModelDef]
-
-    def __init__(self, config: Any, *, rngs: nnx.Rngs, dtype: Any = jnp.float32) -> None:
-        self.config = config
-        params = self.model_def.init(config, rngs.params(), dtype)
-        self.params = nnx.data(wrap_nnx_params(params, self.model_def.axes))
+    config: Any
 
     def pure_params(self) -> Any:
-        """The parameters as a plain pytree of arrays (what the kernels consume)."""
-        return jax.tree.map(
-            lambda v: v[...], self.params, is_leaf=lambda v: isinstance(v, nnx.Variable)
-        )
+        raise NotImplementedError
 
     def __call__(self, x: Any, **kwargs: Any) -> Any:
         return self.model_def.apply(self.config, self.pure_params(), x, **kwargs)
@@ -89,6 +83,21 @@ class NnxModel(nnx.Module):
         """A new torch twin module (random weights) in ``dtype`` (default: the params')."""
         return _make_twin(self.model_def, self.config, self.pure_params(), dtype)
 
+
+class NnxModel(_Flavour, nnx.Module):
+    """Base of the flax flavour: ``Model(config, rngs=nnx.Rngs(0), dtype=jnp.float32)``."""
+
+    def __init__(self, config: Any, *, rngs: nnx.Rngs, dtype: Any = jnp.float32) -> None:
+        self.config = config
+        params = self.model_def.init(config, rngs.params(), dtype)
+        self.params = nnx.data(wrap_nnx_params(params, self.model_def.axes))
+
+    def pure_params(self) -> Any:
+        """The parameters as a plain pytree of arrays (what the kernels consume)."""
+        return jax.tree.map(
+            lambda v: v[...], self.params, is_leaf=lambda v: isinstance(v, nnx.Variable)
+        )
+
     def to_eqx(self) -> EqxModel:
         return self.eqx_class()(self.pure_params(), self.config)
 
@@ -97,11 +106,10 @@ class NnxModel(nnx.Module):
         return next(c for c in EqxModel.__subclasses__() if c.model_def is cls.model_def)
 
 
-class EqxModel(eqx.Module):
+class EqxModel(_Flavour, eqx.Module):
     """Base of the equinox flavour: ``Model.init(config, key, dtype)`` or ``Model(params,
     config)``. ``config`` is a static field; only ``params`` are leaves."""
 
-    model_def: ClassVar[ModelDef]
     params: Any
     config: Any = eqx.field(static=True)
 
@@ -109,23 +117,8 @@ class EqxModel(eqx.Module):
     def init(cls, config: Any, key: jax.Array, dtype: Any = jnp.float32) -> Any:
         return cls(cls.model_def.init(config, key, dtype), config)
 
-    def __call__(self, x: Any, **kwargs: Any) -> Any:
-        return self.model_def.apply(self.config, self.params, x, **kwargs)
-
     def pure_params(self) -> Any:
         return self.params
-
-    def torch_rules(self) -> Rules:
-        return self.model_def.torch_rules(self.config).prefixed("params.")
-
-    def axis_table(self) -> AxisTable:
-        return self.model_def.axes
-
-    def logical_axes(self) -> Any:
-        return logical_axes(self)
-
-    def make_torch_twin(self, dtype: Any = None) -> Any:
-        return _make_twin(self.model_def, self.config, self.params, dtype)
 
     def to_nnx(self) -> NnxModel:
         cls = next(c for c in NnxModel.__subclasses__() if c.model_def is self.model_def)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from parallax.kernels._twins import complex_dtype
 from parallax.kernels.nn.twins import ACTIVATIONS
 
 __all__ = ["SpectralConv1d", "SpectralConv2d", "TorchFNO"]
@@ -17,16 +18,14 @@ def _act(name: str):
     return ACTIVATIONS[name]
 
 
-def _cdtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.complex128 if dtype == torch.float64 else torch.complex64
-
-
 class SpectralConv1d(nn.Module):
     def __init__(self, c_in: int, c_out: int, modes: int, dtype: torch.dtype) -> None:
         super().__init__()
         self.modes = modes
         scale = 1.0 / (c_in * c_out)
-        self.weights1 = nn.Parameter(scale * torch.rand(c_in, c_out, modes, dtype=_cdtype(dtype)))
+        self.weights1 = nn.Parameter(
+            scale * torch.rand(c_in, c_out, modes, dtype=complex_dtype(dtype))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (b, c, n)
         n = x.shape[-1]
@@ -45,7 +44,7 @@ class SpectralConv2d(nn.Module):
         super().__init__()
         self.m1, self.m2 = m1, m2
         scale = 1.0 / (c_in * c_out)
-        cd = _cdtype(dtype)
+        cd = complex_dtype(dtype)
         self.weights1 = nn.Parameter(scale * torch.rand(c_in, c_out, m1, m2, dtype=cd))
         self.weights2 = nn.Parameter(scale * torch.rand(c_in, c_out, m1, m2, dtype=cd))
 

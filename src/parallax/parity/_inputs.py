@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from parallax.kernels import numpy_complex_dtype
 from parallax.parity._tolerance import DTYPES
 
 __all__ = [
@@ -74,10 +75,6 @@ def numpy_dtype(dtype: str) -> np.dtype:
     return np.dtype(dtype)
 
 
-def _complex_of(dtype: str) -> np.dtype:
-    return np.dtype(np.complex128 if dtype == "float64" else np.complex64)
-
-
 def is_inexact(x: np.ndarray) -> bool:
     return bool(jnp.issubdtype(x.dtype, jnp.inexact))
 
@@ -117,7 +114,7 @@ class Inputs:
 
     def cast(self, dtype: str) -> Inputs:
         """Floating leaves to ``dtype``, complex ones to the complex dtype of that precision."""
-        real, cplx = numpy_dtype(dtype), _complex_of(dtype)
+        real, cplx = numpy_dtype(dtype), numpy_complex_dtype(dtype)
         leaves = []
         for leaf in self.leaves:
             v = leaf.value

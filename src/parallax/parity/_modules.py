@@ -31,6 +31,7 @@ import numpy as np
 
 from parallax.bridge import import_from_torch, named_params, named_to_torch
 from parallax.bridge._state_dict import _rules_for
+from parallax.kernels import numpy_complex_dtype
 from parallax.parity._engine import Outputs, compare_outputs, grad_label, jax_side, torch_side
 from parallax.parity._inputs import (
     Inputs,
@@ -144,7 +145,7 @@ def _cast(x: np.ndarray, dtype: str) -> np.ndarray:
     if not np.issubdtype(x.dtype, np.inexact) and x.dtype != numpy_dtype("bfloat16"):
         return x
     if np.iscomplexobj(x):
-        return x.astype(np.complex128 if dtype == "float64" else np.complex64)
+        return x.astype(numpy_complex_dtype(dtype))
     return x.astype(numpy_dtype(dtype))
 
 

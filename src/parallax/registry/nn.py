@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from parallax.kernels import nn
+from parallax.kernels import nn, numpy_complex_dtype
 from parallax.registry._cases import normal
 from parallax.registry._nn_flat import flat
 from parallax.registry._registry import register
@@ -32,13 +32,29 @@ TOL = {"float32": (1e-5, 1e-5), "float64": (1e-12, 1e-12), "bfloat16": (2e-2, 2e
 GTOL = {"float32": (1e-4, 1e-5), "float64": (1e-11, 1e-11), "bfloat16": (5e-2, 5e-2)}
 
 
+def _flat_spec(kernel: Callable[..., Any], params: tuple[str, ...], **spec: Any) -> None:
+    """Register ``nn.<kernel>`` called on flat inputs (its parameter dict's entries ``params``
+    as named arrays), compared with the twin of the same name at the family's tolerances;
+    ``spec``: the other :class:`KernelSpec` fields (cases, dtypes, grad_wrt, description)."""
+    name = kernel.__name__
+    register(
+        KernelSpec(
+            name=f"nn.{name}",
+            fn=flat(kernel, params),
+            twin=f"{_TWINS}:{name}",
+            fwd_tol=TOL,
+            grad_tol=GTOL,
+            **spec,
+        )
+    )
+
+
 def _complex(
     rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype, scale: float = 1.0
 ) -> np.ndarray:
     """Complex normal samples (complex64 for float32, complex128 for float64)."""
-    cdt = np.complex128 if np.dtype(dtype) == np.float64 else np.complex64
     z = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
-    return (scale * z).astype(cdt)
+    return (scale * z).astype(numpy_complex_dtype(dtype))
 
 
 def _w(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -191,33 +207,28 @@ def _mha_case(
     return make
 
 
-register(
-    KernelSpec(
-        name="nn.multi_head_attention",
-        fn=flat(nn.multi_head_attention, ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")),
-        twin=f"{_TWINS}:multi_head_attention",
-        cases={
-            "test": _mha_case(
-                b=2, s=8, d_model=16, h=4, kvh=2, causal=True, rope=True, padded=True, bias=True
-            ),
-            "bench": _mha_case(
-                b=4,
-                s=1024,
-                d_model=512,
-                h=8,
-                kvh=8,
-                causal=True,
-                rope=True,
-                padded=False,
-                bias=False,
-            ),
-        },
-        dtypes=F32_64,  # bfloat16 parity is covered by dot_product_attention and mlp
-        fwd_tol=TOL,
-        grad_tol=GTOL,
-        grad_wrt=("x", "wq", "wk", "wv", "wo"),
-        description="multi-head attention with projections, GQA, RoPE, causal/padding masks",
-    )
+_flat_spec(
+    nn.multi_head_attention,
+    ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo"),
+    cases={
+        "test": _mha_case(
+            b=2, s=8, d_model=16, h=4, kvh=2, causal=True, rope=True, padded=True, bias=True
+        ),
+        "bench": _mha_case(
+            b=4,
+            s=1024,
+            d_model=512,
+            h=8,
+            kvh=8,
+            causal=True,
+            rope=True,
+            padded=False,
+            bias=False,
+        ),
+    },
+    dtypes=F32_64,  # bfloat16 parity is covered by dot_product_attention and mlp
+    grad_wrt=("x", "wq", "wk", "wv", "wo"),
+    description="multi-head attention with projections, GQA, RoPE, causal/padding masks",
 )
 
 
@@ -259,47 +270,37 @@ def _mlp_case(
     return make
 
 
-register(
-    KernelSpec(
-        name="nn.mlp",
-        fn=flat(nn.mlp, ("w1", "b1", "w2", "b2")),
-        twin=f"{_TWINS}:mlp",
-        cases={
-            "test": _mlp_case(
-                shape=(2, 5, 8), d_hidden=16, d_out=6, activation="gelu_exact", gated=False
-            ),
-            "bench": _mlp_case(
-                shape=(4, 1024, 512), d_hidden=2048, d_out=512, activation="gelu_exact", gated=False
-            ),
-        },
-        dtypes=ALL,
-        fwd_tol=TOL,
-        grad_tol=GTOL,
-        grad_wrt=("x", "w1", "b1", "w2", "b2"),
-        description="two-layer MLP, explicit activation (gelu_exact / gelu_tanh / relu / silu)",
-    )
+_flat_spec(
+    nn.mlp,
+    ("w1", "b1", "w2", "b2"),
+    cases={
+        "test": _mlp_case(
+            shape=(2, 5, 8), d_hidden=16, d_out=6, activation="gelu_exact", gated=False
+        ),
+        "bench": _mlp_case(
+            shape=(4, 1024, 512), d_hidden=2048, d_out=512, activation="gelu_exact", gated=False
+        ),
+    },
+    dtypes=ALL,
+    grad_wrt=("x", "w1", "b1", "w2", "b2"),
+    description="two-layer MLP, explicit activation (gelu_exact / gelu_tanh / relu / silu)",
 )
 
-register(
-    KernelSpec(
-        name="nn.gated_mlp",
-        fn=flat(nn.gated_mlp, ("w_gate", "w_up", "w_down", "b_gate", "b_up", "b_down")),
-        twin=f"{_TWINS}:gated_mlp",
-        cases={
-            "test": _mlp_case(shape=(2, 5, 8), d_hidden=16, d_out=8, activation="silu", gated=True),
-            "test_geglu_tanh": _mlp_case(
-                shape=(3, 8), d_hidden=12, d_out=6, activation="gelu_tanh", gated=True
-            ),
-            "bench": _mlp_case(
-                shape=(4, 1024, 512), d_hidden=1408, d_out=512, activation="silu", gated=True
-            ),
-        },
-        dtypes=F32_64,  # bfloat16 parity: see nn.mlp / nn.layer_norm (same code path)
-        fwd_tol=TOL,
-        grad_tol=GTOL,
-        grad_wrt=("x", "w_gate", "w_up", "w_down"),
-        description="gated MLP: SwiGLU (silu) and GeGLU (gelu_exact / gelu_tanh)",
-    )
+_flat_spec(
+    nn.gated_mlp,
+    ("w_gate", "w_up", "w_down", "b_gate", "b_up", "b_down"),
+    cases={
+        "test": _mlp_case(shape=(2, 5, 8), d_hidden=16, d_out=8, activation="silu", gated=True),
+        "test_geglu_tanh": _mlp_case(
+            shape=(3, 8), d_hidden=12, d_out=6, activation="gelu_tanh", gated=True
+        ),
+        "bench": _mlp_case(
+            shape=(4, 1024, 512), d_hidden=1408, d_out=512, activation="silu", gated=True
+        ),
+    },
+    dtypes=F32_64,  # bfloat16 parity: see nn.mlp / nn.layer_norm (same code path)
+    grad_wrt=("x", "w_gate", "w_up", "w_down"),
+    description="gated MLP: SwiGLU (silu) and GeGLU (gelu_exact / gelu_tanh)",
 )
 
 
@@ -327,38 +328,28 @@ def _norm_case(*, shape: tuple[int, ...], eps: float, bias: bool) -> Callable[..
     return make
 
 
-register(
-    KernelSpec(
-        name="nn.layer_norm",
-        fn=flat(nn.layer_norm, ("scale", "bias")),
-        twin=f"{_TWINS}:layer_norm",
-        cases={
-            "test": _norm_case(shape=(2, 5, 16), eps=1e-5, bias=True),
-            "bench": _norm_case(shape=(4, 1024, 1024), eps=1e-5, bias=True),
-        },
-        dtypes=ALL,
-        fwd_tol=TOL,
-        grad_tol=GTOL,
-        grad_wrt=("x", "scale", "bias"),
-        description="LayerNorm over the last axis with explicit eps",
-    )
+_flat_spec(
+    nn.layer_norm,
+    ("scale", "bias"),
+    cases={
+        "test": _norm_case(shape=(2, 5, 16), eps=1e-5, bias=True),
+        "bench": _norm_case(shape=(4, 1024, 1024), eps=1e-5, bias=True),
+    },
+    dtypes=ALL,
+    grad_wrt=("x", "scale", "bias"),
+    description="LayerNorm over the last axis with explicit eps",
 )
 
-register(
-    KernelSpec(
-        name="nn.rms_norm",
-        fn=flat(nn.rms_norm, ("scale",)),
-        twin=f"{_TWINS}:rms_norm",
-        cases={
-            "test": _norm_case(shape=(2, 5, 16), eps=1e-6, bias=False),
-            "bench": _norm_case(shape=(4, 1024, 1024), eps=1e-6, bias=False),
-        },
-        dtypes=F32_64,  # bfloat16 parity: see nn.mlp / nn.layer_norm (same code path)
-        fwd_tol=TOL,
-        grad_tol=GTOL,
-        grad_wrt=("x", "scale"),
-        description="RMSNorm over the last axis with explicit eps",
-    )
+_flat_spec(
+    nn.rms_norm,
+    ("scale",),
+    cases={
+        "test": _norm_case(shape=(2, 5, 16), eps=1e-6, bias=False),
+        "bench": _norm_case(shape=(4, 1024, 1024), eps=1e-6, bias=False),
+    },
+    dtypes=F32_64,  # bfloat16 parity: see nn.mlp / nn.layer_norm (same code path)
+    grad_wrt=("x", "scale"),
+    description="RMSNorm over the last axis with explicit eps",
 )
 
 
@@ -401,41 +392,31 @@ def _fno2_case(
     return make
 
 
-register(
-    KernelSpec(
-        name="nn.spectral_conv_1d",
-        fn=flat(nn.spectral_conv_1d, ("weight",)),
-        twin=f"{_TWINS}:spectral_conv_1d",
-        cases={
-            "test": _fno1_case(b=2, n=32, ci=3, co=4, modes=6),
-            "test_all_modes": _fno1_case(
-                b=1, n=10, ci=2, co=2, modes=6
-            ),  # modes = n//2+1 (Nyquist kept)
-            "bench": _fno1_case(b=32, n=1024, ci=64, co=64, modes=16),
-        },
-        dtypes=F32_64,
-        fwd_tol=TOL,
-        grad_tol=GTOL,
-        grad_wrt=("x", "weight"),
-        description="FNO spectral convolution 1D (Li et al. 2021), complex mode weights",
-    )
+_flat_spec(
+    nn.spectral_conv_1d,
+    ("weight",),
+    cases={
+        "test": _fno1_case(b=2, n=32, ci=3, co=4, modes=6),
+        "test_all_modes": _fno1_case(
+            b=1, n=10, ci=2, co=2, modes=6
+        ),  # modes = n//2+1 (Nyquist kept)
+        "bench": _fno1_case(b=32, n=1024, ci=64, co=64, modes=16),
+    },
+    dtypes=F32_64,
+    grad_wrt=("x", "weight"),
+    description="FNO spectral convolution 1D (Li et al. 2021), complex mode weights",
 )
 
-register(
-    KernelSpec(
-        name="nn.spectral_conv_2d",
-        fn=flat(nn.spectral_conv_2d, ("w_pos", "w_neg")),
-        twin=f"{_TWINS}:spectral_conv_2d",
-        cases={
-            "test": _fno2_case(b=2, n1=12, n2=10, ci=3, co=2, m1=3, m2=4),
-            "bench": _fno2_case(b=16, n1=64, n2=64, ci=32, co=32, m1=12, m2=12),
-        },
-        dtypes=F32_64,
-        fwd_tol=TOL,
-        grad_tol=GTOL,
-        grad_wrt=("x", "w_pos", "w_neg"),
-        description="FNO spectral convolution 2D (Li et al. 2021), ± frequency blocks on axis 1",
-    )
+_flat_spec(
+    nn.spectral_conv_2d,
+    ("w_pos", "w_neg"),
+    cases={
+        "test": _fno2_case(b=2, n1=12, n2=10, ci=3, co=2, m1=3, m2=4),
+        "bench": _fno2_case(b=16, n1=64, n2=64, ci=32, co=32, m1=12, m2=12),
+    },
+    dtypes=F32_64,
+    grad_wrt=("x", "w_pos", "w_neg"),
+    description="FNO spectral convolution 2D (Li et al. 2021), ± frequency blocks on axis 1",
 )
 
 
@@ -472,46 +453,36 @@ def _conv_case(
     return make
 
 
-register(
-    KernelSpec(
-        name="nn.conv_1d",
-        fn=flat(nn.conv_1d, ("kernel", "bias")),
-        twin=f"{_TWINS}:conv_1d",
-        cases={
-            "test": _conv_case(
-                x_shape=(2, 11, 4),
-                window=(3,),
-                co=6,
-                padding="SAME",
-                stride=2,
-                dilation=2,
-                groups=2,
-            ),
-            "bench": _conv_case(x_shape=(32, 1024, 64), window=(5,), co=64, padding="SAME"),
-        },
-        dtypes=ALL,
-        fwd_tol=TOL,
-        grad_tol=GTOL,
-        grad_wrt=("x", "kernel", "bias"),
-        description="1D convolution, NWC input, WIO kernel (stride, padding, dilation, groups)",
-    )
+_flat_spec(
+    nn.conv_1d,
+    ("kernel", "bias"),
+    cases={
+        "test": _conv_case(
+            x_shape=(2, 11, 4),
+            window=(3,),
+            co=6,
+            padding="SAME",
+            stride=2,
+            dilation=2,
+            groups=2,
+        ),
+        "bench": _conv_case(x_shape=(32, 1024, 64), window=(5,), co=64, padding="SAME"),
+    },
+    dtypes=ALL,
+    grad_wrt=("x", "kernel", "bias"),
+    description="1D convolution, NWC input, WIO kernel (stride, padding, dilation, groups)",
 )
 
-register(
-    KernelSpec(
-        name="nn.conv_2d",
-        fn=flat(nn.conv_2d, ("kernel", "bias")),
-        twin=f"{_TWINS}:conv_2d",
-        cases={
-            "test": _conv_case(
-                x_shape=(2, 7, 6, 4), window=(3, 2), co=6, padding="SAME", stride=(2, 1), groups=2
-            ),
-            "bench": _conv_case(x_shape=(16, 64, 64, 32), window=(3, 3), co=64, padding="SAME"),
-        },
-        dtypes=ALL,
-        fwd_tol=TOL,
-        grad_tol=GTOL,
-        grad_wrt=("x", "kernel"),
-        description="2D convolution, NHWC input, HWIO kernel (stride, padding, dilation, groups)",
-    )
+_flat_spec(
+    nn.conv_2d,
+    ("kernel", "bias"),
+    cases={
+        "test": _conv_case(
+            x_shape=(2, 7, 6, 4), window=(3, 2), co=6, padding="SAME", stride=(2, 1), groups=2
+        ),
+        "bench": _conv_case(x_shape=(16, 64, 64, 32), window=(3, 3), co=64, padding="SAME"),
+    },
+    dtypes=ALL,
+    grad_wrt=("x", "kernel"),
+    description="2D convolution, NHWC input, HWIO kernel (stride, padding, dilation, groups)",
 )

@@ -9,7 +9,7 @@ import numpy as np
 
 from parallax.kernels.initial_conditions import kepler_orbits
 from parallax.registry import _ode_flat as _flat
-from parallax.registry._cases import normal, scalar
+from parallax.registry._cases import normal, rollout_case, scalar
 from parallax.registry._registry import register
 from parallax.registry._spec import Case, KernelSpec
 
@@ -67,14 +67,14 @@ def _dopri5_case(
 
 def _lorenz96_case(*, batch: int, n: int, steps: int, save_every: int) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
-        return Case(
+        return rollout_case(
             inputs={
                 "y0": (8.0 + normal(rng, (batch, n), np.dtype(np.float64))).astype(dtype),
                 "dt": scalar(0.01, dtype),
                 "forcing": scalar(8.0, dtype),
             },
-            static={"num_steps": steps, "save_every": save_every},
             steps=steps,
+            save_every=save_every,
             # 4 stages x (5 flops per site) + 12 flops to combine, per site and step; one read
             # and one write of the state per step, plus the saved frames
             flops=32.0 * batch * n * steps,
@@ -87,15 +87,15 @@ def _lorenz96_case(*, batch: int, n: int, steps: int, save_every: int) -> Callab
 def _kepler_case(*, batch: int, steps: int, save_every: int) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
         q0, v0 = kepler_orbits(rng, batch)
-        return Case(
+        return rollout_case(
             inputs={
                 "q0": q0.astype(dtype),
                 "v0": v0.astype(dtype),
                 "dt": scalar(0.01, dtype),
                 "mu": scalar(1.0, dtype),
             },
-            static={"num_steps": steps, "save_every": save_every},
             steps=steps,
+            save_every=save_every,
             flops=25.0 * batch * steps,  # force (~13) + two kicks and a drift (12)
             # per step one read and one write of q, v and the carried acceleration (2 each),
             # plus the saved q and v frames

@@ -15,7 +15,7 @@ from parallax.kernels.initial_conditions import (
     lj_cluster,
     thermal_velocities,
 )
-from parallax.registry._cases import normal, scalar, uniform
+from parallax.registry._cases import normal, rollout_case, scalar, uniform
 from parallax.registry._registry import register
 from parallax.registry._spec import Case, KernelSpec
 
@@ -81,7 +81,7 @@ def nve_case(
         v = thermal_velocities(rng, x.shape, kT)
         cps = int(np.floor(box / (r_cut + skin)))
         n, item = x.shape[0], np.dtype(dtype).itemsize
-        return Case(
+        return rollout_case(
             inputs={
                 "positions": x.astype(dtype),
                 "velocities": v.astype(dtype),
@@ -90,16 +90,13 @@ def nve_case(
                 "sigma": scalar(1.0, dtype),
                 "epsilon": scalar(1.0, dtype),
             },
-            static={
-                "num_steps": steps,
-                "save_every": save_every,
-                "r_cut": r_cut,
-                "skin": skin,
-                "capacity": capacity,
-                "cells_per_side": (cps, cps, cps),
-                "cell_capacity": cell_capacity,
-            },
             steps=steps,
+            save_every=save_every,
+            r_cut=r_cut,
+            skin=skin,
+            capacity=capacity,
+            cells_per_side=(cps, cps, cps),
+            cell_capacity=cell_capacity,
             # per step: forces over the padded neighbor list (n x capacity entries are
             # computed, ~40 flops each for the energy and its gradient) plus the Verlet update;
             # bytes: the neighbor positions gathered (3 floats) and indices (int32) per entry,
@@ -122,7 +119,7 @@ def cluster_nve_case(*, steps: int, save_every: int) -> Callable[..., Case]:
 
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
         x, v = lj_cluster(rng, box=10.0, kT=0.5)
-        return Case(
+        return rollout_case(
             inputs={
                 "positions": x.astype(dtype),
                 "velocities": v.astype(dtype),
@@ -131,16 +128,13 @@ def cluster_nve_case(*, steps: int, save_every: int) -> Callable[..., Case]:
                 "sigma": scalar(1.0, dtype),
                 "epsilon": scalar(1.0, dtype),
             },
-            static={
-                "num_steps": steps,
-                "save_every": save_every,
-                "r_cut": 3.0,
-                "skin": 0.3,
-                "capacity": 8,
-                "cell_capacity": 0,
-                "cells_per_side": None,
-            },
             steps=steps,
+            save_every=save_every,
+            r_cut=3.0,
+            skin=0.3,
+            capacity=8,
+            cell_capacity=0,
+            cells_per_side=None,
         )
 
     return make
@@ -188,7 +182,7 @@ def _langevin_case(*, n_side: int, density: float, steps: int, save_every: int, 
         box = box_for_density(n_side**3, density)
         x = cubic_lattice(n_side, box, rng=rng)
         n = x.shape[0]
-        return Case(
+        return rollout_case(
             inputs={
                 "positions": x.astype(dtype),
                 "velocities": normal(rng, x.shape, dtype),
@@ -200,8 +194,9 @@ def _langevin_case(*, n_side: int, density: float, steps: int, save_every: int, 
                 "kT": scalar(1.5, dtype),
                 "noise": normal(rng, (steps, *x.shape), dtype),
             },
-            static={"num_steps": steps, "save_every": save_every, "r_cut": r_cut},
             steps=steps,
+            save_every=save_every,
+            r_cut=r_cut,
             # per step the all-pairs energy gradient (as lj_energy: 40 flops per ordered pair)
             # and BAOAB's two kicks, two drifts and the O-step (~30 flops per particle); bytes:
             # one read and one write of x, v and the carried forces, and the step's noise
@@ -234,7 +229,7 @@ register(
 
 def nbody_case(*, n: int, steps: int, save_every: int) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
-        return Case(
+        return rollout_case(
             inputs={
                 "positions": normal(rng, (n, 3), dtype),
                 "velocities": (0.3 * rng.standard_normal((n, 3))).astype(dtype),
@@ -242,8 +237,8 @@ def nbody_case(*, n: int, steps: int, save_every: int) -> Callable[..., Case]:
                 "dt": scalar(1e-3, dtype),
                 "softening": scalar(0.1, dtype),
             },
-            static={"num_steps": steps, "save_every": save_every},
             steps=steps,
+            save_every=save_every,
             # 20 flops per ordered pair (difference, softened r^-3, multiply-add); bytes: one
             # read and one write of x, v and the carried accelerations per step, and the masses
             flops=20.0 * n * n * steps,

@@ -9,7 +9,7 @@ import numpy as np
 
 from parallax.kernels import pde
 from parallax.kernels.initial_conditions import smooth_random_field
-from parallax.registry._cases import normal, scalar
+from parallax.registry._cases import normal, rollout_case, scalar
 from parallax.registry._registry import register
 from parallax.registry._spec import Case, KernelSpec
 
@@ -46,16 +46,17 @@ def _heat_case(
 ) -> Callable[..., Case]:
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
         flops, nbytes = _linear_cost(shape, len(shape) - 1, steps, steps // save_every, dtype, 2)
-        return Case(
+        return rollout_case(
             inputs={
                 "u0": normal(rng, shape, dtype),
                 "dt": scalar(dt, dtype),
                 "nu": scalar(nu, dtype),
             },
-            static={"num_steps": steps, "save_every": save_every, **static},
             steps=steps,
+            save_every=save_every,
             flops=flops,
             bytes=nbytes,
+            **static,
         )
 
     return make
@@ -139,12 +140,13 @@ def _spectral_case(
             nbytes = 2.0 * steps * ffts_per_step * inputs[state].nbytes
         else:  # an exact linear step: a complex factor per mode
             flops, nbytes = _linear_cost(shape, grid_dims, steps, steps // save_every, dtype, 6)
-        return Case(
+        return rollout_case(
             inputs=inputs,
-            static={"num_steps": steps, "save_every": save_every, **static},
             steps=steps,
+            save_every=save_every,
             flops=flops,
             bytes=nbytes,
+            **static,
         )
 
     return make
@@ -160,271 +162,169 @@ _SPECTRAL_GRAD = {"float32": (1e-4, 1e-4), "float64": (1e-9, 1e-11)}
 
 _KS_L = 32 * np.pi
 
-register(
-    KernelSpec(
-        name="pde.ks_1d",
-        fn=pde.ks_1d_rollout,
-        cases={
-            "test": _spectral_case(
-                shape=(2, 64),
-                grid_dims=1,
-                params={"dt": 0.2},
-                steps=6,
-                save_every=3,
-                ffts_per_step=8,
-                length=16 * np.pi,
-            ),
-            # 4096 points at the Kassam–Trefethen resolution (128 points per 32π): L = 1024π
-            "bench": _spectral_case(
-                shape=(64, 4096),
-                grid_dims=1,
-                params={"dt": 0.25},
-                steps=100,
-                save_every=100,
-                ffts_per_step=8,
-                length=32 * _KS_L,
-            ),
-        },
-        fwd_tol=_SPECTRAL_FWD,
-        grad_tol=_SPECTRAL_GRAD,
-        grad_wrt=("u0", "dt"),
-        description="1D Kuramoto–Sivashinsky u_t + ½(u²)_x + u_xx + u_xxxx = 0, ETDRK4, periodic",
+# "test" runs 6 steps saving every 3rd state, "bench" 100 steps saving the last.
+_TEST_LOOP: dict[str, Any] = {"steps": 6, "save_every": 3}
+_BENCH_LOOP: dict[str, Any] = {"steps": 100, "save_every": 100}
+
+
+def _spectral_spec(
+    name: str,
+    fn: Callable[..., Any],
+    *,
+    grid_dims: int,
+    ffts_per_step: int,
+    grad_wrt: tuple[str, ...],
+    description: str,
+    test: dict[str, Any],
+    bench: dict[str, Any],
+    more: dict[str, dict[str, Any]] | None = None,
+    **shared: Any,
+) -> None:
+    """Register a spectral rollout: ``test``, ``bench`` and the ``more`` cases are each a
+    :func:`_spectral_case`'s own arguments (``shape``, ``params``, statics), over the
+    ``shared`` ones and the loop of :data:`_TEST_LOOP` (``test``) or :data:`_BENCH_LOOP`."""
+    base = {"grid_dims": grid_dims, "ffts_per_step": ffts_per_step, **shared}
+    cases = {"test": _spectral_case(**base, **(_TEST_LOOP | test))}
+    for case, own in {"bench": bench, **(more or {})}.items():
+        cases[case] = _spectral_case(**base, **(_BENCH_LOOP | own))
+    register(
+        KernelSpec(
+            name=name,
+            fn=fn,
+            cases=cases,
+            fwd_tol=_SPECTRAL_FWD,
+            grad_tol=_SPECTRAL_GRAD,
+            grad_wrt=grad_wrt,
+            description=description,
+        )
     )
+
+
+_spectral_spec(
+    "pde.ks_1d",
+    pde.ks_1d_rollout,
+    grid_dims=1,
+    ffts_per_step=8,
+    test={"shape": (2, 64), "params": {"dt": 0.2}, "length": 16 * np.pi},
+    # 4096 points at the Kassam–Trefethen resolution (128 points per 32π): L = 1024π
+    bench={"shape": (64, 4096), "params": {"dt": 0.25}, "length": 32 * _KS_L},
+    grad_wrt=("u0", "dt"),
+    description="1D Kuramoto–Sivashinsky u_t + ½(u²)_x + u_xx + u_xxxx = 0, ETDRK4, periodic",
 )
 
-register(
-    KernelSpec(
-        name="pde.burgers_1d",
-        fn=pde.burgers_1d_rollout,
-        cases={
-            "test": _spectral_case(
-                shape=(2, 64),
-                grid_dims=1,
-                params={"dt": 0.02, "nu": 0.1},
-                steps=6,
-                save_every=3,
-                ffts_per_step=8,
-            ),
-            "bench": _spectral_case(
-                shape=(64, 4096),
-                grid_dims=1,
-                params={"dt": 1e-3, "nu": 0.01},
-                steps=100,
-                save_every=100,
-                ffts_per_step=8,
-            ),
-        },
-        fwd_tol=_SPECTRAL_FWD,
-        grad_tol=_SPECTRAL_GRAD,
-        grad_wrt=("u0", "dt", "nu"),
-        description="1D viscous Burgers u_t + ½(u²)_x = ν u_xx, ETDRK4, periodic",
-    )
+_spectral_spec(
+    "pde.burgers_1d",
+    pde.burgers_1d_rollout,
+    grid_dims=1,
+    ffts_per_step=8,
+    test={"shape": (2, 64), "params": {"dt": 0.02, "nu": 0.1}},
+    bench={"shape": (64, 4096), "params": {"dt": 1e-3, "nu": 0.01}},
+    grad_wrt=("u0", "dt", "nu"),
+    description="1D viscous Burgers u_t + ½(u²)_x = ν u_xx, ETDRK4, periodic",
 )
 
 # 2D KS on L = 10π (test: 16², the resolution of ks_linear_growth) and L = 32π at 256² for the
 # bench (dx ≈ 0.39, as fine as the 1D Kassam–Trefethen grid). Per ETDRK4 stage the gradient
 # form -½|∇u|² takes 2 inverse + 1 forward FFT: 12 per step.
-register(
-    KernelSpec(
-        name="pde.ks_2d",
-        fn=pde.ks_2d_rollout,
-        cases={
-            "test": _spectral_case(
-                shape=(2, 16, 16),
-                grid_dims=2,
-                params={"dt": 0.1},
-                steps=6,
-                save_every=3,
-                ffts_per_step=12,
-                length=10 * np.pi,
-            ),
-            "bench": _spectral_case(
-                shape=(4, 256, 256),
-                grid_dims=2,
-                params={"dt": 0.1},
-                steps=100,
-                save_every=100,
-                ffts_per_step=12,
-                length=_KS_L,
-            ),
-        },
-        # same FFT-rounding argument as the 1D spectral specs (measured f32 parity ~1e-6)
-        fwd_tol=_SPECTRAL_FWD,
-        grad_tol=_SPECTRAL_GRAD,
-        grad_wrt=("u0", "dt"),
-        description="2D Kuramoto–Sivashinsky u_t + ½|∇u|² + Δu + Δ²u = 0, ETDRK4, periodic",
-    )
+_spectral_spec(
+    "pde.ks_2d",
+    pde.ks_2d_rollout,
+    grid_dims=2,
+    ffts_per_step=12,
+    test={"shape": (2, 16, 16), "params": {"dt": 0.1}, "length": 10 * np.pi},
+    bench={"shape": (4, 256, 256), "params": {"dt": 0.1}, "length": _KS_L},
+    grad_wrt=("u0", "dt"),
+    description="2D Kuramoto–Sivashinsky u_t + ½|∇u|² + Δu + Δ²u = 0, ETDRK4, periodic",
 )
 
 # 2D Burgers on the velocity (u, v) stacked on axis -3: the batch in the flop count includes the
 # 2 channels, and per channel and ETDRK4 stage it takes 1 + 2 inverse FFTs (u, ∂_x u, ∂_y u)
 # and 1 forward FFT: 16 per channel-step.
-register(
-    KernelSpec(
-        name="pde.burgers_2d",
-        fn=pde.burgers_2d_rollout,
-        cases={
-            "test": _spectral_case(
-                shape=(2, 2, 16, 16),
-                grid_dims=2,
-                params={"dt": 0.01, "nu": 0.1},
-                steps=6,
-                save_every=3,
-                ffts_per_step=16,
-            ),
-            "bench": _spectral_case(
-                shape=(4, 2, 256, 256),
-                grid_dims=2,
-                params={"dt": 1e-3, "nu": 0.01},
-                steps=100,
-                save_every=100,
-                ffts_per_step=16,
-            ),
-        },
-        fwd_tol=_SPECTRAL_FWD,
-        grad_tol=_SPECTRAL_GRAD,
-        grad_wrt=("u0", "dt", "nu"),
-        description="2D viscous Burgers u_t + (u·∇)u = νΔu (advective form), ETDRK4, periodic",
-    )
+_spectral_spec(
+    "pde.burgers_2d",
+    pde.burgers_2d_rollout,
+    grid_dims=2,
+    ffts_per_step=16,
+    test={"shape": (2, 2, 16, 16), "params": {"dt": 0.01, "nu": 0.1}},
+    bench={"shape": (4, 2, 256, 256), "params": {"dt": 1e-3, "nu": 0.01}},
+    grad_wrt=("u0", "dt", "nu"),
+    description="2D viscous Burgers u_t + (u·∇)u = νΔu (advective form), ETDRK4, periodic",
 )
 
 # Allen–Cahn in 2D (ndim=2). The cubic -u³ takes 1 inverse + 1 forward FFT per stage: 8 per step.
 # dt = 0.05 with |u| ~ 3 at the peaks of the unit-RMS field: dt·|1 - 3u²| ≈ 1.3, inside ETDRK4's
 # stability interval for the explicit nonlinear part.
-register(
-    KernelSpec(
-        name="pde.allen_cahn",
-        fn=pde.allen_cahn_rollout,
-        cases={
-            "test": _spectral_case(
-                shape=(2, 16, 16),
-                grid_dims=2,
-                params={"dt": 0.05, "eps": 0.1},
-                steps=6,
-                save_every=3,
-                ffts_per_step=8,
-                ndim=2,
-            ),
-            "bench": _spectral_case(
-                shape=(4, 256, 256),
-                grid_dims=2,
-                params={"dt": 0.05, "eps": 0.05},
-                steps=100,
-                save_every=100,
-                ffts_per_step=8,
-                ndim=2,
-            ),
-        },
-        fwd_tol=_SPECTRAL_FWD,
-        grad_tol=_SPECTRAL_GRAD,
-        grad_wrt=("u0", "dt", "eps"),
-        description="Allen–Cahn u_t = ε²Δu + u - u³ in 1D/2D/3D (ndim), ETDRK4, periodic",
-    )
+_spectral_spec(
+    "pde.allen_cahn",
+    pde.allen_cahn_rollout,
+    grid_dims=2,
+    ffts_per_step=8,
+    ndim=2,
+    test={"shape": (2, 16, 16), "params": {"dt": 0.05, "eps": 0.1}},
+    bench={"shape": (4, 256, 256), "params": {"dt": 0.05, "eps": 0.05}},
+    grad_wrt=("u0", "dt", "eps"),
+    description="Allen–Cahn u_t = ε²Δu + u - u³ in 1D/2D/3D (ndim), ETDRK4, periodic",
 )
 
-register(
-    KernelSpec(
-        name="pde.kdv",
-        fn=pde.kdv_rollout,
-        cases={
-            "test": _spectral_case(
-                shape=(2, 64),
-                grid_dims=1,
-                params={"dt": 1e-3},
-                steps=6,
-                save_every=3,
-                ffts_per_step=8,
-            ),
-            "bench": _spectral_case(
-                shape=(64, 1024),
-                grid_dims=1,
-                params={"dt": 1e-4},
-                steps=100,
-                save_every=100,
-                ffts_per_step=8,
-            ),
-        },
-        fwd_tol=_SPECTRAL_FWD,
-        grad_tol=_SPECTRAL_GRAD,
-        grad_wrt=("u0", "dt"),
-        description="KdV u_t + 6 u u_x + u_xxx = 0, ETDRK4 (dispersion exact), periodic",
-    )
+_spectral_spec(
+    "pde.kdv",
+    pde.kdv_rollout,
+    grid_dims=1,
+    ffts_per_step=8,
+    test={"shape": (2, 64), "params": {"dt": 1e-3}},
+    bench={"shape": (64, 1024), "params": {"dt": 1e-4}},
+    grad_wrt=("u0", "dt"),
+    description="KdV u_t + 6 u u_x + u_xxx = 0, ETDRK4 (dispersion exact), periodic",
 )
 
 
 # NS per ETDRK4 stage: u, v back and the products v² - u², uv forward (Basdevant's form): 16 FFTs
 # per step (exponax's advective form takes 5 per stage plus a real <-> Fourier pair per step: 22).
-register(
-    KernelSpec(
-        name="pde.navier_stokes_2d",
-        fn=pde.navier_stokes_2d_rollout,
-        cases={
-            "test": _spectral_case(
-                shape=(2, 16, 16),
-                grid_dims=2,
-                params={"dt": 0.01, "nu": 0.01, "drag": 0.1, "forcing": 1.0},
-                steps=4,
-                save_every=2,
-                ffts_per_step=16,
-                state="w0",
-                forcing_wavenumber=2,
-            ),
-            "bench": _spectral_case(
-                shape=(4, 256, 256),
-                grid_dims=2,
-                params={"dt": 5e-3, "nu": 1e-3, "drag": 0.1, "forcing": 1.0},
-                steps=100,
-                save_every=100,
-                ffts_per_step=16,
-                state="w0",
-                forcing_wavenumber=4,
-            ),
-            # one 1024² field (cuFFT-sized); dt keeps the advective CFL number near 0.2
-            "bench_gpu": _spectral_case(
-                shape=(1, 1024, 1024),
-                grid_dims=2,
-                params={"dt": 1e-3, "nu": 1e-3, "drag": 0.1, "forcing": 1.0},
-                steps=100,
-                save_every=100,
-                ffts_per_step=16,
-                state="w0",
-                forcing_wavenumber=4,
-            ),
+_NS_FLOW = {"drag": 0.1, "forcing": 1.0}
+_spectral_spec(
+    "pde.navier_stokes_2d",
+    pde.navier_stokes_2d_rollout,
+    grid_dims=2,
+    ffts_per_step=16,
+    state="w0",
+    test={
+        "shape": (2, 16, 16),
+        "params": {"dt": 0.01, "nu": 0.01, **_NS_FLOW},
+        "steps": 4,
+        "save_every": 2,
+        "forcing_wavenumber": 2,
+    },
+    bench={
+        "shape": (4, 256, 256),
+        "params": {"dt": 5e-3, "nu": 1e-3, **_NS_FLOW},
+        "forcing_wavenumber": 4,
+    },
+    more={
+        # one 1024² field (cuFFT-sized); dt keeps the advective CFL number near 0.2
+        "bench_gpu": {
+            "shape": (1, 1024, 1024),
+            "params": {"dt": 1e-3, "nu": 1e-3, **_NS_FLOW},
+            "forcing_wavenumber": 4,
         },
-        fwd_tol=_SPECTRAL_FWD,
-        grad_tol=_SPECTRAL_GRAD,
-        grad_wrt=("w0", "dt", "nu", "drag", "forcing"),
-        description="2D Navier–Stokes vorticity form, Kolmogorov forcing, linear drag, ETDRK4",
-    )
+    },
+    grad_wrt=("w0", "dt", "nu", "drag", "forcing"),
+    description="2D Navier–Stokes vorticity form, Kolmogorov forcing, linear drag, ETDRK4",
 )
 
-register(
-    KernelSpec(
-        name="pde.advection_diffusion",
-        fn=pde.advection_diffusion_rollout,
-        cases={
-            "test": _spectral_case(
-                shape=(2, 8, 8, 8),
-                grid_dims=3,
-                params={"dt": 0.05, "velocity": (1.0, -0.5, 0.3), "nu": 0.1},
-                steps=4,
-                save_every=2,
-                ffts_per_step=0,
-                ndim=3,
-            ),
-            "bench": _spectral_case(
-                shape=(8, 64, 64, 64),
-                grid_dims=3,
-                params={"dt": 0.01, "velocity": (1.0, -0.5, 0.3), "nu": 0.01},
-                steps=100,
-                save_every=100,
-                ffts_per_step=0,
-                ndim=3,
-            ),
-        },
-        fwd_tol=_SPECTRAL_FWD,
-        grad_tol=_SPECTRAL_GRAD,
-        grad_wrt=("u0", "dt", "velocity", "nu"),
-        description="advection–diffusion u_t + c·∇u = νΔu in 1D/2D/3D (ndim), exact ETD step",
-    )
+_VELOCITY_3D = (1.0, -0.5, 0.3)
+_spectral_spec(
+    "pde.advection_diffusion",
+    pde.advection_diffusion_rollout,
+    grid_dims=3,
+    ffts_per_step=0,
+    ndim=3,
+    test={
+        "shape": (2, 8, 8, 8),
+        "params": {"dt": 0.05, "velocity": _VELOCITY_3D, "nu": 0.1},
+        "steps": 4,
+        "save_every": 2,
+    },
+    bench={"shape": (8, 64, 64, 64), "params": {"dt": 0.01, "velocity": _VELOCITY_3D, "nu": 0.01}},
+    grad_wrt=("u0", "dt", "velocity", "nu"),
+    description="advection–diffusion u_t + c·∇u = νΔu in 1D/2D/3D (ndim), exact ETD step",
 )

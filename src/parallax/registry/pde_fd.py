@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from parallax.kernels import pde
-from parallax.registry._cases import normal, scalar
+from parallax.registry._cases import normal, rollout_case, scalar
 from parallax.registry._registry import register
 from parallax.registry._spec import Case, KernelSpec
 
@@ -84,15 +84,16 @@ def _adv_case(
     def make(rng: np.random.Generator, dtype: np.dtype) -> Case:
         size = float(np.prod(shape))
         ndim = np.asarray(c).size
-        return Case(
+        return rollout_case(
             inputs={
                 "u0": normal(rng, shape, dtype),
                 "c": np.asarray(c, dtype=dtype),
                 "dt": scalar(dt, dtype),
                 "dx": scalar(dx, dtype),
             },
-            static={"num_steps": steps, "save_every": save, "bc": bc},
             steps=steps,
+            save_every=save,
+            bc=bc,
             flops=size * steps * (7 * ndim + 2),
             bytes=2.0 * np.dtype(dtype).itemsize * size * steps,
         )
@@ -181,7 +182,7 @@ def _wave_case(
             u_prev[..., :, [0, -1]] = u[..., :, [0, -1]]
         else:
             u_prev = (u + 0.1 * normal(rng, shape, dtype)).astype(dtype)
-        return Case(
+        return rollout_case(
             inputs={
                 "u_prev": u_prev,
                 "u": u,
@@ -189,8 +190,10 @@ def _wave_case(
                 "dt": scalar(dt, dtype),
                 "dx": np.asarray(dx, dtype=dtype),
             },
-            static={"num_steps": steps, "save_every": save, "order": order, "bc": bc},
             steps=steps,
+            save_every=save,
+            order=order,
+            bc=bc,
             flops=size * steps * (2 * (2 * (order + 1) + 2) + 4),
             bytes=3.0 * np.dtype(dtype).itemsize * size * steps,
         )

@@ -38,12 +38,6 @@ def _paths_case(
     return make
 
 
-# --- Ornstein–Uhlenbeck: stationary statistics ----------------------------------------------
-
-
-# --- geometric Brownian motion: strong order ------------------------------------------------
-
-
 # Contractive (OU) or mildly multiplicative (GBM, ~e^{±1} over the test horizon) recursions:
 # float32 rounding differences of ~eps per step accumulate to ~100 eps over 100 steps.
 _TOL = {"float32": (2e-5, 2e-5), "float64": (1e-12, 1e-12)}
@@ -51,51 +45,43 @@ _GRAD_TOL = {"float32": (1e-4, 1e-4), "float64": (1e-10, 1e-10)}
 _TEST = {"paths": 8, "steps": 100, "save_every": 50, "dt": 0.01}
 _BENCH = {"paths": 10_000, "steps": 1000, "save_every": 1000, "dt": 1e-3}
 
-register(
-    KernelSpec(
-        name="sde.ou_euler_maruyama",
-        fn=sde.ou_euler_maruyama,
-        cases={
-            "test": _paths_case(system="ou", **_TEST),
-            "bench": _paths_case(system="ou", **_BENCH),
-        },
-        fwd_tol=_TOL,
-        grad_tol=_GRAD_TOL,
-        grad_wrt=("x0", "theta", "mu", "sigma", "dt"),
-        description="Ornstein–Uhlenbeck dX = theta (mu - X) dt + sigma dW by Euler–Maruyama on "
-        "given increments dW (paths x steps), lax.scan rollout",
-    )
+# (kernel, system, parameters with a gradient besides x0 and dt, description)
+_SPECS = (
+    (
+        sde.ou_euler_maruyama,
+        "ou",
+        ("theta", "mu", "sigma"),
+        "Ornstein–Uhlenbeck dX = theta (mu - X) dt + sigma dW by Euler–Maruyama on given "
+        "increments dW (paths x steps), lax.scan rollout",
+    ),
+    (
+        sde.gbm_euler_maruyama,
+        "gbm",
+        ("mu", "sigma"),
+        "Geometric Brownian motion dX = mu X dt + sigma X dW by Euler–Maruyama (strong order "
+        "1/2) on given increments",
+    ),
+    (
+        sde.gbm_milstein,
+        "gbm",
+        ("mu", "sigma"),
+        "Geometric Brownian motion by Milstein (scalar noise, strong order 1; correction from "
+        "jvp of the diffusion) on given increments",
+    ),
 )
 
-register(
-    KernelSpec(
-        name="sde.gbm_euler_maruyama",
-        fn=sde.gbm_euler_maruyama,
-        cases={
-            "test": _paths_case(system="gbm", **_TEST),
-            "bench": _paths_case(system="gbm", **_BENCH),
-        },
-        fwd_tol=_TOL,
-        grad_tol=_GRAD_TOL,
-        grad_wrt=("x0", "mu", "sigma", "dt"),
-        description="Geometric Brownian motion dX = mu X dt + sigma X dW by Euler–Maruyama "
-        "(strong order 1/2) on given increments",
+for _fn, _system, _params, _description in _SPECS:
+    register(
+        KernelSpec(
+            name=f"sde.{_fn.__name__}",
+            fn=_fn,
+            cases={
+                "test": _paths_case(system=_system, **_TEST),
+                "bench": _paths_case(system=_system, **_BENCH),
+            },
+            fwd_tol=_TOL,
+            grad_tol=_GRAD_TOL,
+            grad_wrt=("x0", *_params, "dt"),
+            description=_description,
+        )
     )
-)
-
-
-register(
-    KernelSpec(
-        name="sde.gbm_milstein",
-        fn=sde.gbm_milstein,
-        cases={
-            "test": _paths_case(system="gbm", **_TEST),
-            "bench": _paths_case(system="gbm", **_BENCH),
-        },
-        fwd_tol=_TOL,
-        grad_tol=_GRAD_TOL,
-        grad_wrt=("x0", "mu", "sigma", "dt"),
-        description="Geometric Brownian motion by Milstein (scalar noise, strong order 1; "
-        "correction from jvp of the diffusion) on given increments",
-    )
-)

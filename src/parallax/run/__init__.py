@@ -17,8 +17,10 @@ from parallax.run._cli import execute as execute
 from parallax.run._cli import load_experiment as load_experiment
 from parallax.run._cli import run_file as run_file
 from parallax.run._config import ConfigError as ConfigError
+from parallax.run._config import Every as Every
 from parallax.run._config import Range as Range
 from parallax.run._config import RunConfig as RunConfig
+from parallax.run._config import Steps as Steps
 from parallax.run._config import config_diff as config_diff
 from parallax.run._config import config_from_dict as config_from_dict
 from parallax.run._config import config_to_dict as config_to_dict
@@ -52,6 +54,7 @@ __all__ = [
     "CheckpointError",
     "Checkpointer",
     "ConfigError",
+    "Every",
     "IncompatibleRunError",
     "MeshError",
     "MetricsWriter",
@@ -63,6 +66,7 @@ __all__ = [
     "Run",
     "RunConfig",
     "RunDir",
+    "Steps",
     "UnlabelledFigureWarning",
     "cli",
     "config_diff",

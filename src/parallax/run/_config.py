@@ -70,6 +70,15 @@ class Range:
         return ", ".join(parts)
 
 
+Steps = Annotated[int, Range(ge=0)]
+"""A step count (``steps``): zero or more."""
+Every = Annotated[int, Range(ge=1)]
+"""A cadence in steps (``log_every``, ``checkpoint_every``): at least one.
+
+An experiment changes a loop field's default by re-declaring it with these types:
+``steps: run.Steps = 1500``."""
+
+
 @dataclasses.dataclass
 class RunConfig:
     """Fields every experiment shares: where the run lives, the mesh, and the loop cadence."""
@@ -82,11 +91,11 @@ class RunConfig:
     """Fake CPU devices to try a mesh on a laptop (only before JAX starts; 0 keeps the default)."""
     seed: int = 0
     """PRNG seed for initialisation and data."""
-    steps: Annotated[int, Range(ge=0)] = 200
+    steps: Steps = 200
     """Total number of loop steps (training or simulation)."""
-    log_every: Annotated[int, Range(ge=1)] = 20
+    log_every: Every = 20
     """Write metrics (JSON lines, TensorBoard) and plain log lines every N steps."""
-    checkpoint_every: Annotated[int, Range(ge=1)] = 100
+    checkpoint_every: Every = 100
     """Save a checkpoint every N steps (and at the end, and on SIGTERM)."""
     keep: Annotated[int, Range(ge=1)] = 3
     """How many recent checkpoints to keep (the best one is kept separately)."""

@@ -20,6 +20,16 @@ def _cluster_args(seed: int, dtype=jnp.float64):
     return jnp.asarray(x, dtype), jnp.asarray(v, dtype), jnp.asarray(10.0, dtype)
 
 
+# the 8-particle cluster's cell list: r_c = 3 with skin 0.3 on 3^3 cells of the box of 10
+_CLUSTER_LIST: dict[str, Any] = {
+    "r_cut": 3.0,
+    "skin": 0.3,
+    "capacity": 8,
+    "cells_per_side": (3, 3, 3),
+    "cell_capacity": 8,
+}
+
+
 def test_grad_through_100_step_nve_matches_central_differences():
     """d/dθ of a loss of the final state after 100 velocity-Verlet steps on the cell list, for
     θ = initial positions (a random direction), ε and dt; float64 central differences with
@@ -27,15 +37,7 @@ def test_grad_through_100_step_nve_matches_central_differences():
     cluster crosses no cutoff, so the loss is smooth."""
     x, v, box = _cluster_args(0)
     c = jnp.asarray(np.random.default_rng(1).standard_normal(x.shape))
-    kw: dict[str, Any] = dict(
-        num_steps=100,
-        r_cut=3.0,
-        save_every=100,
-        skin=0.3,
-        capacity=8,
-        cells_per_side=(3, 3, 3),
-        cell_capacity=8,
-    )
+    kw: dict[str, Any] = dict(num_steps=100, save_every=100, **_CLUSTER_LIST)
 
     @jax.jit
     def loss(x, dt, eps):
@@ -64,12 +66,8 @@ def test_vmap_over_64_initial_conditions_equals_separate_calls():
             jnp.asarray(1.0),
             jnp.asarray(1.0),
             num_steps=20,
-            r_cut=3.0,
             save_every=10,
-            skin=0.3,
-            capacity=8,
-            cells_per_side=(3, 3, 3),
-            cell_capacity=8,
+            **_CLUSTER_LIST,
         )
     )
     xs, vs = zip(*(_cluster_args(s)[:2] for s in range(64)), strict=True)
