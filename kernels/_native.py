@@ -5,7 +5,9 @@ A handler's source ships with the package. :func:`load` compiles it with the C++
 ``$PARALLAX_CACHE_DIR`` (default ``$XDG_CACHE_HOME/parallax``, else ``~/.cache/parallax``), once
 per source, flags, jaxlib version and compiler; a read-only cache directory falls back to a
 temporary one. The build renames the finished library into place, so concurrent processes (test
-workers) never load a half-written file. Callers decide what to fall back to when it fails.
+workers) never load a half-written file. A :class:`Handler` builds one handler on first use,
+registers it as a CPU custom call, and says whether programs may call it; each handler's module
+decides what to fall back to when it may not.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import threading
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
 import jaxlib
 
-__all__ = ["compiler", "load"]
+__all__ = ["Handler", "Unavailable", "compiler", "load"]
 
 
 def compiler() -> str | None:
@@ -97,3 +101,68 @@ def load(stem: str, source: Path, flags: Sequence[str] = ()) -> ctypes.CDLL:
     except OSError:  # a damaged cache entry (builds rename atomically): build it again
         path.unlink(missing_ok=True)
         return ctypes.cdll.LoadLibrary(str(_build(stem, source, cxx, flags)))
+
+
+class Unavailable(Exception):
+    """A handler's prerequisites are absent by configuration (a library not installed, another
+    platform): the fallback is expected, so nothing is warned."""
+
+
+class Handler:
+    """An XLA FFI handler compiled from ``source`` on first use and registered as the CPU custom
+    call ``target`` (the library's symbol of the same name).
+
+    ``switch`` names the environment variable that turns it off (``=0``); ``flags`` returns the
+    extra compiler flags, or raises :class:`Unavailable`; ``fallback`` says, in a warning that
+    a failed build gives once, what programs do instead.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        source: Path,
+        *,
+        switch: str,
+        fallback: str,
+        flags: Callable[[], Sequence[str]] = tuple,
+    ) -> None:
+        self.target, self.source, self.switch = target, source, switch
+        self._fallback, self._flags = fallback, flags
+        self._lock = threading.Lock()
+        self._ok: bool | None = None
+        self._error = ""
+        self._library: ctypes.CDLL | None = None  # keeps the registered code loaded
+
+    def _register(self) -> None:
+        library = load(self.target, self.source, self._flags())
+        capsule = jax.ffi.pycapsule(getattr(library, self.target))
+        jax.ffi.register_ffi_target(self.target, capsule, platform="cpu")
+        self._library = library
+
+    def available(self) -> bool:
+        """Whether programs lowered now may call the handler: built (or found in the cache) and
+        registered. False when turned off, unavailable, or when the build failed (warned once)."""
+        if os.environ.get(self.switch, "1") == "0":
+            return False
+        with self._lock:
+            if self._ok is None:
+                try:
+                    self._register()
+                    self._ok = True
+                except Unavailable as e:
+                    self._ok, self._error = False, str(e)
+                except Exception as e:  # any failure to build, load or register: fall back
+                    self._ok, self._error = False, str(e)
+                    warnings.warn(
+                        f"parallax: could not build {self.source.name}, so {self._fallback}; set "
+                        f"{self.switch}=0 to silence this. Reason: {e}",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+        return bool(self._ok)
+
+    def reason(self) -> str:
+        """Why programs do not call the handler ('' when they do)."""
+        if os.environ.get(self.switch, "1") == "0":
+            return f"turned off by {self.switch}=0"
+        return "" if self.available() else self._error

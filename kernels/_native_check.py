@@ -20,9 +20,6 @@ passes tangents through.
 from __future__ import annotations
 
 import functools
-import os
-import threading
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,39 +36,15 @@ __all__ = ["available", "raise_if"]
 T = TypeVar("T")
 
 TARGET = "parallax_value_check"
-_SOURCE = Path(__file__).with_name("_native_check.cc")
 _SEPARATOR = "\x1f"
-_lock = threading.Lock()
-_status: dict[str, Any] = {}
-
-
-def _load() -> None:
-    lib = _native.load("value_check", _SOURCE)
-    jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.parallax_value_check), platform="cpu")
-    _status["library"] = lib  # keep the handle (and its code) alive
-
-
-def available() -> bool:
-    """Whether the native check is in use: built (or found in the cache) and registered now.
-    ``PARALLAX_NATIVE_CHECKS=0`` turns it off; a failed build warns once and returns False."""
-    if os.environ.get("PARALLAX_NATIVE_CHECKS", "1") == "0":
-        return False
-    with _lock:
-        if "ok" not in _status:
-            try:
-                _load()
-                _status["ok"] = True
-            except Exception as e:  # any failure to build, load or register: fall back
-                _status["ok"] = False
-                _status["error"] = str(e)
-                warnings.warn(
-                    "parallax: could not build the native value check, so traced value checks "
-                    "fall back to equinox's host callback (their messages come after a "
-                    f"traceback); set PARALLAX_NATIVE_CHECKS=0 to silence this. Reason: {e}",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-    return bool(_status["ok"])
+_HANDLER = _native.Handler(
+    TARGET,
+    Path(__file__).with_name("_native_check.cc"),
+    switch="PARALLAX_NATIVE_CHECKS",
+    fallback="traced value checks fall back to equinox's host callback (their messages come "
+    "after a traceback)",
+)
+available = _HANDLER.available
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))

@@ -8,45 +8,34 @@ XLA's pool, and MKL's OpenMP threads would compete with XLA's for the same cores
 
 from __future__ import annotations
 
-import os
 import platform
-import threading
-import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-import jax
-
-from parallax.kernels import _native
+from parallax.kernels._native import Handler, Unavailable
 
 __all__ = ["TARGET", "available", "reason"]
 
 TARGET = "parallax_mkl_fft"
-_SOURCE = Path(__file__).with_name("_mkl_fft.cc")
 _LIBRARIES = ("mkl_intel_lp64", "mkl_sequential", "mkl_core")
-_lock = threading.Lock()
-_status: dict[str, Any] = {}
 
 
-class _Missing(Exception):
-    """MKL or its headers are not installed: a normal configuration, not a failure."""
-
-
-def _find(distribution: str, suffix: str) -> Path:
+def _find(distribution: str, prefix: str) -> Path:
     try:
         files = metadata.files(distribution) or []
     except metadata.PackageNotFoundError:
-        raise _Missing(
+        raise Unavailable(
             f"{distribution} is not installed (pip install 'parallax[cpu-fft]')"
         ) from None
     for f in files:
-        if f.name.startswith(suffix) or f.name == suffix:
-            return Path(f.locate()).resolve()
-    raise _Missing(f"{distribution} is installed but has no {suffix}")
+        if f.name.startswith(prefix):
+            return Path(str(f.locate())).resolve()
+    raise Unavailable(f"{distribution} is installed but has no {prefix}")
 
 
 def _flags() -> list[str]:
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+        raise Unavailable(f"MKL's FFT is used on x86-64 Linux only, not {platform.platform()}")
     header = _find("mkl-include", "mkl_dfti.h")
     libs = [_find("mkl", f"lib{name}.so") for name in _LIBRARIES]
     lib_dir = libs[0].parent
@@ -58,44 +47,12 @@ def _flags() -> list[str]:
     ]
 
 
-def _load() -> None:
-    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
-        raise _Missing(f"MKL's FFT is used on x86-64 Linux only, not {platform.platform()}")
-    lib = _native.load("mkl_fft", _SOURCE, _flags())
-    jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.parallax_mkl_fft), platform="cpu")
-    _status["library"] = lib  # keep the handle (and its code) alive
-
-
-def available() -> bool:
-    """Whether CPU programs take MKL's FFT: built (or cached) and registered now.
-
-    ``PARALLAX_MKL_FFT=0`` turns it off. Without MKL installed, or off x86-64 Linux, it is
-    quietly unavailable (:func:`reason` says why); a failed build warns once."""
-    if os.environ.get("PARALLAX_MKL_FFT", "1") == "0":
-        return False
-    with _lock:
-        if "ok" not in _status:
-            try:
-                _load()
-                _status["ok"] = True
-            except _Missing as e:
-                _status["ok"] = False
-                _status["error"] = str(e)
-            except Exception as e:  # any failure to build, load or register: fall back
-                _status["ok"] = False
-                _status["error"] = str(e)
-                warnings.warn(
-                    "parallax: MKL is installed but its FFT handler could not be built, so CPU "
-                    "FFTs run on XLA's FFT (one core inside loops); set PARALLAX_MKL_FFT=0 to "
-                    f"silence this. Reason: {e}",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-    return bool(_status["ok"])
-
-
-def reason() -> str:
-    """Why MKL's FFT is not in use ('' when it is)."""
-    if os.environ.get("PARALLAX_MKL_FFT", "1") == "0":
-        return "turned off by PARALLAX_MKL_FFT=0"
-    return "" if available() else str(_status.get("error", ""))
+_HANDLER = Handler(
+    TARGET,
+    Path(__file__).with_name("_mkl_fft.cc"),
+    switch="PARALLAX_MKL_FFT",
+    fallback="CPU FFTs run on XLA's FFT (one core inside loops)",
+    flags=_flags,
+)
+available = _HANDLER.available
+reason = _HANDLER.reason
