@@ -1,9 +1,10 @@
 """parallax.kernels: pure JAX kernels, one subpackage per family.
 
 ``pde`` (spectral and finite-difference PDE steppers), ``ode``, ``sde``, ``particles`` and
-``nn`` (model kernels). Every kernel is a pure function that works under ``jit``, ``vmap`` and
-``grad``. This package knows nothing of runs, configs, models or the CLI, and importing it pulls
-in neither flax, orbax, matplotlib nor torch.
+``nn`` (model kernels); :mod:`parallax.kernels.fft` holds the FFTs the spectral kernels share.
+Every kernel is a pure function that works under ``jit``, ``vmap`` and ``grad``. This package
+knows nothing of runs, configs, models or the CLI, and importing it pulls in neither flax,
+orbax, matplotlib nor torch.
 :mod:`parallax.kernels.initial_conditions` builds the states that cases, tests and experiments
 start from.
 
@@ -18,6 +19,7 @@ module named ``_*_np.py`` that imports only NumPy and the standard library
 ``tests/kernels/test_twin_imports.py`` checks both rules.
 """
 
+from parallax.kernels import fft as fft
 from parallax.kernels import initial_conditions as initial_conditions
 from parallax.kernels import nn as nn
 from parallax.kernels import ode as ode
@@ -33,6 +35,7 @@ from parallax.kernels._rollout import rollout as rollout
 __all__ = [
     "checkpointed_scan",
     "complex_dtype",
+    "fft",
     "initial_conditions",
     "nn",
     "numpy_complex_dtype",

@@ -8,11 +8,8 @@ message, so the error reads ``INVALID_ARGUMENT: dt: expected a value > 0``. jax 
 :class:`jax.errors.JaxRuntimeError` from a first call and as :class:`ValueError` from its C++
 dispatch path on later calls of the same compiled function; the text is the same.
 
-The handler is compiled on first use with the C++ compiler (``$CXX``, else ``c++``, ``g++`` or
-``clang++``) against ``jax.ffi.include_dir()`` into ``$PARALLAX_CACHE_DIR`` (default
-``$XDG_CACHE_HOME/parallax``, else ``~/.cache/parallax``), once per source, jaxlib version and
-compiler; a read-only cache directory falls back to a temporary one. Where it cannot be built
-(no compiler), where ``PARALLAX_NATIVE_CHECKS=0``, and on GPU/TPU (a ``platform_dependent``
+The handler is compiled on first use (:mod:`parallax.kernels._native`). Where it cannot be
+built (no compiler), where ``PARALLAX_NATIVE_CHECKS=0``, and on GPU/TPU (a ``platform_dependent``
 branch), checks keep :func:`equinox.branched_error_if`.
 
 Semantics match equinox's: the check returns ``x`` and runs only if that value is used; under
@@ -22,124 +19,32 @@ passes tangents through.
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
-import threading
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
-import jaxlib
 from equinox.internal import unvmap_any, unvmap_max
 from jax import lax
+
+from parallax.kernels import _native
 
 __all__ = ["available", "raise_if"]
 
 T = TypeVar("T")
 
 TARGET = "parallax_value_check"
-_SOURCE = Path(__file__).with_name("_native_check.cc")
 _SEPARATOR = "\x1f"
-_lock = threading.Lock()
-_status: dict[str, Any] = {}
-
-
-def _compiler() -> str | None:
-    named = os.environ.get("CXX")
-    if named:
-        return shutil.which(named) or named
-    return next((p for c in ("c++", "g++", "clang++") if (p := shutil.which(c))), None)
-
-
-def _cache_dirs() -> list[Path]:
-    if env := os.environ.get("PARALLAX_CACHE_DIR"):
-        first = Path(env)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        first = (Path(xdg) if xdg else Path.home() / ".cache") / "parallax"
-    user = f"-{os.getuid()}" if hasattr(os, "getuid") else ""
-    return [first, Path(tempfile.gettempdir()) / f"parallax{user}"]
-
-
-def _build(cxx: str) -> Path:
-    """The shared library, compiled now unless a cached one matches (atomic rename, so
-    concurrent processes never load a half-written file)."""
-    source = _SOURCE.read_bytes()
-    key = hashlib.sha256(b"\0".join([source, jaxlib.__version__.encode(), cxx.encode()]))
-    name = f"value_check-{key.hexdigest()[:16]}.so"
-    errors = []
-    for folder in _cache_dirs():
-        lib = folder / name
-        if lib.exists():
-            return lib
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".{name}.{os.getpid()}.tmp"
-            cmd = [
-                cxx,
-                "-std=c++17",
-                "-O2",
-                "-shared",
-                "-fPIC",
-                "-w",
-                f"-I{jax.ffi.include_dir()}",
-                str(_SOURCE),
-                "-o",
-                str(tmp),
-            ]
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-            if run.returncode != 0:
-                raise OSError(f"{' '.join(cmd)} failed: {run.stderr.strip()[-2000:]}")
-            os.replace(tmp, lib)
-            return lib
-        except OSError as e:
-            errors.append(f"{folder}: {e}")
-    raise OSError("; ".join(errors))
-
-
-def _load() -> None:
-    cxx = _compiler()
-    if cxx is None:
-        raise OSError("no C++ compiler found (set CXX)")
-    path = _build(cxx)
-    try:
-        lib = ctypes.cdll.LoadLibrary(str(path))
-    except OSError:  # a damaged cache entry (the build renames atomically): build it again
-        path.unlink(missing_ok=True)
-        lib = ctypes.cdll.LoadLibrary(str(_build(cxx)))
-    jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.parallax_value_check), platform="cpu")
-    _status["library"] = lib  # keep the handle (and its code) alive
-
-
-def available() -> bool:
-    """Whether the native check is in use: built (or found in the cache) and registered now.
-    ``PARALLAX_NATIVE_CHECKS=0`` turns it off; a failed build warns once and returns False."""
-    if os.environ.get("PARALLAX_NATIVE_CHECKS", "1") == "0":
-        return False
-    with _lock:
-        if "ok" not in _status:
-            try:
-                _load()
-                _status["ok"] = True
-            except Exception as e:  # any failure to build, load or register: fall back
-                _status["ok"] = False
-                _status["error"] = str(e)
-                warnings.warn(
-                    "parallax: could not build the native value check, so traced value checks "
-                    "fall back to equinox's host callback (their messages come after a "
-                    f"traceback); set PARALLAX_NATIVE_CHECKS=0 to silence this. Reason: {e}",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-    return bool(_status["ok"])
+_HANDLER = _native.Handler(
+    TARGET,
+    Path(__file__).with_name("_native_check.cc"),
+    switch="PARALLAX_NATIVE_CHECKS",
+    fallback="traced value checks fall back to equinox's host callback (their messages come "
+    "after a traceback)",
+)
+available = _HANDLER.available
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))

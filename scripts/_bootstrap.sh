@@ -42,7 +42,7 @@ bootstrap() {
   deps_have="$(cat "$VENV/.parallax-deps" 2>/dev/null || true)"
   if [ "$deps_want" != "$deps_have" ]; then
     echo "parallax: installing dependencies into .venv (first run takes a few minutes; log: $log)" >&2
-    local extras="dev,docs,peers,export,onnx,tensorboard"
+    local extras="dev,docs,peers,export,onnx,tensorboard,cpu-fft"
     {
       "${pip[@]}" install --upgrade pip setuptools wheel &&
         if [ -n "$PARALLAX_TORCH" ]; then "${pip[@]}" install "$PARALLAX_TORCH"; else extras="torch,$extras"; fi &&
@@ -50,7 +50,7 @@ bootstrap() {
     } >"$log" 2>&1 || { tail -30 "$log" >&2; echo "parallax: install failed (see $log)" >&2; return 1; }
     echo "$deps_want" >"$VENV/.parallax-deps"
   fi
-  files_want="$(cd "$ROOT" && find src kernels sharding -name '*.py' | LC_ALL=C sort | _hash)"
+  files_want="$(cd "$ROOT" && find src kernels sharding \( -name '*.py' -o -name '*.cc' \) | LC_ALL=C sort | _hash)"
   files_have="$(cat "$VENV/.parallax-files" 2>/dev/null || true)"
   if [ "$files_want" != "$files_have" ]; then
     "${pip[@]}" install -q --no-deps --no-build-isolation -e "$ROOT" \

@@ -22,7 +22,7 @@ from jax import lax
 from jax.core import Tracer
 from jax.sharding import Mesh, PartitionSpec
 
-from parallax.kernels import complex_dtype
+from parallax.kernels import complex_dtype, fft
 from parallax.kernels.pde._fourier_np import axis_modes
 from parallax.sharding._block_ops import BlockOps
 from parallax.sharding._halo import check_decomposition, conform
@@ -108,13 +108,13 @@ class LocalFFT:
 
     def fft_local(self, x: jax.Array) -> jax.Array:
         if self.real:
-            return jnp.fft.rfftn(x, axes=self._axes(x))
-        return jnp.fft.fftn(x, axes=self._axes(x))
+            return fft.rfftn(x, self._axes(x))
+        return fft.fftn(x, self._axes(x))
 
     def ifft_local(self, x: jax.Array) -> jax.Array:
         if self.real:
-            return jnp.fft.irfftn(x, s=self.shape, axes=self._axes(x))
-        return jnp.fft.ifftn(x, axes=self._axes(x))
+            return fft.irfftn(x, self.shape, self._axes(x))
+        return fft.ifftn(x, self._axes(x))
 
     def project(self, u: jax.Array) -> jax.Array:
         """The identity (the single-device r2c transform keeps every mode)."""
@@ -217,22 +217,22 @@ class DistributedFFT:
         if not self.real:
             if not jnp.iscomplexobj(x):
                 x = x.astype(complex_dtype(x.dtype))
-            return jnp.fft.fftn(x, axes=axes)
+            return fft.fftn(x, axes)
         if jnp.iscomplexobj(x):
             raise TypeError(f"real=True: expected a real input block, got {x.dtype}")
         n = self.shape[-1]
-        x = lax.slice_in_dim(jnp.fft.rfft(x, axis=-1), 0, n // 2, axis=x.ndim - 1)
-        return jnp.fft.fftn(x, axes=axes[:-1]) if len(axes) > 1 else x
+        x = lax.slice_in_dim(fft.rfftn(x, (-1,)), 0, n // 2, axis=x.ndim - 1)
+        return fft.fftn(x, axes[:-1]) if len(axes) > 1 else x
 
     def _last_inverse(self, x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
         """The local inverse FFTs after the last transpose (``axes`` end with the last dim)."""
         if not self.real:
-            return jnp.fft.ifftn(x, axes=axes)
+            return fft.ifftn(x, axes)
         if len(axes) > 1:
-            x = jnp.fft.ifftn(x, axes=axes[:-1])
+            x = fft.ifftn(x, axes[:-1])
         pad = [(0, 0, 0)] * (x.ndim - 1) + [(0, 1, 0)]  # the zero Nyquist mode
         x = lax.pad(x, jnp.zeros((), x.dtype), pad)
-        return jnp.fft.irfft(x, n=self.shape[-1], axis=-1)
+        return fft.irfftn(x, (self.shape[-1],), (-1,))
 
     def fft_local(self, x: jax.Array) -> jax.Array:
         """Physical block -> spectral block (forward transform)."""
@@ -241,26 +241,26 @@ class DistributedFFT:
             (a,) = self.axes
             x = self._first(x, tuple(range(o + 1, x.ndim)))
             x = lax.all_to_all(x, a, split_axis=o + 1, concat_axis=o, tiled=True)
-            return jnp.fft.fft(x, axis=o)
+            return fft.fftn(x, (o,))
         a, b = self.axes
         x = self._first(x, (o + 2,))
         x = lax.all_to_all(x, b, split_axis=o + 2, concat_axis=o + 1, tiled=True)
-        x = jnp.fft.fft(x, axis=o + 1)
+        x = fft.fftn(x, (o + 1,))
         x = lax.all_to_all(x, a, split_axis=o + 1, concat_axis=o, tiled=True)
-        return jnp.fft.fft(x, axis=o)
+        return fft.fftn(x, (o,))
 
     def ifft_local(self, x: jax.Array) -> jax.Array:
         """Spectral block -> physical block (inverse transform; complex, or real if ``real``)."""
         o = x.ndim - len(self.shape)
         if len(self.axes) == 1:
             (a,) = self.axes
-            x = jnp.fft.ifft(x, axis=o)
+            x = fft.ifftn(x, (o,))
             x = lax.all_to_all(x, a, split_axis=o, concat_axis=o + 1, tiled=True)
             return self._last_inverse(x, tuple(range(o + 1, x.ndim)))
         a, b = self.axes
-        x = jnp.fft.ifft(x, axis=o)
+        x = fft.ifftn(x, (o,))
         x = lax.all_to_all(x, a, split_axis=o, concat_axis=o + 1, tiled=True)
-        x = jnp.fft.ifft(x, axis=o + 1)
+        x = fft.ifftn(x, (o + 1,))
         x = lax.all_to_all(x, b, split_axis=o + 1, concat_axis=o + 2, tiled=True)
         return self._last_inverse(x, (o + 2,))
 

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Complex, Float
 
+from parallax.kernels import fft
 from parallax.kernels._checks import check_array, check_keys
 from parallax.kernels._dtypes import complex_dtype
 from parallax.kernels._platform import cpu_or_default
@@ -112,9 +113,10 @@ def _dft_1d(x: Array, w: Array) -> Array:
 
 def _fft_1d(x: Array, w: Array) -> Array:
     n, modes = x.shape[1], w.shape[0]
-    xh = jnp.fft.rfft(x, axis=1)[:, :modes, :]  # (b, modes, ci)
+    xh = fft.rfftn(x, (1,))[:, :modes, :]  # (b, modes, ci)
     yh = jnp.einsum("bki,kio->bko", xh, w)
-    return jnp.fft.irfft(yh, n=n, axis=1).astype(x.dtype)
+    yh = jnp.pad(yh, ((0, 0), (0, n // 2 + 1 - modes), (0, 0)))  # the modes dropped are zero
+    return fft.irfftn(yh, (n,), (1,)).astype(x.dtype)
 
 
 def spectral_conv_1d(
@@ -160,12 +162,13 @@ def _dft_2d(x: Array, wp: Array, wn: Array) -> Array:
 def _fft_2d(x: Array, wp: Array, wn: Array) -> Array:
     b, n1, n2, _ = x.shape
     m1, m2, _, co = wp.shape
-    xh = jnp.fft.rfft2(x, axes=(1, 2))  # (b, n1, n2//2+1, ci)
+    xh = fft.rfftn(x, (1, 2))  # (b, n1, n2//2+1, ci)
     top = jnp.einsum("bxyi,xyio->bxyo", xh[:, :m1, :m2, :], wp)
     bot = jnp.einsum("bxyi,xyio->bxyo", xh[:, n1 - m1 :, :m2, :], wn)
     mid = jnp.zeros((b, n1 - 2 * m1, m2, co), dtype=top.dtype)
-    yh = jnp.concatenate([top, mid, bot], axis=1)  # (b, n1, m2, co); irfft zero-pads axis 2
-    return jnp.fft.irfft2(yh, s=(n1, n2), axes=(1, 2)).astype(x.dtype)
+    yh = jnp.concatenate([top, mid, bot], axis=1)  # (b, n1, m2, co)
+    yh = jnp.pad(yh, ((0, 0), (0, 0), (0, n2 // 2 + 1 - m2), (0, 0)))  # the modes dropped are zero
+    return fft.irfftn(yh, (n1, n2), (1, 2)).astype(x.dtype)
 
 
 def spectral_conv_2d(

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float
 
+from parallax.kernels import fft
 from parallax.kernels._checks import check_array
 from parallax.kernels.pde._fourier_np import (
     axis_modes,
@@ -120,12 +121,12 @@ def make_grid(
 
 def rfftn(u: Float[Array, "*shape"], grid: Grid) -> Complex[Array, "*shape"]:
     """Real FFT over the grid's trailing axes."""
-    return jnp.fft.rfftn(u, axes=grid.axes)
+    return fft.rfftn(u, grid.axes)
 
 
 def irfftn(uh: Complex[Array, "*shape"], grid: Grid, dtype) -> Float[Array, "*shape"]:
     """Inverse real FFT over the grid's trailing axes, cast to the real ``dtype``."""
-    return jnp.fft.irfftn(uh, s=grid.shape, axes=grid.axes).astype(dtype)
+    return fft.irfftn(uh, grid.shape, grid.axes).astype(dtype)
 
 
 def broadcast_to_rank(x: Array, ndim: int) -> Array:

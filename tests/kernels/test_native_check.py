@@ -122,7 +122,7 @@ def test_first_use_compiles_into_the_cache_and_later_processes_reuse_it(tmp_path
     assert first.returncode == 0, first.stderr[-3000:]
     assert "available True" in first.stdout
     assert "first line: INVALID_ARGUMENT: dt: expected a value > 0" in first.stdout
-    (lib,) = cache.glob("value_check-*.so")
+    (lib,) = cache.glob(f"{_native_check.TARGET}-*.so")
     built = lib.stat().st_mtime_ns
     again = _python(_PROBE, PARALLAX_CACHE_DIR=str(cache))
     assert "first line: INVALID_ARGUMENT: dt: expected a value > 0" in again.stdout
@@ -140,7 +140,7 @@ def test_without_a_compiler_it_warns_once_and_checks_still_raise(tmp_path: Path)
     run = _python(code, PARALLAX_CACHE_DIR=str(tmp_path), CXX=str(tmp_path / "no-such-c++"))
     assert run.returncode == 0, run.stderr[-3000:]
     assert "available False" in run.stdout
-    assert run.stderr.count("could not build the native value check") == 1
+    assert run.stderr.count("could not build _native_check.cc") == 1
     assert "anywhere: True" in run.stdout  # equinox's callback: the message after a traceback
 
 

@@ -1,0 +1,168 @@
+"""Building parallax's small C++ XLA FFI handlers on first use.
+
+A handler's source ships with the package. :func:`load` compiles it with the C++ compiler
+(``$CXX``, else ``c++``, ``g++`` or ``clang++``) against ``jax.ffi.include_dir()`` into
+``$PARALLAX_CACHE_DIR`` (default ``$XDG_CACHE_HOME/parallax``, else ``~/.cache/parallax``), once
+per source, flags, jaxlib version and compiler; a read-only cache directory falls back to a
+temporary one. The build renames the finished library into place, so concurrent processes (test
+workers) never load a half-written file. A :class:`Handler` builds one handler on first use,
+registers it as a CPU custom call, and says whether programs may call it; each handler's module
+decides what to fall back to when it may not.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jax
+import jaxlib
+
+__all__ = ["Handler", "Unavailable", "compiler", "load"]
+
+
+def compiler() -> str | None:
+    """The C++ compiler to build with: ``$CXX``, else the first of c++, g++, clang++ on PATH."""
+    named = os.environ.get("CXX")
+    if named:
+        return shutil.which(named) or named
+    return next((p for c in ("c++", "g++", "clang++") if (p := shutil.which(c))), None)
+
+
+def _cache_dirs() -> list[Path]:
+    if env := os.environ.get("PARALLAX_CACHE_DIR"):
+        first = Path(env)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        first = (Path(xdg) if xdg else Path.home() / ".cache") / "parallax"
+    user = f"-{os.getuid()}" if hasattr(os, "getuid") else ""
+    return [first, Path(tempfile.gettempdir()) / f"parallax{user}"]
+
+
+def _build(stem: str, source: Path, cxx: str, flags: Sequence[str]) -> Path:
+    """The shared library, compiled now unless a cached one matches."""
+    parts = [
+        source.read_bytes(),
+        jaxlib.__version__.encode(),
+        cxx.encode(),
+        *map(str.encode, flags),
+    ]
+    key = hashlib.sha256(b"\0".join(parts))
+    name = f"{stem}-{key.hexdigest()[:16]}.so"
+    errors = []
+    for folder in _cache_dirs():
+        lib = folder / name
+        if lib.exists():
+            return lib
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{name}.{os.getpid()}.tmp"
+            cmd = [
+                cxx,
+                "-std=c++17",
+                "-O2",
+                "-shared",
+                "-fPIC",
+                "-w",
+                f"-I{jax.ffi.include_dir()}",
+                str(source),
+                "-o",
+                str(tmp),
+                *flags,
+            ]
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+            if run.returncode != 0:
+                raise OSError(f"{' '.join(cmd)} failed: {run.stderr.strip()[-2000:]}")
+            os.replace(tmp, lib)
+            return lib
+        except OSError as e:
+            errors.append(f"{folder}: {e}")
+    raise OSError("; ".join(errors))
+
+
+def load(stem: str, source: Path, flags: Sequence[str] = ()) -> ctypes.CDLL:
+    """The compiled ``source`` (cached as ``stem-<hash>.so``), loaded. ``flags`` go after the
+    source on the compiler's command line (include paths, libraries, rpaths). Raises
+    :class:`OSError` when there is no compiler or the build fails."""
+    cxx = compiler()
+    if cxx is None:
+        raise OSError("no C++ compiler found (set CXX)")
+    path = _build(stem, source, cxx, flags)
+    try:
+        return ctypes.cdll.LoadLibrary(str(path))
+    except OSError:  # a damaged cache entry (builds rename atomically): build it again
+        path.unlink(missing_ok=True)
+        return ctypes.cdll.LoadLibrary(str(_build(stem, source, cxx, flags)))
+
+
+class Unavailable(Exception):
+    """A handler's prerequisites are absent by configuration (a library not installed, another
+    platform): the fallback is expected, so nothing is warned."""
+
+
+class Handler:
+    """An XLA FFI handler compiled from ``source`` on first use and registered as the CPU custom
+    call ``target`` (the library's symbol of the same name).
+
+    ``switch`` names the environment variable that turns it off (``=0``); ``flags`` returns the
+    extra compiler flags, or raises :class:`Unavailable`; ``fallback`` says, in a warning that
+    a failed build gives once, what programs do instead.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        source: Path,
+        *,
+        switch: str,
+        fallback: str,
+        flags: Callable[[], Sequence[str]] = tuple,
+    ) -> None:
+        self.target, self.source, self.switch = target, source, switch
+        self._fallback, self._flags = fallback, flags
+        self._lock = threading.Lock()
+        self._ok: bool | None = None
+        self._error = ""
+        self._library: ctypes.CDLL | None = None  # keeps the registered code loaded
+
+    def _register(self) -> None:
+        library = load(self.target, self.source, self._flags())
+        capsule = jax.ffi.pycapsule(getattr(library, self.target))
+        jax.ffi.register_ffi_target(self.target, capsule, platform="cpu")
+        self._library = library
+
+    def available(self) -> bool:
+        """Whether programs lowered now may call the handler: built (or found in the cache) and
+        registered. False when turned off, unavailable, or when the build failed (warned once)."""
+        if os.environ.get(self.switch, "1") == "0":
+            return False
+        with self._lock:
+            if self._ok is None:
+                try:
+                    self._register()
+                    self._ok = True
+                except Unavailable as e:
+                    self._ok, self._error = False, str(e)
+                except Exception as e:  # any failure to build, load or register: fall back
+                    self._ok, self._error = False, str(e)
+                    warnings.warn(
+                        f"parallax: could not build {self.source.name}, so {self._fallback}; set "
+                        f"{self.switch}=0 to silence this. Reason: {e}",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
+        return bool(self._ok)
+
+    def reason(self) -> str:
+        """Why programs do not call the handler ('' when they do)."""
+        if os.environ.get(self.switch, "1") == "0":
+            return f"turned off by {self.switch}=0"
+        return "" if self.available() else self._error
