@@ -73,10 +73,11 @@ def test_times_have_units_and_json_records_the_environment(tmp_path, capsys):
     run = json.loads(out.read_text())
     assert run["kind"] == "bench" and run["argv"][:1] == ["pde.heat_1d"]
     env = run["environment"]
-    for key in ("date", "host", "cpu", "cores", "versions", "threads"):
+    for key in ("date", "host", "cpu", "cores", "versions", "threads", "fft"):
         assert env[key], key
     assert env["versions"]["jax"] and "torch_intra_op" in env["threads"]
     assert "XLA_FLAGS" in env["threads"]
+    assert f"CPU FFT {env['fft']['backend']}, " in table  # the run's first line
     load = run["load"]
     assert len(load["load_before"]) == 3 and len(load["load_after"]) == 3
     assert isinstance(load["loaded"], bool) and isinstance(run["loaded"], bool)

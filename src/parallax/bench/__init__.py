@@ -4,8 +4,8 @@
 Compile time is reported separately; samples are calibrated (>= 20 ms each), alternated between
 implementations, and summarised by median, min and IQR; achieved GFLOP/s and GB/s are reported
 against this machine's ceilings measured in the same run. Every run records its environment
-(date, machine, versions, threads) and load; numbers taken under load or with a wide spread are
-flagged. Timings are never asserted in tests.
+(date, machine, versions, threads, CPU FFT backend) and load; numbers taken under load or with a
+wide spread are flagged. Timings are never asserted in tests.
 """
 
 from parallax.bench._ceilings import Ceilings as Ceilings

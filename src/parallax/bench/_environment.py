@@ -1,10 +1,11 @@
-"""What a benchmark number depends on besides the code: machine, versions, threads and load.
+"""What a benchmark number depends on besides the code: machine, versions, threads, FFT, load.
 
 Every run records an :class:`Environment` (date, host, CPU model, cores, library versions,
-torch and XLA thread settings, load average before and after) and every kernel's sampling
-window is watched by a :class:`CpuMonitor`, which measures how much CPU *other* processes used
-meanwhile: the busy time of this process's CPUs in ``/proc/stat`` minus this process's own CPU
-time (its threads and the children it waited for). A number is **loaded** (untrustworthy) when
+torch and XLA thread settings, the FFT that CPU programs lower to, load average before and
+after) and every kernel's sampling window is watched by a :class:`CpuMonitor`, which measures how
+much CPU *other* processes used meanwhile: the busy time of this process's CPUs in
+``/proc/stat`` minus this process's own CPU time (its threads and the children it waited for).
+A number is **loaded** (untrustworthy) when
 
 * the 1-minute load average at the start of the run exceeds ``LOAD_LIMIT`` x cores (later the
   load average includes the run's own work, so it is checked only there), or
@@ -207,6 +208,14 @@ def _git_commit() -> str | None:
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+def _fft() -> dict[str, str | None]:
+    """The FFT that CPU programs lower to (:func:`parallax.kernels.fft.backend`: ``"mkl"``, or
+    ``"xla (<why not MKL>)"``) and the installed MKL's version (``None`` without it)."""
+    from parallax.kernels import fft
+
+    return {"backend": fft.backend(), "mkl": _version("mkl")}
+
+
 def _threads() -> dict[str, Any]:
     """torch's intra-/inter-op threads (when torch is importable), XLA's CPU devices and the
     environment variables that set thread counts (XLA:CPU's intra-op pool has one thread per
@@ -239,6 +248,7 @@ class Environment:
     parallax: str | None
     versions: dict[str, str | None]
     threads: dict[str, Any]
+    fft: dict[str, str | None]
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -259,4 +269,5 @@ def capture_environment() -> Environment:
         parallax=__version__ + (f" ({commit})" if commit else ""),
         versions={p: _version(p) for p in _PACKAGES},
         threads=_threads(),
+        fft=_fft(),
     )

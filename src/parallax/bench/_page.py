@@ -1,9 +1,9 @@
 """The benchmarks page (BENCHMARKS.md), generated from the JSON of ``parallax bench`` runs.
 
-The page states where every number comes from (date, machine, load, versions, threads,
-ceilings of each run), quotes ratios only between implementations timed in the same run,
-reports every row against the ceilings measured in that run, lists compile times, and adds the
-memory table of checkpointed rollouts. Runs taken under load, incomplete runs and a kernel
+The page states where every number comes from (date, machine, load, versions, threads, CPU
+FFT backend, ceilings of each run), quotes ratios only between implementations timed in the
+same run, reports every row against the ceilings measured in that run, lists compile times, and
+adds the memory table of checkpointed rollouts. Runs taken under load, incomplete runs and a kernel
 measured in two runs are refused unless forced (forced rows are marked).
 """
 
@@ -83,6 +83,13 @@ def _fmt_load(load: dict[str, Any] | None) -> str:
     )
 
 
+def _fmt_fft(fft: dict[str, Any] | None) -> str:
+    if not fft:
+        return "not recorded"
+    mkl = fft.get("mkl")
+    return f"`{fft.get('backend')}`, " + (f"MKL {mkl}" if mkl else "MKL not installed")
+
+
 def _run_header(path: str, run: dict[str, Any]) -> list[str]:
     env = run.get("environment", {})
     versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v)
@@ -102,6 +109,7 @@ def _run_header(path: str, run: dict[str, Any]) -> list[str]:
         f"{th.get('torch_inter_op')}; XLA:CPU default pool (one thread per core) unless "
         f"XLA_FLAGS says otherwise; environment: {thread_vars}; JAX devices: "
         f"{', '.join(th.get('jax_devices', []))}",
+        f"- CPU FFT (`parallax.kernels.fft.backend()`): {_fmt_fft(env.get('fft'))}",
     ]
     c = run.get("ceilings")
     if c:

@@ -198,7 +198,7 @@ def _run_timings(args: argparse.Namespace, todo: list[tuple[KernelSpec, list[str
     print(
         f"# {env.date} {env.host}: {env.cpu}, {env.cores} cores, jax {env.versions['jax']}, "
         f"torch {env.versions['torch']} ({env.threads['torch_intra_op']} threads), "
-        f"dtype {args.dtype}, case {args.case}",
+        f"CPU FFT {env.fft['backend']}, dtype {args.dtype}, case {args.case}",
         flush=True,
     )
     records: list[BenchRecord] = []

@@ -1,0 +1,66 @@
+"""Every run records the FFT that CPU programs lower to and MKL's version, and the benchmarks
+page shows them in the run's header (FFT-bound rows depend on them as much as on the threads)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import pytest
+
+from parallax.bench import capture_environment
+from parallax.bench._page import render_page
+from parallax.kernels import fft
+
+
+def _mkl_version() -> str | None:
+    try:
+        return importlib.metadata.version("mkl")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@pytest.fixture(scope="module")
+def environment():
+    return capture_environment().to_json()
+
+
+def _header(environment: dict) -> str:
+    run = {
+        "kind": "bench",
+        "schema": 1,
+        "complete": True,
+        "loaded": False,
+        "load": None,
+        "argv": ["pde.heat_1d"],
+        "environment": environment,
+        "records": [],
+    }
+    return render_page([("bench.json", run)], command="parallax bench --report bench.json")
+
+
+def test_the_run_records_the_cpu_fft_backend_and_mkl_version(environment, monkeypatch):
+    assert environment["fft"] == {"backend": fft.backend(), "mkl": _mkl_version()}
+    monkeypatch.setenv("PARALLAX_MKL_FFT", "0")
+    off = capture_environment().fft
+    assert off["backend"] == "xla (turned off by PARALLAX_MKL_FFT=0)"
+    assert off["mkl"] == _mkl_version()
+
+
+def test_the_run_header_shows_the_fft_backend_next_to_versions_and_threads(environment):
+    lines = _header(environment).splitlines()
+    threads = next(i for i, line in enumerate(lines) if line.startswith("- threads:"))
+    line = lines[threads + 1]
+    assert line.startswith("- CPU FFT (`parallax.kernels.fft.backend()`): ")
+    assert f"`{environment['fft']['backend']}`" in line
+    mkl = environment["fft"]["mkl"]
+    assert (f"MKL {mkl}" if mkl else "MKL not installed") in line
+
+    on = {**environment, "fft": {"backend": "mkl", "mkl": "2099.1.0"}}
+    assert "- CPU FFT (`parallax.kernels.fft.backend()`): `mkl`, MKL 2099.1.0" in _header(on)
+    off = {**environment, "fft": {"backend": "xla (mkl is not installed)", "mkl": None}}
+    assert "`xla (mkl is not installed)`, MKL not installed" in _header(off)
+
+
+def test_runs_recorded_before_the_field_say_so(environment):
+    old = {k: v for k, v in environment.items() if k != "fft"}
+    assert "- CPU FFT (`parallax.kernels.fft.backend()`): not recorded" in _header(old)
