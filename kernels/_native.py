@@ -1,13 +1,14 @@
 """Building parallax's small C++ XLA FFI handlers on first use.
 
 A handler's source ships with the package. :func:`load` compiles it with the C++ compiler
-(``$CXX``, else ``c++``, ``g++`` or ``clang++``) against ``jax.ffi.include_dir()`` into
-``$PARALLAX_CACHE_DIR`` (default ``$XDG_CACHE_HOME/parallax``, else ``~/.cache/parallax``), once
-per source, flags, jaxlib version and compiler; a read-only cache directory falls back to a
-temporary one. The build renames the finished library into place, so concurrent processes (test
-workers) never load a half-written file. A :class:`Handler` builds one handler on first use,
-registers it as a CPU custom call, and says whether programs may call it; each handler's module
-decides what to fall back to when it may not.
+(``$CXX``, else ``c++``, ``g++`` or ``clang++``) against ``jax.ffi.include_dir()`` and the
+headers handlers share (``kernels/_*.h``) into ``$PARALLAX_CACHE_DIR`` (default
+``$XDG_CACHE_HOME/parallax``, else ``~/.cache/parallax``), once per source, shared headers,
+flags, jaxlib version and compiler; a read-only cache directory falls back to a temporary one.
+The build renames the finished library into place, so concurrent processes (test workers) never
+load a half-written file. A :class:`Handler` builds handlers on first use, registers them as CPU
+custom calls, and says whether programs may call them; each handler's module decides what to
+fall back to when they may not.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import jax
 import jaxlib
 
 __all__ = ["Handler", "Unavailable", "compiler", "load"]
+
+_HEADERS = Path(__file__).parent  # the headers handlers share: kernels/_*.h
 
 
 def compiler() -> str | None:
@@ -73,6 +76,7 @@ def _build(stem: str, source: Path, cxx: str, flags: Sequence[str]) -> Path:
                 "-fPIC",
                 "-w",
                 f"-I{jax.ffi.include_dir()}",
+                f"-I{_HEADERS}",
                 str(source),
                 "-o",
                 str(tmp),
@@ -109,24 +113,24 @@ class Unavailable(Exception):
 
 
 class Handler:
-    """An XLA FFI handler compiled from ``source`` on first use and registered as the CPU custom
-    call ``target`` (the library's symbol of the same name).
+    """XLA FFI handlers compiled from ``source`` on first use; each of ``targets`` is a symbol of
+    the library and is registered as the CPU custom call of that name.
 
-    ``switch`` names the environment variable that turns it off (``=0``); ``flags`` returns the
-    extra compiler flags, or raises :class:`Unavailable`; ``fallback`` says, in a warning that
-    a failed build gives once, what programs do instead.
+    ``switch`` names the environment variable that turns them off (``=0``); ``flags`` returns
+    the extra compiler flags, or raises :class:`Unavailable`; ``fallback`` says, in a warning
+    that a failed build gives once, what programs do instead.
     """
 
     def __init__(
         self,
-        target: str,
         source: Path,
+        targets: Sequence[str],
         *,
         switch: str,
         fallback: str,
         flags: Callable[[], Sequence[str]] = tuple,
     ) -> None:
-        self.target, self.source, self.switch = target, source, switch
+        self.source, self.targets, self.switch = source, tuple(targets), switch
         self._fallback, self._flags = fallback, flags
         self._lock = threading.Lock()
         self._ok: bool | None = None
@@ -134,9 +138,10 @@ class Handler:
         self._library: ctypes.CDLL | None = None  # keeps the registered code loaded
 
     def _register(self) -> None:
-        library = load(self.target, self.source, self._flags())
-        capsule = jax.ffi.pycapsule(getattr(library, self.target))
-        jax.ffi.register_ffi_target(self.target, capsule, platform="cpu")
+        library = load(self.source.stem.lstrip("_"), self.source, self._flags())
+        for target in self.targets:
+            capsule = jax.ffi.pycapsule(getattr(library, target))
+            jax.ffi.register_ffi_target(target, capsule, platform="cpu")
         self._library = library
 
     def available(self) -> bool:

@@ -38,8 +38,8 @@ T = TypeVar("T")
 TARGET = "parallax_value_check"
 _SEPARATOR = "\x1f"
 _HANDLER = _native.Handler(
-    TARGET,
     Path(__file__).with_name("_native_check.cc"),
+    (TARGET,),
     switch="PARALLAX_NATIVE_CHECKS",
     fallback="traced value checks fall back to equinox's host callback (their messages come "
     "after a traceback)",

@@ -50,7 +50,7 @@ bootstrap() {
     } >"$log" 2>&1 || { tail -30 "$log" >&2; echo "parallax: install failed (see $log)" >&2; return 1; }
     echo "$deps_want" >"$VENV/.parallax-deps"
   fi
-  files_want="$(cd "$ROOT" && find src kernels sharding \( -name '*.py' -o -name '*.cc' \) | LC_ALL=C sort | _hash)"
+  files_want="$(cd "$ROOT" && find src kernels sharding \( -name '*.py' -o -name '*.cc' -o -name '*.h' \) | LC_ALL=C sort | _hash)"
   files_have="$(cat "$VENV/.parallax-files" 2>/dev/null || true)"
   if [ "$files_want" != "$files_have" ]; then
     "${pip[@]}" install -q --no-deps --no-build-isolation -e "$ROOT" \

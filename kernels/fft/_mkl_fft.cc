@@ -8,10 +8,8 @@
 // and 3 its complex-to-real inverse (scaled by 1/N); leading axes are a batch.
 //
 // MKL runs sequentially here (linked against mkl_sequential). The batch is cut into chunks that
-// the calling thread and tasks scheduled on XLA's pool claim from a shared counter, so the
-// handler uses every core even when it runs inside a loop body on a pool thread, and it never
-// waits for a chunk nobody has started: the caller runs every unclaimed chunk itself, then waits
-// only for chunks already running elsewhere.
+// run over XLA's pool through parallax::Parallel (kernels/_pool.h), so the handler uses every
+// core even when it runs inside a loop body on a pool thread.
 
 #include <atomic>
 #include <complex>
@@ -20,11 +18,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "mkl_dfti.h"
+#include "_pool.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -173,9 +171,8 @@ ffi::ErrorOr<Steps> MakeSteps(bool double_precision, int64_t kind, const std::ve
   return steps;
 }
 
-// Work shared by the calling thread and the pool tasks: chunk i covers transforms
-// [i * per, min((i + 1) * per, batch)).
-struct Shared {
+// The transforms of one call: chunk i covers transforms [i * per, min((i + 1) * per, batch)).
+struct Work {
   int64_t kind;
   int64_t batch, per, chunks;
   const char* in;
@@ -183,10 +180,9 @@ struct Shared {
   int64_t in_step, out_step;  // bytes between consecutive transforms
   int64_t complex_bytes;
   Steps full, tail;
-  std::atomic<int64_t> next{0}, done{0};
   std::atomic<MKL_LONG> status{DFTI_NO_ERROR};
 
-  MKL_LONG Chunk(const Steps& steps, int64_t count, char* src, char* dst) {
+  MKL_LONG Chunk(const Steps& steps, int64_t count, char* src, char* dst) const {
     const bool forward = kind == kFft || kind == kRfft;
     if (forward) return DftiComputeForward(steps.first->handle, src, dst);
     if (!steps.second) return DftiComputeBackward(steps.first->handle, src, dst);
@@ -201,14 +197,11 @@ struct Shared {
     return DftiComputeBackward(steps.second->handle, scratch.data(), dst);
   }
 
-  void Work() {
-    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
-      const int64_t count = std::min(per, batch - i * per);
-      char* src = const_cast<char*>(in + i * per * in_step);
-      MKL_LONG s = Chunk(count == per ? full : tail, count, src, out + i * per * out_step);
-      if (s != DFTI_NO_ERROR) status.store(s, std::memory_order_relaxed);
-      done.fetch_add(1, std::memory_order_release);
-    }
+  void Run(int64_t i) {
+    const int64_t count = std::min(per, batch - i * per);
+    char* src = const_cast<char*>(in + i * per * in_step);
+    MKL_LONG s = Chunk(count == per ? full : tail, count, src, out + i * per * out_step);
+    if (s != DFTI_NO_ERROR) status.store(s, std::memory_order_relaxed);
   }
 };
 
@@ -261,33 +254,30 @@ ffi::Error Fft(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::Result<ffi::AnyBuffe
   const int64_t target = std::min({batch, 2 * threads, by_size});
   const int64_t per = (batch + target - 1) / target;
 
-  auto shared = std::make_shared<Shared>();
-  shared->kind = kind;
-  shared->complex_bytes = double_precision ? 16 : 8;
-  shared->batch = batch;
-  shared->per = per;
-  shared->chunks = (batch + per - 1) / per;
-  shared->in = static_cast<const char*>(x.untyped_data());
-  shared->out = static_cast<char*>(y->untyped_data());
-  shared->in_step = in_size * in_bytes;
-  shared->out_step = out_size * out_bytes;
+  Work work;
+  work.kind = kind;
+  work.complex_bytes = double_precision ? 16 : 8;
+  work.batch = batch;
+  work.per = per;
+  work.chunks = (batch + per - 1) / per;
+  work.in = static_cast<const char*>(x.untyped_data());
+  work.out = static_cast<char*>(y->untyped_data());
+  work.in_step = in_size * in_bytes;
+  work.out_step = out_size * out_bytes;
   auto full = MakeSteps(double_precision, kind, lengths, per);
   if (full.has_error()) return full.error();
-  shared->full = *full;
+  work.full = *full;
   const int64_t rest = batch % per;
   if (rest != 0) {
     auto tail = MakeSteps(double_precision, kind, lengths, rest);
     if (tail.has_error()) return tail.error();
-    shared->tail = *tail;
+    work.tail = *tail;
   } else {
-    shared->tail = shared->full;
+    work.tail = work.full;
   }
 
-  const int64_t helpers = std::min(shared->chunks - 1, threads);
-  for (int64_t i = 0; i < helpers; ++i) pool.Schedule([shared] { shared->Work(); });
-  shared->Work();
-  while (shared->done.load(std::memory_order_acquire) < shared->chunks) std::this_thread::yield();
-  if (MKL_LONG s = shared->status.load(); s != DFTI_NO_ERROR) {
+  parallax::Parallel(pool, work.chunks, [&work](int64_t i) { work.Run(i); });
+  if (MKL_LONG s = work.status.load(); s != DFTI_NO_ERROR) {
     return ffi::Error::Internal(DftiMessage(s));
   }
   return ffi::Error::Success();

@@ -25,11 +25,13 @@ accumulate logits and the softmax in float32.
 blocks of query rows (``lax.map``), ``"blocked"`` the flash-style online-softmax attention in
 plain JAX of :mod:`parallax.kernels.nn._blocked` (``O(seq)`` memory forward and backward),
 ``"flash"`` the Pallas kernel of :mod:`parallax.kernels.nn._flash` (GPU; interpret mode on
-CPU). ``"auto"`` chooses per platform when the program is lowered (``lax.platform_dependent``,
-so one jitted function lowers right for each): ``"blocked"`` on CPU, the Pallas kernel on CUDA
-when it applies (no masks besides ``causal``, block-divisible lengths), else the einsum path
-(chunked for long sequences). Sharded programs (a mesh active or a sharded input) take the einsum
-path on every platform.
+CPU), ``"mkl"`` the CPU custom calls of :mod:`parallax.kernels.nn._mkl_attention` (MKL GEMMs
+over XLA's thread pool; float32/float64, no masks besides ``causal``). ``"auto"`` chooses per
+platform when the program is lowered (``lax.platform_dependent``, so one jitted function lowers
+right for each): on CPU ``"mkl"`` where it applies and MKL is installed, else ``"blocked"``; the
+Pallas kernel on CUDA when it applies (no masks besides ``causal``, block-divisible lengths);
+else the einsum path (chunked for long sequences). Sharded programs (a mesh active or a sharded
+input) take the einsum path on every platform.
 """
 
 from __future__ import annotations
@@ -44,13 +46,14 @@ from jaxtyping import Array, Bool, Float, Int
 
 from parallax.kernels._checks import check_array, check_keys, check_same_dtype
 from parallax.kernels._platform import unsharded
+from parallax.kernels.nn import _mkl_attention
 from parallax.kernels.nn._blocked import blocked_attention
 from parallax.kernels.nn._mlp import contraction_out_sharding
 from parallax.kernels.nn._rope import apply_rope
 
 __all__ = ["attention_weights", "dot_product_attention", "multi_head_attention"]
 
-Implementation = Literal["auto", "xla", "einsum", "chunked", "blocked", "flash"]
+Implementation = Literal["auto", "xla", "einsum", "chunked", "blocked", "flash", "mkl"]
 
 
 def _check_qkv(q: Array, k: Array, v: Array | None = None) -> None:
@@ -245,7 +248,11 @@ def _auto(q, k, v, causal, mask, padding_mask, scale) -> Array:
     above the diagonal; the einsum path (even chunked) round-trips whole rows of logits through
     memory and stores the probabilities for the backward pass."""
 
+    masked = mask is not None or padding_mask is not None
+
     def cpu(q, k, v, mask, padding_mask):
+        if _mkl_attention.applies(q, k, masked) and _mkl_attention.available():
+            return _mkl_attention.mkl_attention(q, k, v, causal=causal, scale=scale)
         m = _combined_mask(q, k, False, mask, padding_mask)
         return blocked_attention(
             q, k, v, m, causal=causal, scale=scale, block_q=BLOCK_Q, block_k=BLOCK_K
@@ -258,7 +265,7 @@ def _auto(q, k, v, causal, mask, padding_mask, scale) -> Array:
     if not unsharded(*(a for a in args if a is not None)):
         return default(*args)
     branches = {"cpu": cpu}
-    if _pallas_applies(q, k, causal, mask is not None or padding_mask is not None):
+    if _pallas_applies(q, k, causal, masked):
         from parallax.kernels.nn._flash import flash_attention
 
         def cuda(q, k, v, mask, padding_mask):
@@ -304,6 +311,18 @@ def dot_product_attention(
         return _einsum_attention(q, k, v, m, s)
     if impl == "chunked":
         return _einsum_attention(q, k, v, m, s, chunk=CHUNK_ROWS)
+    if impl == "mkl":
+        masked = mask is not None or padding_mask is not None
+        if not _mkl_attention.applies(q, k, masked):
+            raise ValueError(
+                "implementation: 'mkl' takes float32/float64 inputs with no mask besides causal, "
+                f"got {q.dtype} {'with' if masked else 'without'} a mask"
+            )
+        if not _mkl_attention.available():
+            raise ValueError(
+                f"implementation: 'mkl' is unavailable here ({_mkl_attention.reason()})"
+            )
+        return _mkl_attention.mkl_attention(q, k, v, causal=causal, scale=s)
     if impl == "flash":
         from parallax.kernels.nn._flash import flash_attention
 
@@ -311,7 +330,7 @@ def dot_product_attention(
             raise ValueError("mask: implementation='flash' supports only causal masking")
         return flash_attention(q, k, v, causal=causal, scale=s)
     raise ValueError(
-        "implementation: expected 'auto', 'xla', 'einsum', 'chunked', 'blocked' or 'flash', "
+        "implementation: expected 'auto', 'xla', 'einsum', 'chunked', 'blocked', 'flash' or 'mkl', "
         f"got {implementation!r}"
     )
 

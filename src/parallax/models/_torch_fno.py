@@ -8,7 +8,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from parallax.kernels._twins import complex_dtype
 from parallax.kernels.nn.twins import ACTIVATIONS
 
 __all__ = ["SpectralConv1d", "SpectralConv2d", "TorchFNO"]
@@ -23,9 +22,8 @@ class SpectralConv1d(nn.Module):
         super().__init__()
         self.modes = modes
         scale = 1.0 / (c_in * c_out)
-        self.weights1 = nn.Parameter(
-            scale * torch.rand(c_in, c_out, modes, dtype=complex_dtype(dtype))
-        )
+        cd = torch.promote_types(dtype, torch.complex64)  # complex64 or complex128
+        self.weights1 = nn.Parameter(scale * torch.rand(c_in, c_out, modes, dtype=cd))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (b, c, n)
         n = x.shape[-1]
@@ -44,7 +42,7 @@ class SpectralConv2d(nn.Module):
         super().__init__()
         self.m1, self.m2 = m1, m2
         scale = 1.0 / (c_in * c_out)
-        cd = complex_dtype(dtype)
+        cd = torch.promote_types(dtype, torch.complex64)
         self.weights1 = nn.Parameter(scale * torch.rand(c_in, c_out, m1, m2, dtype=cd))
         self.weights2 = nn.Parameter(scale * torch.rand(c_in, c_out, m1, m2, dtype=cd))
 

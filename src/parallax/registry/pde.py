@@ -62,8 +62,8 @@ def _heat_case(
     return make
 
 
-# The step is the exact factor, so JAX and torch differ only by FFT rounding (ducc vs torch's
-# pocketfft) and exp rounding: measured forward max |diff| 2-6e-7 (float32) and 0.7-1.6e-15
+# The step is the exact factor, so JAX and torch differ only by the rounding of their FFT
+# libraries and of exp: measured forward max |diff| 2-6e-7 (float32) and 0.7-1.6e-15
 # (float64) on unit-normal fields in 1D/2D/3D. Gradients go through the adjoint transforms; the
 # ones w.r.t. dt and nu are large sums (~1e3-1e4), so they pass on rtol.
 _HEAT_TOL = {"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-13)}
@@ -152,12 +152,13 @@ def _spectral_case(
     return make
 
 
-# float32: JAX (ducc FFT) and torch (pocketfft/MKL) round differently, ~1e-7 per transform; a
-# few ETDRK4 steps keep differences near 1e-6 of O(1) fields. Gradients pass through twice as
-# many transforms and the stiff weights, hence the 10x looser gradient tolerance. float64 sits
-# well above the 1e-15 differences measured.
+# float32: FFT libraries (MKL, ducc, pocketfft) round differently, ~1e-7 per transform; a few
+# ETDRK4 steps keep differences near 1e-6 of O(1) fields. Gradients pass through twice as many
+# transforms and the stiff weights, and a gradient with respect to dt sums the rounding of every
+# step of the rollout (KdV's reaches 1e-4 relative between two libraries), hence the looser
+# gradient tolerance. float64 sits well above the 1e-15 differences measured.
 _SPECTRAL_FWD = {"float32": (1e-5, 1e-5), "float64": (1e-10, 1e-12)}
-_SPECTRAL_GRAD = {"float32": (1e-4, 1e-4), "float64": (1e-9, 1e-11)}
+_SPECTRAL_GRAD = {"float32": (3e-4, 1e-4), "float64": (1e-9, 1e-11)}
 
 
 _KS_L = 32 * np.pi

@@ -1,0 +1,280 @@
+// XLA FFI handlers for exact scaled dot-product attention on CPU: MKL GEMMs on blocks of query
+// rows, spread over XLA's intra-op thread pool.
+//
+// parallax.kernels.nn._mkl_attention compiles this file on first use and registers
+// "parallax_mkl_attention_fwd" and "parallax_mkl_attention_bwd" as CPU custom calls.
+//
+// Layout BTNH: q (..., sq, h, d), k (..., sk, kvh, d), v (..., sk, kvh, dv), all leading axes a
+// batch; query head i reads kv head i / (h / kvh). Each GEMM reads its operands in place (a head's
+// rows are `heads * dim` apart), so no input is copied.
+//
+// Forward, per task (batch, head, block of `kBlock` query rows): S = scale Q Kᵀ over the keys the
+// block may see (with `causal`, keys j <= i), P = softmax(S) row by row, O = P V; the row
+// log-sum-exp L = max + log(sum) is the residual. Memory: one `kBlock x sk` block per thread.
+//
+// Backward (FlashAttention-2's equations, Dao 2023), per task (batch, kv head): for each query head
+// of the group and each query block, P = exp(S - L) is recomputed, dP = dO Vᵀ,
+// dS = P * (dP - rowsum(dO * O)), dV += Pᵀ dO, dK += scale dSᵀ Q, dQ = scale dS K. A task owns its
+// kv head's dK and dV, so no two threads write the same rows.
+//
+// Tasks run over XLA's pool through parallax::Parallel (kernels/_pool.h).
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "mkl_cblas.h"
+#include "mkl_vml.h"
+#include "_pool.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+// Query rows per block: forward tasks are (batch, head, block); the backward pass's blocks are
+// the inner dimension of its dK and dV products, which run faster with more rows.
+constexpr int64_t kBlock = 128;
+constexpr int64_t kBackwardBlock = 256;
+
+void Gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+          int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void Gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, double alpha,
+          const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
+          int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// y = exp(x) elementwise (MKL's vector math; in place allowed).
+// Low-accuracy mode: a few ulp, far inside the tolerance of the softmax's own rounding.
+void Exp(int64_t n, const float* x, float* y) { vmsExp(static_cast<MKL_INT>(n), x, y, VML_LA); }
+void Exp(int64_t n, const double* x, double* y) { vmdExp(static_cast<MKL_INT>(n), x, y, VML_LA); }
+
+// exp(row - shift) in place over the first `seen` entries; returns their sum.
+template <typename T>
+T ShiftedExp(T* row, int64_t seen, T shift) {
+#pragma omp simd
+  for (int64_t j = 0; j < seen; ++j) row[j] -= shift;
+  Exp(seen, row, row);
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < seen; ++j) sum += row[j];
+  return sum;
+}
+
+struct Shape {
+  int64_t batch, sq, sk, h, kvh, d, dv;
+};
+
+ffi::ErrorOr<Shape> GetShape(const ffi::AnyBuffer& q, const ffi::AnyBuffer& k,
+                             const ffi::AnyBuffer& v) {
+  auto qd = q.dimensions(), kd = k.dimensions(), vd = v.dimensions();
+  const size_t r = qd.size();
+  if (r < 3 || kd.size() != r || vd.size() != r) {
+    return ffi::Unexpected(ffi::Error::InvalidArgument("q, k, v: expected (..., seq, heads, dim)"));
+  }
+  Shape s{1, qd[r - 3], kd[r - 3], qd[r - 2], kd[r - 2], qd[r - 1], vd[r - 1]};
+  for (size_t i = 0; i + 3 < r; ++i) {
+    if (qd[i] != kd[i] || qd[i] != vd[i]) {
+      return ffi::Unexpected(ffi::Error::InvalidArgument("q, k, v: batch axes differ"));
+    }
+    s.batch *= qd[i];
+  }
+  if (kd[r - 1] != s.d || vd[r - 3] != s.sk || vd[r - 2] != s.kvh || s.kvh == 0 ||
+      s.h % s.kvh != 0) {
+    return ffi::Unexpected(ffi::Error::InvalidArgument("q, k, v: shapes do not match"));
+  }
+  return s;
+}
+
+// The number of keys query rows [r0, r0 + rows) see: all, or with `causal` those j <= last row.
+int64_t VisibleKeys(const Shape& s, bool causal, int64_t r0, int64_t rows) {
+  return causal ? std::min(s.sk, r0 + rows) : s.sk;
+}
+
+template <typename T>
+void ForwardBlock(const Shape& s, bool causal, T scale, const T* q, const T* k, const T* v, T* o,
+                  T* lse, int64_t task, std::vector<T>& p) {
+  const int64_t blocks = (s.sq + kBlock - 1) / kBlock;
+  const int64_t b = task / (s.h * blocks), h = (task / blocks) % s.h, r0 = (task % blocks) * kBlock;
+  const int64_t rows = std::min(kBlock, s.sq - r0), g = h / (s.h / s.kvh);
+  const int64_t keys = VisibleKeys(s, causal, r0, rows);
+  const T* qb = q + ((b * s.sq + r0) * s.h + h) * s.d;
+  const T* kb = k + (b * s.sk * s.kvh + g) * s.d;
+  const T* vb = v + (b * s.sk * s.kvh + g) * s.dv;
+  T* ob = o + ((b * s.sq + r0) * s.h + h) * s.dv;
+  T* lb = lse + (b * s.h + h) * s.sq + r0;
+  p.resize(rows * keys);
+  T inv[kBlock];
+  Gemm(CblasNoTrans, CblasTrans, rows, keys, s.d, scale, qb, s.h * s.d, kb, s.kvh * s.d, T(0),
+       p.data(), keys);
+  for (int64_t i = 0; i < rows; ++i) {
+    T* row = p.data() + i * keys;
+    const int64_t seen = causal ? std::min(keys, r0 + i + 1) : keys;
+    T top = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : top)
+    for (int64_t j = 0; j < seen; ++j) top = row[j] > top ? row[j] : top;
+    const T sum = ShiftedExp(row, seen, top);
+    std::fill(row + seen, row + keys, T(0));
+    lb[i] = top + std::log(sum);
+    inv[i] = T(1) / sum;
+  }
+  // O = P V with P unnormalised, then each output row divided by its sum: dv per row, not sk.
+  Gemm(CblasNoTrans, CblasNoTrans, rows, s.dv, keys, T(1), p.data(), keys, vb, s.kvh * s.dv, T(0),
+       ob, s.h * s.dv);
+  for (int64_t i = 0; i < rows; ++i) {
+    T* out = ob + i * s.h * s.dv;
+#pragma omp simd
+    for (int64_t c = 0; c < s.dv; ++c) out[c] *= inv[i];
+  }
+}
+
+template <typename T>
+void BackwardGroup(const Shape& s, bool causal, T scale, const T* q, const T* k, const T* v,
+                   const T* o, const T* lse, const T* dout, T* dq, T* dk, T* dv, int64_t task,
+                   std::vector<T>& p, std::vector<T>& ds) {
+  const int64_t b = task / s.kvh, g = task % s.kvh, group = s.h / s.kvh;
+  const T* kb = k + (b * s.sk * s.kvh + g) * s.d;
+  const T* vb = v + (b * s.sk * s.kvh + g) * s.dv;
+  T* dkb = dk + (b * s.sk * s.kvh + g) * s.d;
+  T* dvb = dv + (b * s.sk * s.kvh + g) * s.dv;
+  for (int64_t j = 0; j < s.sk; ++j) {
+    std::fill(dkb + j * s.kvh * s.d, dkb + j * s.kvh * s.d + s.d, T(0));
+    std::fill(dvb + j * s.kvh * s.dv, dvb + j * s.kvh * s.dv + s.dv, T(0));
+  }
+  for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+    for (int64_t r0 = 0; r0 < s.sq; r0 += kBackwardBlock) {
+      const int64_t rows = std::min(kBackwardBlock, s.sq - r0);
+      const int64_t keys = VisibleKeys(s, causal, r0, rows);
+      const int64_t at = (b * s.sq + r0) * s.h + h;
+      const T* qb = q + at * s.d;
+      const T* ob = o + at * s.dv;
+      const T* dob = dout + at * s.dv;
+      T* dqb = dq + at * s.d;
+      const T* lb = lse + (b * s.h + h) * s.sq + r0;
+      p.resize(rows * keys);
+      ds.resize(rows * keys);
+      Gemm(CblasNoTrans, CblasTrans, rows, keys, s.d, scale, qb, s.h * s.d, kb, s.kvh * s.d, T(0),
+           p.data(), keys);
+      Gemm(CblasNoTrans, CblasTrans, rows, keys, s.dv, T(1), dob, s.h * s.dv, vb, s.kvh * s.dv,
+           T(0), ds.data(), keys);
+      for (int64_t i = 0; i < rows; ++i) {
+        const T* oi = ob + i * s.h * s.dv;
+        const T* doi = dob + i * s.h * s.dv;
+        T delta = 0;
+#pragma omp simd reduction(+ : delta)
+        for (int64_t c = 0; c < s.dv; ++c) delta += oi[c] * doi[c];
+        T* prow = p.data() + i * keys;
+        T* drow = ds.data() + i * keys;
+        const int64_t seen = causal ? std::min(keys, r0 + i + 1) : keys;
+#pragma omp simd
+        for (int64_t j = 0; j < seen; ++j) prow[j] -= lb[i];
+        Exp(seen, prow, prow);
+#pragma omp simd
+        for (int64_t j = 0; j < seen; ++j) drow[j] = prow[j] * (drow[j] - delta);
+        std::fill(prow + seen, prow + keys, T(0));
+        std::fill(drow + seen, drow + keys, T(0));
+      }
+      Gemm(CblasTrans, CblasNoTrans, keys, s.dv, rows, T(1), p.data(), keys, dob, s.h * s.dv, T(1),
+           dvb, s.kvh * s.dv);
+      Gemm(CblasTrans, CblasNoTrans, keys, s.d, rows, scale, ds.data(), keys, qb, s.h * s.d, T(1),
+           dkb, s.kvh * s.d);
+      Gemm(CblasNoTrans, CblasNoTrans, rows, s.d, keys, scale, ds.data(), keys, kb, s.kvh * s.d,
+           T(0), dqb, s.h * s.d);
+    }
+  }
+}
+
+template <typename T>
+T* Data(ffi::AnyBuffer& x) {
+  return static_cast<T*>(x.untyped_data());
+}
+
+template <typename T>
+T* Data(ffi::Result<ffi::AnyBuffer>& x) {
+  return static_cast<T*>(x->untyped_data());
+}
+
+ffi::Error Forward(ffi::ThreadPool pool, ffi::AnyBuffer q, ffi::AnyBuffer k, ffi::AnyBuffer v,
+                   ffi::Result<ffi::AnyBuffer> o, ffi::Result<ffi::AnyBuffer> lse, bool causal,
+                   double scale) {
+  auto shape = GetShape(q, k, v);
+  if (shape.has_error()) return shape.error();
+  const Shape s = *shape;
+  const int64_t tasks = s.batch * s.h * ((s.sq + kBlock - 1) / kBlock);
+  if (tasks == 0) return ffi::Error::Success();
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    parallax::Parallel(pool, tasks, [&](int64_t task) {
+      thread_local std::vector<T> p;
+      ForwardBlock<T>(s, causal, T(scale), Data<T>(q), Data<T>(k), Data<T>(v), Data<T>(o),
+                      Data<T>(lse), task, p);
+    });
+  };
+  switch (q.element_type()) {
+    case ffi::DataType::F32: run(float(0)); break;
+    case ffi::DataType::F64: run(double(0)); break;
+    default: return ffi::Error::InvalidArgument("q: expected float32 or float64");
+  }
+  return ffi::Error::Success();
+}
+
+ffi::Error Backward(ffi::ThreadPool pool, ffi::AnyBuffer q, ffi::AnyBuffer k, ffi::AnyBuffer v,
+                    ffi::AnyBuffer o, ffi::AnyBuffer lse, ffi::AnyBuffer dout,
+                    ffi::Result<ffi::AnyBuffer> dq, ffi::Result<ffi::AnyBuffer> dk,
+                    ffi::Result<ffi::AnyBuffer> dv, bool causal, double scale) {
+  auto shape = GetShape(q, k, v);
+  if (shape.has_error()) return shape.error();
+  const Shape s = *shape;
+  const int64_t tasks = s.batch * s.kvh;
+  if (tasks == 0 || s.sq == 0 || s.sk == 0) return ffi::Error::Success();
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    parallax::Parallel(pool, tasks, [&](int64_t task) {
+      thread_local std::vector<T> p, ds;
+      BackwardGroup<T>(s, causal, T(scale), Data<T>(q), Data<T>(k), Data<T>(v), Data<T>(o),
+                       Data<T>(lse), Data<T>(dout), Data<T>(dq), Data<T>(dk), Data<T>(dv), task,
+                       p, ds);
+    });
+  };
+  switch (q.element_type()) {
+    case ffi::DataType::F32: run(float(0)); break;
+    case ffi::DataType::F64: run(double(0)); break;
+    default: return ffi::Error::InvalidArgument("q: expected float32 or float64");
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(parallax_mkl_attention_fwd, Forward,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<bool>("causal")
+                                  .Attr<double>("scale"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(parallax_mkl_attention_bwd, Backward,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<bool>("causal")
+                                  .Attr<double>("scale"));
