@@ -1,7 +1,7 @@
 """Per-platform code paths, chosen when a program is lowered.
 
 Some kernels have a form that is faster under XLA:CPU's execution model (thin matrix products
-instead of single-threaded FFTs, cache-sized blocks instead of whole intermediates) but worse
+instead of FFTs of every mode, cache-sized blocks instead of whole intermediates) but worse
 or untested elsewhere. :func:`cpu_or_default` stages both with ``lax.platform_dependent``, so
 one traced function lowers to the right one on each platform (and a program exported for
 several platforms carries both). The CPU form is only offered to unsharded programs: with a

@@ -21,9 +21,9 @@ layout is ``(c_in, c_out, modes)`` / ``(c_in, c_out, m1, m2)`` with ``weights1 =
 ``weights2 = w_neg``. The product over channels is ``out[k, o] = Σ_i x̂[k, i] R[k, i, o]``.
 
 On CPU, when few modes are kept, the transforms are computed as truncated DFT matrix products
-(:mod:`parallax.kernels.nn._dft`) instead of FFTs: XLA:CPU runs each FFT on one thread and
-transposes channels-last data before and after it, while the thin matrix products run on every
-core straight on the channels-last layout and skip the modes that are thrown away. The choice is
+(:mod:`parallax.kernels.nn._dft`) instead of FFTs: an FFT computes every mode and transposes
+channels-last data before and after it, while the thin matrix products run on every core
+straight on the channels-last layout and skip the modes that are thrown away. The choice is
 made per shape (:func:`_use_dft`) and per platform
 (:func:`parallax.kernels._platform.cpu_or_default`: GPU, TPU and sharded inputs keep the FFT);
 both forms give the same values to round-off.
@@ -62,10 +62,12 @@ def _check_weight(name: str, w: Array, shape: tuple, cdt: jnp.dtype) -> None:
 
 
 GEMM_FLOPS_PER_FFT_FLOP = 6.0
-"""How many GEMM flops cost as much time as one FFT flop on XLA:CPU, for the DFT/FFT choice:
-its FFT runs on one thread and needs a transpose of channels-last data on each side, its matrix
-products run on every core. The value is the crossover measured in CPU time (1D and 2D bench
-shapes, float32); with idle cores the matrix products gain further."""
+"""How many GEMM flops cost as much time as one FFT flop on CPU, for the DFT/FFT choice: the
+FFT computes every mode to keep a few and needs a transpose of channels-last data on each side
+(and, without MKL, runs on one thread inside loops); the thin matrix products read the data in
+place on every core. The value is the crossover measured on the 1D and 2D bench shapes (float32)
+against XLA's FFT; against MKL's the crossover is lower (near 2.7), so shapes near it may take
+the slightly slower form."""
 
 MAX_DFT_ENTRIES = 1 << 22
 """Largest DFT matrix (entries) built as a constant; larger transforms use the FFT."""
