@@ -29,6 +29,7 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+// The values of jax.lax.FftType, which the Python side passes as `kind`.
 enum Kind : int64_t { kFft = 0, kIfft = 1, kRfft = 2, kIrfft = 3 };
 
 // Chunks smaller than this many real elements are not worth a task on another thread.

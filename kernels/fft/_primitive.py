@@ -27,7 +27,6 @@ from parallax.kernels.fft import _mkl
 __all__ = ["fft"]
 
 FftType = lax.FftType
-_KIND = {FftType.FFT: 0, FftType.IFFT: 1, FftType.RFFT: 2, FftType.IRFFT: 3}
 
 fft_p = Primitive("parallax_fft")
 
@@ -114,7 +113,8 @@ def _cpu_lowering(ctx, x, *, fft_type, fft_lengths):
     if len(fft_lengths) > 3 or _partitioned_by_xla(ctx) or not _mkl.available():
         return _xla_lowering(ctx, x, fft_type=fft_type, fft_lengths=fft_lengths)
     rule = jax.ffi.ffi_lowering(_mkl.TARGET)
-    return rule(ctx, x, rank=np.int64(len(fft_lengths)), kind=np.int64(_KIND[fft_type]))
+    # the handler's `kind` numbers the transforms as lax.FftType does
+    return rule(ctx, x, rank=np.int64(len(fft_lengths)), kind=np.int64(int(fft_type)))
 
 
 fft_p.def_impl(_impl)
