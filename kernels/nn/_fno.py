@@ -66,7 +66,7 @@ GEMM_FLOPS_PER_FFT_FLOP = 6.0
 FFT computes every mode to keep a few and needs a transpose of channels-last data on each side
 (and, without MKL, runs on one thread inside loops); the thin matrix products read the data in
 place on every core. The value is the crossover measured on the 1D and 2D bench shapes (float32)
-against XLA's FFT; against MKL's FFT the matrix products still measure faster on both."""
+against XLA's FFT; against MKL's FFT the matrix products measured no slower on either."""
 
 MAX_DFT_ENTRIES = 1 << 22
 """Largest DFT matrix (entries) built as a constant; larger transforms use the FFT."""
