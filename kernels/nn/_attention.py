@@ -244,9 +244,10 @@ def _pallas_applies(q: Array, k: Array, causal: bool, masked: bool) -> bool:
 def _auto(q, k, v, causal, mask, padding_mask, scale) -> Array:
     """``implementation="auto"``: one branch per platform, chosen when the program is lowered.
 
-    On XLA:CPU the blocked path keeps each logits block cache-sized and skips the key blocks
-    above the diagonal; the einsum path (even chunked) round-trips whole rows of logits through
-    memory and stores the probabilities for the backward pass."""
+    On CPU the MKL handlers run the block products over every core where they apply; else the
+    blocked path keeps each logits block cache-sized and skips the key blocks above the
+    diagonal; the einsum path (even chunked) round-trips whole rows of logits through memory and
+    stores the probabilities for the backward pass."""
 
     masked = mask is not None or padding_mask is not None
 

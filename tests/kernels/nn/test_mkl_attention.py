@@ -70,7 +70,7 @@ def test_values_and_gradients_equal_the_einsum_path(case, dtype):
 
 
 @needs_mkl
-def test_vmap_over_a_leading_axis():
+def test_vmap_over_a_leading_axis_values_and_gradients():
     case = (2, 40, 40, 4, 2, 8, 8, True)
     q, k, v, _ = _arrays(case, jnp.float32, seed=1)
     stack = [jnp.stack([x, 2 * x]) for x in (q, k, v)]
@@ -83,6 +83,15 @@ def test_vmap_over_a_leading_axis():
     np.testing.assert_allclose(
         np.asarray(batched[1]), np.asarray(f(2 * q, 2 * k, 2 * v)), rtol=1e-6, atol=1e-6
     )
+
+    def loss(q, k, v):
+        return jnp.sum(f(q, k, v) ** 2)
+
+    grads = jax.jit(jax.vmap(jax.grad(loss, (0, 1, 2))))(*stack)
+    for i, scale in enumerate((1.0, 2.0)):
+        single = jax.grad(loss, (0, 1, 2))(scale * q, scale * k, scale * v)
+        for got, want in zip(grads, single, strict=True):
+            np.testing.assert_allclose(np.asarray(got[i]), np.asarray(want), rtol=1e-5, atol=1e-5)
 
 
 def test_auto_takes_it_on_cpu_only_without_masks():
