@@ -7,6 +7,9 @@ flax's native layout). torch uses ``NCW`` / ``NCHW`` inputs and ``OIW`` / ``OIHW
 twin permutes. With ``groups = g`` the input channels split into ``g`` groups and the kernel's
 ``I`` axis is ``c_in / g`` (torch's ``groups``, XLA's ``feature_group_count``).
 
+On CPU a 2D convolution runs as a 1D one (:func:`_conv_2d_as_1d`): XLA:CPU's 2D convolution
+runs on one thread, its 1D convolution on all of them.
+
 ``padding`` is ``"VALID"``, ``"SAME"`` (output length ``ceil(n / stride)``; an odd total
 padding puts the extra element at the end, as TensorFlow and ``jax.lax`` do — torch's
 ``padding='same'`` exists only for stride 1), an int (same padding both sides), or explicit
@@ -22,10 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import jax
+import jax.numpy as jnp
+from jax import lax
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import check_array
+from parallax.kernels._platform import cpu_or_default
 
 __all__ = ["conv_1d", "conv_2d", "conv_padding"]
 
@@ -71,6 +76,50 @@ def conv_padding(
     return pairs  # type: ignore[return-value]
 
 
+def _conv_2d_as_1d(
+    x: Array,
+    w: Array,
+    strides: tuple[int, ...],
+    pads: tuple[tuple[int, int], ...],
+    dil: tuple[int, ...],
+    groups: int,
+) -> Array:
+    r"""A 2D convolution computed as a 1D one over ``w``.
+
+    Output row ``p`` reads the padded input rows ``s_h p + d_h i`` for the kernel rows
+    ``i < k_h``. Stacking those rows along the channel axis gives ``x_s`` of shape
+    ``(batch · h_out, w_pad, k_h · c_in)``, and
+
+    .. math::
+        y[n, p, q, o] = \sum_{j, (i, c)} x_s[(n, p), s_w q + d_w j, (i, c)]\; w_s[j, (i, c), o]
+
+    with ``w_s[j, (i, c), o] = w[i, j, c, o]``: a 1D convolution over ``w`` with ``k_h`` times the
+    input features. Within a group the stacked features are ordered ``(i, c)``, so groups stay
+    contiguous as ``feature_group_count`` requires. The stacked input is ``k_h / s_h`` times the
+    size of ``x``; the arithmetic is the same."""
+    b, _, _, ci = x.shape
+    kh, kw, cg, co = w.shape
+    (sh, sw), (dh, dw) = strides, dil
+    xp = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    h_out = (xp.shape[1] - (kh - 1) * dh - 1) // sh + 1
+    rows = [
+        lax.slice_in_dim(xp, i * dh, i * dh + (h_out - 1) * sh + 1, sh, axis=1) for i in range(kh)
+    ]
+    xs = jnp.stack(rows, axis=3).reshape(b, h_out, xp.shape[2], kh, groups, ci // groups)
+    xs = xs.swapaxes(3, 4).reshape(b * h_out, xp.shape[2], kh * ci)
+    ws = w.transpose(1, 0, 2, 3).reshape(kw, kh * cg, co)
+    y = lax.conv_general_dilated(
+        xs,
+        ws,
+        window_strides=(sw,),
+        padding="VALID",
+        rhs_dilation=(dw,),
+        dimension_numbers=("NWC", "WIO", "NWC"),
+        feature_group_count=groups,
+    )
+    return y.reshape(b, h_out, y.shape[1], co)
+
+
 def _conv(
     params: Mapping[str, Array],
     x: Array,
@@ -104,15 +153,28 @@ def _conv(
     dil = _tuple("dilation", dilation, nd)
     pads = conv_padding(padding, x.shape[1:-1], w.shape[:nd], strides, dil)
     spec = ("NWC", "WIO", "NWC") if nd == 1 else ("NHWC", "HWIO", "NHWC")
-    y = jax.lax.conv_general_dilated(
-        x,
-        w,
-        window_strides=strides,
-        padding=pads,
-        rhs_dilation=dil,
-        dimension_numbers=spec,
-        feature_group_count=groups,
-    )
+
+    def direct(x: Array, w: Array) -> Array:
+        return lax.conv_general_dilated(
+            x,
+            w,
+            window_strides=strides,
+            padding=pads,
+            rhs_dilation=dil,
+            dimension_numbers=spec,
+            feature_group_count=groups,
+        )
+
+    def as_1d(x: Array, w: Array) -> Array:
+        return _conv_2d_as_1d(x, w, strides, pads, dil, groups)
+
+    out = [
+        (n + lo + hi - (k - 1) * d - 1) // s + 1
+        for n, (lo, hi), k, d, s in zip(
+            x.shape[1:-1], pads, w.shape[:nd], dil, strides, strict=True
+        )
+    ]
+    y = cpu_or_default(nd == 2 and min(out) >= 1, as_1d, direct, x, w)
     if "bias" in params:
         b = params["bias"]
         check_array("params['bias']", b, shape=(w.shape[-1],))
