@@ -54,6 +54,7 @@ def _build(stem: str, source: Path, cxx: str, flags: Sequence[str]) -> Path:
     """The shared library, compiled now unless a cached one matches."""
     parts = [
         source.read_bytes(),
+        *(h.read_bytes() for h in sorted(_HEADERS.glob("_*.h"))),
         jaxlib.__version__.encode(),
         cxx.encode(),
         *map(str.encode, flags),

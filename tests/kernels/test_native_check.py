@@ -3,6 +3,7 @@ back to equinox's callback where it cannot be built or is turned off."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -156,3 +157,24 @@ def test_on_many_devices_every_device_fails_together_without_a_hang():
     assert "u0: contains NaN or Inf" in _first_line(lambda: run(sharded))
     good = jax.device_put(jnp.ones((4, 16), F32), jax.NamedSharding(mesh, jax.P("b")))
     np.testing.assert_allclose(np.asarray(run(good)), 1.0, rtol=1e-6)
+
+
+def test_the_build_cache_is_keyed_on_the_shared_headers(tmp_path: Path, monkeypatch):
+    """Editing a header the handlers share (``kernels/_*.h``) builds them again."""
+    from parallax.kernels import _native
+
+    headers, cache = tmp_path / "headers", tmp_path / "cache"
+    headers.mkdir()
+    (headers / "_shared.h").write_text("inline int shared() { return 1; }\n")
+    source = tmp_path / "_probe.cc"
+    source.write_text('#include "_shared.h"\nextern "C" int probe() { return shared(); }\n')
+    monkeypatch.setattr(_native, "_HEADERS", headers)
+    monkeypatch.setenv("PARALLAX_CACHE_DIR", str(cache))
+    cxx = _native.compiler()
+    assert cxx is not None
+    first = _native._build("probe", source, cxx, ())
+    assert _native._build("probe", source, cxx, ()) == first
+    (headers / "_shared.h").write_text("inline int shared() { return 2; }\n")
+    second = _native._build("probe", source, cxx, ())
+    assert second != first
+    assert ctypes.cdll.LoadLibrary(str(second)).probe() == 2
