@@ -154,3 +154,26 @@ def test_a_configuration_that_does_not_fit_is_compiled_but_not_run(monkeypatch, 
 def test_memory_rejects_unknown_configurations(capsys):
     assert main(["bench", "--memory", "nope"]) == 2
     assert "--memory" in capsys.readouterr().err
+
+
+def test_page_says_what_bounds_each_row_below_half_its_ceiling(bench_json, tmp_path):
+    """A small run whose JAX row sits at 20% of its bandwidth ceiling: listed, and with no
+    explanation for the test case the gap is visible; above half it is not listed."""
+    run = _as_idle(bench_json, tmp_path / "idle.json")
+    for r in run["records"]:
+        r["frac_peak_bw"], r["frac_peak_flops"] = 0.2, 0.01
+    low = tmp_path / "low.json"
+    low.write_text(json.dumps(run))
+    out = tmp_path / "BENCHMARKS.md"
+    assert main(["bench", "--report", str(low), "--output", str(out)]) == 0
+    section = out.read_text().split("## Below half the ceiling: what bounds it")[1]
+    section = section.split("\n## ")[0]
+    assert "- `pde.heat_1d` [test, float32], 20.0% (GB/s): (no explanation recorded)" in section
+    assert section.count("pde.heat_1d") == 1  # the JAX row, not torch's
+
+    for r in run["records"]:
+        r["frac_peak_bw"] = 0.6
+    low.write_text(json.dumps(run))
+    assert main(["bench", "--report", str(low), "--output", str(out)]) == 0
+    section = out.read_text().split("## Below half the ceiling: what bounds it")[1]
+    assert "None." in section.split("\n## ")[0]

@@ -48,3 +48,11 @@ def test_a_function_without_a_name_needs_an_explicit_twin():
     assert _spec(fn=bound, twin="mylab.twins:heat_2d").twin == "mylab.twins:heat_2d"
     with pytest.raises(ValueError, match=r"twin: .* pass twin='module:attr'"):
         _spec(fn=lambda u0: u0)
+
+
+def test_bounds_name_existing_cases_and_say_something():
+    assert _spec(bounds={"bench": "a serial chain of dependent steps"}).bounds
+    with pytest.raises(ValueError, match=r"bounds names case 'big'"):
+        _spec(bounds={"big": "the working set stays in L2"})
+    with pytest.raises(ValueError, match=r"bounds\['bench'\] is empty"):
+        _spec(bounds={"bench": "  "})

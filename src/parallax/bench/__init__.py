@@ -8,6 +8,9 @@ against this machine's ceilings measured in the same run. Every run records its 
 wide spread are flagged. Timings are never asserted in tests.
 """
 
+from parallax.bench._bounds import BOUND_FRACTION as BOUND_FRACTION
+from parallax.bench._bounds import below_half as below_half
+from parallax.bench._bounds import explanation as explanation
 from parallax.bench._ceilings import Ceilings as Ceilings
 from parallax.bench._ceilings import measure_ceilings as measure_ceilings
 from parallax.bench._comms import CommsRow as CommsRow
@@ -33,6 +36,7 @@ from parallax.bench._timing import format_seconds as format_seconds
 from parallax.bench._timing import sync as sync
 
 __all__ = [
+    "BOUND_FRACTION",
     "IMPLS",
     "LOAD_LIMIT",
     "OTHERS_LIMIT",
@@ -45,10 +49,12 @@ __all__ = [
     "Load",
     "Stats",
     "Timer",
+    "below_half",
     "bench_spec",
     "capture_environment",
     "comms_rows",
     "comms_table",
+    "explanation",
     "format_seconds",
     "format_table",
     "load_average",

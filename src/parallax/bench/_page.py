@@ -2,9 +2,10 @@
 
 The page states where every number comes from (date, machine, load, versions, threads, CPU
 FFT backend, ceilings of each run), quotes ratios only between implementations timed in the
-same run, reports every row against the ceilings measured in that run, lists compile times, and
-adds the memory table of checkpointed rollouts. Runs taken under load, incomplete runs and a kernel
-measured in two runs are refused unless forced (forced rows are marked).
+same run, reports every row against the ceilings measured in that run, says what bounds each JAX
+row below half its ceiling, lists compile times, and adds the memory table of checkpointed
+rollouts. Runs taken under load, incomplete runs and a kernel measured in two runs are refused
+unless forced (forced rows are marked).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from parallax.bench._bounds import bounds_section
 from parallax.bench._memory import MemoryRecord, memory_table
 from parallax.bench._report import flags
 from parallax.bench._runner import IMPLS, BenchRecord
@@ -230,6 +232,7 @@ def _bench_sections(runs: list[tuple[str, dict[str, Any]]]) -> list[str]:
     ]
     if unavailable:
         out += ["Not measured:", "", *unavailable, ""]
+    out += bounds_section(r for _, recs in groups.values() for r in recs)
     out += [
         "## Roofline: every implementation",
         "",

@@ -73,6 +73,10 @@ class KernelSpec:
       grad_wrt: input names whose gradients are compared (JAX vjp vs torch autograd) and
         checked against finite differences.
       vmap_axes: inputs batched by the generic vmap test (default: every array input).
+      bounds: ``{case: explanation}`` for a case whose JAX time stays below half of the
+        roofline ceiling (:data:`parallax.bench.BOUND_FRACTION`): what bounds it instead, as
+        measured (per-op profile, threads used, working set against the caches, operation
+        counts). The benchmarks page lists it next to the row.
     """
 
     name: str
@@ -85,6 +89,7 @@ class KernelSpec:
     grad_wrt: tuple[str, ...] = ()
     vmap_axes: tuple[str, ...] | None = None
     description: str = ""
+    bounds: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         family, dot, kernel = self.name.partition(".")
@@ -99,6 +104,13 @@ class KernelSpec:
         for required in ("test", "bench"):
             if required not in self.cases:
                 raise ValueError(f"{self.name}: cases must include {required!r}")
+        for case, why in self.bounds.items():
+            if case not in self.cases:
+                raise ValueError(
+                    f"{self.name}: bounds names case {case!r}; have {sorted(self.cases)}"
+                )
+            if not why.strip():
+                raise ValueError(f"{self.name}: bounds[{case!r}] is empty")
         for d in self.dtypes:
             if d not in DTYPES:
                 raise ValueError(f"{self.name}: unknown dtype {d!r}; expected one of {DTYPES}")
