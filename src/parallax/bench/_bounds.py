@@ -48,9 +48,10 @@ def bounds_section(records: Iterable[BenchRecord]) -> list[str]:
         "## Below half the ceiling: what bounds it",
         "",
         f"JAX rows under {100 * BOUND_FRACTION:g}% of the ceiling that binds them (JAX "
-        "roofline column), each with what bounds it instead, as measured on the CPU the "
-        "explanation names (recorded with the kernel: `KernelSpec.bounds` in "
-        "`parallax.registry`).",
+        "roofline column), each with what bounds it instead: measured by profiling the bench "
+        "case on the CPU of these runs (optimized HLO, a `jax.profiler` trace, page faults, "
+        "working set against the caches) and recorded with the kernel (`KernelSpec.bounds` "
+        "in `parallax.registry`).",
         "",
     ]
     if not rows:

@@ -392,6 +392,16 @@ def _fno2_case(
     return make
 
 
+# What bounds the spectral convolutions' bench cases on CPU (optimized HLO and a trace).
+_DFT_BOUND = (
+    "on CPU the truncated transforms run as batched matmuls with DFT matrices (the DFT path of "
+    "parallax.kernels.nn), not as FFTs: the optimized HLO holds the products (YNNPACK), "
+    "broadcasts of the DFT matrices over the batch, and the concatenates and transposes around "
+    "the complex mode mixing; outside the products these passes take ~40-50% of the op time in "
+    "a trace. The model counts FFT flops and one pass over input, weights and output, so it "
+    "understates both the products' flops and the intermediate traffic."
+)
+
 _flat_spec(
     nn.spectral_conv_1d,
     ("weight",),
@@ -405,6 +415,7 @@ _flat_spec(
     dtypes=F32_64,
     grad_wrt=("x", "weight"),
     description="FNO spectral convolution 1D (Li et al. 2021), complex mode weights",
+    bounds={"bench": _DFT_BOUND},
 )
 
 _flat_spec(
@@ -417,6 +428,7 @@ _flat_spec(
     dtypes=F32_64,
     grad_wrt=("x", "w_pos", "w_neg"),
     description="FNO spectral convolution 2D (Li et al. 2021), ± frequency blocks on axis 1",
+    bounds={"bench": _DFT_BOUND},
 )
 
 
@@ -485,4 +497,11 @@ _flat_spec(
     dtypes=ALL,
     grad_wrt=("x", "kernel"),
     description="2D convolution, NHWC input, HWIO kernel (stride, padding, dilation, groups)",
+    bounds={
+        "bench": "the 3x3 convolution runs as a padded copy of the input, a stack of its three "
+        "row shifts (a (1024, 66, 96) im2col over rows) and a 1D convolution over 96 channels; "
+        "the pad, the stack and the output are fresh buffers every call: 10,000-15,000 minor "
+        "page faults (41-58 MiB) per call (getrusage), the kernel's zeroing of those pages a "
+        "fifth to a half of the call's CPU time."
+    },
 )
