@@ -2,10 +2,10 @@
 
 A JAX row whose achieved GFLOP/s or GB/s (whichever binds, :attr:`BenchRecord.roofline`) is
 below :data:`BOUND_FRACTION` of the ceiling measured in the same run is listed on the benchmarks
-page with the explanation its registry entry records (:attr:`KernelSpec.bounds`): a serial
-chain of dependent steps, a working set that stays in cache, an op XLA:CPU runs on one thread,
-temporaries the flop/byte model does not count. A row without one says so, so that a regression
-shows on the page.
+page with the explanation its registry entry records
+(:attr:`parallax.registry.KernelSpec.bounds`): a serial chain of tiny ops, a working set that
+stays in cache, temporaries or page faults the flop/byte model does not count. A row without one
+says so, so that a regression shows on the page.
 """
 
 from __future__ import annotations
