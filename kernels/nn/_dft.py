@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["complex_dft", "complex_idft", "real_dft", "real_idft"]
+__all__ = ["cos_sin_dft", "cos_sin_idft", "real_dft", "real_idft"]
 
 
 def _angles(freqs: Sequence[int] | np.ndarray, n: int) -> np.ndarray:
@@ -43,23 +43,20 @@ def real_idft(n: int, modes: int) -> np.ndarray:
     return np.concatenate([w * np.cos(a), -w * np.sin(a)], axis=1)
 
 
-def complex_dft(n: int, freqs: Sequence[int]) -> np.ndarray:
-    """``(2 K, 2 n)``: the DFT at frequencies ``freqs`` (``K`` of them) of a complex signal laid
-    out as ``(t, [re, im])`` rows, giving ``([re, im], k)`` rows (``Z = Σ_t e^{-iθ} A_t``)."""
-    a = _angles(freqs, n)
-    c, s = np.cos(a), np.sin(a)
-    m = np.empty((2, len(freqs), n, 2))
-    m[0, :, :, 0], m[0, :, :, 1] = c, s  # Re Z = Σ cos Re A + sin Im A
-    m[1, :, :, 0], m[1, :, :, 1] = -s, c  # Im Z = Σ cos Im A - sin Re A
-    return m.reshape(2 * len(freqs), 2 * n)
+def cos_sin_dft(n: int, m: int) -> np.ndarray:
+    """``(2 m + 1, n)``: rows ``cos θ_j`` for ``j = 0 … m`` then ``sin θ_j`` for ``j = 1 … m``
+    (``θ_j = 2π j t / n``), the real parts of the DFT at both frequencies ``±j`` at once: for a
+    real signal ``x`` (``C = Σ_t cos θ_j x``, ``S = Σ_t sin θ_j x``) the DFT at ``+j`` is
+    ``C - i S`` and at ``-j`` is ``C + i S``, and the same holds column by column when the
+    rows are then transformed along another axis (complex ``C`` and ``S``)."""
+    a = _angles(range(m + 1), n)
+    return np.concatenate([np.cos(a), np.sin(a[1:])], axis=0)
 
 
-def complex_idft(n: int, freqs: Sequence[int]) -> np.ndarray:
-    """``(2 n, 2 K)``: the inverse DFT (``1/n``) of a spectrum nonzero only at ``freqs``, laid
-    out as ``([re, im], k)`` rows, giving ``(t, [re, im])`` rows."""
-    a = _angles(freqs, n).T
-    c, s = np.cos(a) / n, np.sin(a) / n
-    m = np.empty((n, 2, 2, len(freqs)))
-    m[:, 0, 0], m[:, 0, 1] = c, -s  # Re B = Σ cos Re Y - sin Im Y
-    m[:, 1, 0], m[:, 1, 1] = s, c  # Im B = Σ sin Re Y + cos Im Y
-    return m.reshape(2 * n, 2 * len(freqs))
+def cos_sin_idft(n: int, m: int) -> np.ndarray:
+    """``(n, 2 m + 1)``: the inverse DFT (``1/n``) of a spectrum nonzero only at ``|k| <= m``
+    (``Y_{+m}`` and ``Y_{-m}`` distinct, so ``2 m < n`` unless one of them is zero), taken
+    from rows ``U_j = Y_{+j} + Y_{-j}`` (``j = 0 … m``) then ``i V_j = i (Y_{+j} - Y_{-j})``
+    (``j = 1 … m``): ``Σ_k Y_k e^{iθ_k} = Σ_j cos θ_j U_j + sin θ_j (i V_j)``. It is the
+    transpose of :func:`cos_sin_dft` over ``n``."""
+    return cos_sin_dft(n, m).T / n

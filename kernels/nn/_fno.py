@@ -42,7 +42,7 @@ from parallax.kernels import fft
 from parallax.kernels._checks import check_array, check_keys
 from parallax.kernels._dtypes import complex_dtype
 from parallax.kernels._platform import cpu_or_default
-from parallax.kernels.nn._dft import complex_dft, complex_idft, real_dft, real_idft
+from parallax.kernels.nn._dft import cos_sin_dft, cos_sin_idft, real_dft, real_idft
 
 __all__ = ["spectral_conv_1d", "spectral_conv_2d"]
 
@@ -144,19 +144,54 @@ def spectral_conv_1d(
     return cpu_or_default(use, _dft_1d, _fft_1d, x, w)
 
 
+def _split_signs(q: Array, m1: int) -> Array:
+    """The kept modes ``k1 = ±j`` from the cos/sin rows of the first axis, as mixing rows.
+
+    ``q (b, 2 m1 + 1, [re, im], m2, c)`` holds ``A_j`` (``j = 0 … m1``, the ``cos`` rows) then
+    ``S_j`` (``j = 1 … m1``, the ``sin`` rows), each transformed over the last axis; the
+    spectrum is ``X_{+j} = A_j - i S_j`` and ``X_{-j} = A_j + i S_j``. Returns
+    ``(2 m1 m2, [re, im] × b, [re, im] × c)``: per mode the rows ``[[Re X, -Im X],
+    [Im X, Re X]]``, so that ``rows @ [Re w; Im w]`` is ``[Re; Im]`` of ``X w``. Modes run over
+    ``w_pos``'s rows (``j = 0 … m1-1``), then ``w_neg``'s (``k1 = -m1 … -1``, so
+    ``j = m1 … 1``), then ``k2``."""
+    b, _, _, m2, c = q.shape
+    a, s = q[:, : m1 + 1], jnp.pad(q[:, m1 + 1 :], ((0, 0), (1, 0), (0, 0), (0, 0), (0, 0)))
+    ar, ai, sr, si = a[:, :, 0], a[:, :, 1], s[:, :, 0], s[:, :, 1]
+    re = jnp.stack([(ar + si)[:, :m1], (ar - si)[:, :0:-1]], axis=1)  # (b, ±, m1, m2, c)
+    im = jnp.stack([(ai - sr)[:, :m1], (ai + sr)[:, :0:-1]], axis=1)
+    rows = jnp.stack([jnp.stack([re, -im], axis=-2), jnp.stack([im, re], axis=-2)])
+    return rows.transpose(2, 3, 4, 0, 1, 5, 6).reshape(2 * m1 * m2, 2 * b, 2 * c)
+
+
+def _join_signs(y: Array, b: int, m1: int, m2: int) -> Array:
+    """The inverse of :func:`_split_signs`'s layout for the output spectrum: ``y (2 m1 m2,
+    [re, im] × b, c)`` in its mode order to the rows that :func:`cos_sin_idft` expects,
+    ``(b, 2 m1 + 1, [re, im], m2, c)``: ``U_j = Y_{+j} + Y_{-j}`` (``j = 0 … m1``), then
+    ``i V_j = i (Y_{+j} - Y_{-j})`` (``j = 1 … m1``), with ``Y_{+m1} = Y_{-0} = 0``."""
+    c = y.shape[-1]
+    y = y.reshape(2, m1, m2, 2, b, c)
+    pos = jnp.pad(y[0], ((0, 1), (0, 0), (0, 0), (0, 0), (0, 0)))  # j = 0 … m1
+    neg = jnp.pad(y[1, ::-1], ((1, 0), (0, 0), (0, 0), (0, 0), (0, 0)))
+    u, v = pos + neg, (pos - neg)[1:]
+    iv = jnp.stack([-v[:, :, 1], v[:, :, 0]], axis=2)
+    return jnp.concatenate([u, iv]).transpose(3, 0, 2, 1, 4)
+
+
 def _dft_2d(x: Array, wp: Array, wn: Array) -> Array:
     b, n1, n2, ci = x.shape
     m1, m2, _, co = wp.shape
-    freqs = [*range(m1), *range(n1 - m1, n1)]  # the w_pos rows, then the w_neg rows
-    # last axis: real -> complex, (b n1, [re, im] × m2, ci)
-    a = _mm(_const(real_dft(n2, m2), x.dtype, b * n1), x.reshape(b * n1, n2, ci))
-    # first axis: complex -> complex, rows (n1, [re, im]) -> ([re, im], k1)
-    z = _mm(_const(complex_dft(n1, freqs), x.dtype, b), a.reshape(b, 2 * n1, m2 * ci))
-    z = z.reshape(b, 2, 2 * m1, m2, ci).transpose(2, 3, 0, 1, 4).reshape(2 * m1 * m2, b, 2 * ci)
-    w = jnp.concatenate([wp, wn], axis=0).reshape(2 * m1 * m2, ci, co)
-    y = _mix(z, w).reshape(2 * m1, m2, b, 2, co).transpose(2, 3, 0, 1, 4)
-    y = _mm(_const(complex_idft(n1, freqs), x.dtype, b), y.reshape(b, 4 * m1, m2 * co))
-    out = _mm(_const(real_idft(n2, m2), x.dtype, b * n1), y.reshape(b * n1, 2 * m2, co))
+    j = 2 * m1 + 1
+    # first axis, real: the cos/sin rows of both frequency signs at once, (b, j, n2 ci)
+    p = _mm(_const(cos_sin_dft(n1, m1), x.dtype, b), x.reshape(b, n1, n2 * ci))
+    # last axis: real -> complex, (b j, [re, im] × m2, ci)
+    q = _mm(_const(real_dft(n2, m2), x.dtype, b * j), p.reshape(b * j, n2, ci))
+    z = _split_signs(q.reshape(b, j, 2, m2, ci), m1)
+    w = jnp.concatenate([wp, wn]).reshape(2 * m1 * m2, 1, ci, co)
+    w = jnp.concatenate([jnp.real(w), jnp.imag(w)], axis=1).reshape(2 * m1 * m2, 2 * ci, co)
+    y = jnp.einsum("mri,mio->mro", z, w)
+    r = _join_signs(y, b, m1, m2).reshape(b * j, 2 * m2, co)
+    h = _mm(_const(real_idft(n2, m2), x.dtype, b * j), r)  # (b j, n2, co)
+    out = _mm(_const(cos_sin_idft(n1, m1), x.dtype, b), h.reshape(b, j, n2 * co))
     return out.reshape(b, n1, n2, co)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from parallax.kernels import nn
 from parallax.kernels.nn import _fno
-from parallax.kernels.nn._dft import complex_dft, complex_idft, real_dft, real_idft
+from parallax.kernels.nn._dft import cos_sin_dft, cos_sin_idft, real_dft, real_idft
 
 R = np.random.default_rng(7)
 
@@ -32,19 +32,22 @@ def test_real_dft_matrices_match_numpy_fft(n, modes):
     np.testing.assert_allclose(got, np.fft.irfft(spectrum, n), atol=1e-13)
 
 
-@pytest.mark.parametrize("n", [12, 9])
-def test_complex_dft_matrices_match_numpy_fft(n):
-    freqs = [0, 1, 2, n - 2, n - 1]
-    a = _cplx(n)
-    got = complex_dft(n, freqs) @ np.stack([a.real, a.imag], axis=1).reshape(-1)
-    want = np.fft.fft(a)[freqs]
-    np.testing.assert_allclose(got, np.concatenate([want.real, want.imag]), atol=1e-12)
-    y = _cplx(len(freqs))
-    spectrum = np.zeros(n, complex)
-    spectrum[freqs] = y
-    got = (complex_idft(n, freqs) @ np.concatenate([y.real, y.imag])).reshape(n, 2)
-    want = np.fft.ifft(spectrum)
-    np.testing.assert_allclose(got[:, 0] + 1j * got[:, 1], want, atol=1e-13)
+@pytest.mark.parametrize("n, m", [(12, 3), (9, 4), (8, 4), (5, 1)])
+def test_cos_sin_dft_matrices_match_numpy_fft(n, m):
+    x = _cplx(n)
+    rows = cos_sin_dft(n, m) @ x
+    c, s = rows[: m + 1], np.concatenate([[0.0], rows[m + 1 :]])
+    spectrum = np.fft.fft(x)
+    np.testing.assert_allclose(c - 1j * s, spectrum[np.arange(m + 1)], atol=1e-12)
+    np.testing.assert_allclose(c + 1j * s, spectrum[-np.arange(m + 1)], atol=1e-12)
+    # a spectrum at k = -m … m-1 (both ends of an even n kept once), back through U and i V
+    y = np.zeros(n, complex)
+    y[np.arange(-m, m)] = _cplx(2 * m)
+    pos, neg = np.append(y[:m], 0.0), y[-np.arange(m + 1)]
+    pos[0], neg[0] = y[0], 0.0
+    u, v = pos + neg, (pos - neg)[1:]
+    got = cos_sin_idft(n, m) @ np.concatenate([u, 1j * v])
+    np.testing.assert_allclose(got, np.fft.ifft(y), atol=1e-13)
 
 
 def _close(got, want, tol):
@@ -70,7 +73,7 @@ def test_dft_path_equals_fft_path_1d(b, n, ci, co, modes):
 
 @pytest.mark.parametrize(
     "b, n1, n2, ci, co, m1, m2",
-    [(2, 12, 10, 3, 2, 3, 4), (1, 9, 7, 2, 3, 4, 4), (2, 8, 8, 2, 2, 4, 5)],
+    [(2, 12, 10, 3, 2, 3, 4), (1, 9, 7, 2, 3, 4, 4), (2, 8, 8, 2, 2, 4, 5), (1, 5, 6, 1, 2, 1, 1)],
 )
 def test_dft_path_equals_fft_path_2d(b, n1, n2, ci, co, m1, m2):
     with jax.enable_x64(True):
