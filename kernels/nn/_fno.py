@@ -35,6 +35,7 @@ import math
 from collections.abc import Mapping
 
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array, Complex, Float
 
@@ -80,10 +81,24 @@ def _use_dft(dft_flops: float, fft_flops: float, entries: int) -> bool:
     return entries <= MAX_DFT_ENTRIES and dft_flops <= GEMM_FLOPS_PER_FFT_FLOP * fft_flops
 
 
-def _const(a, dtype: jnp.dtype, batch: int) -> Array:
-    """A NumPy matrix as a ``dtype`` constant broadcast over ``batch``: batched products then
-    read channels-last data in place (an unbatched matrix makes XLA transpose the data)."""
-    return jnp.broadcast_to(jnp.asarray(a, dtype), (batch, *a.shape))
+MAX_STORED_BYTES = 1 << 22
+"""Largest repeated DFT matrix (bytes) stored whole in the program; larger ones are broadcast
+on every call."""
+
+
+def _const(a: np.ndarray, dtype: jnp.dtype, batch: int) -> Array:
+    """A NumPy matrix as a ``dtype`` constant repeated over ``batch``: batched products then
+    read channels-last data in place (an unbatched matrix makes XLA transpose the data).
+
+    Up to :data:`MAX_STORED_BYTES` the repeated matrix is a stored constant, since XLA:CPU
+    writes a broadcast operand of a product out in full on every call (a symbolic ``batch``,
+    in an exported shape-polymorphic program, is broadcast). The optimization barrier
+    keeps XLA from constant-folding products of it with other constants (the backward pass of
+    a linear loss), which takes seconds of compile time for no gain."""
+    a = np.asarray(a, dtype)
+    if not isinstance(batch, int) or a.nbytes * batch > MAX_STORED_BYTES:
+        return jnp.broadcast_to(jnp.asarray(a), (batch, *a.shape))
+    return lax.optimization_barrier(jnp.asarray(np.broadcast_to(a, (batch, *a.shape)).copy()))
 
 
 def _mm(a: Array, b: Array) -> Array:
@@ -177,6 +192,17 @@ def _join_signs(y: Array, b: int, m1: int, m2: int) -> Array:
     return jnp.concatenate([u, iv]).transpose(3, 0, 2, 1, 4)
 
 
+def _real_weights(wp: Array, wn: Array) -> Array:
+    """``[Re w; Im w]`` per mode, ``(2 m1 m2, [re, im] × c_in, c_out)``, ``w_pos``'s modes first.
+    Written as one select rather than concatenates, which XLA:CPU runs several times slower."""
+    m1, m2, ci, co = wp.shape
+    shape = (2, 1, 1, 2, 1, 1)
+    sign = lax.broadcasted_iota(jnp.int32, shape, 0)
+    part = lax.broadcasted_iota(jnp.int32, shape, 3)
+    w = jnp.where(sign == 0, wp[None, :, :, None], wn[None, :, :, None])
+    return jnp.where(part == 0, jnp.real(w), jnp.imag(w)).reshape(2 * m1 * m2, 2 * ci, co)
+
+
 def _dft_2d(x: Array, wp: Array, wn: Array) -> Array:
     b, n1, n2, ci = x.shape
     m1, m2, _, co = wp.shape
@@ -186,9 +212,7 @@ def _dft_2d(x: Array, wp: Array, wn: Array) -> Array:
     # last axis: real -> complex, (b j, [re, im] × m2, ci)
     q = _mm(_const(real_dft(n2, m2), x.dtype, b * j), p.reshape(b * j, n2, ci))
     z = _split_signs(q.reshape(b, j, 2, m2, ci), m1)
-    w = jnp.concatenate([wp, wn]).reshape(2 * m1 * m2, 1, ci, co)
-    w = jnp.concatenate([jnp.real(w), jnp.imag(w)], axis=1).reshape(2 * m1 * m2, 2 * ci, co)
-    y = jnp.einsum("mri,mio->mro", z, w)
+    y = jnp.einsum("mri,mio->mro", z, _real_weights(wp, wn))
     r = _join_signs(y, b, m1, m2).reshape(b * j, 2 * m2, co)
     h = _mm(_const(real_idft(n2, m2), x.dtype, b * j), r)  # (b j, n2, co)
     out = _mm(_const(cos_sin_idft(n1, m1), x.dtype, b), h.reshape(b, j, n2 * co))
