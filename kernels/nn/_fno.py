@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -107,6 +108,29 @@ def _mm(a: Array, b: Array) -> Array:
     return jnp.einsum("bij,bjk->bik", a, b, precision=lax.Precision.HIGHEST)
 
 
+def _apply(a: np.ndarray, y: Array) -> Array:
+    """``a @ y[i]`` for every ``i`` of a batch ``y``, with ``a`` a NumPy matrix."""
+    batch = y.shape[0]
+    return _apply_const(_const(a, y.dtype, batch), _const(a.T, y.dtype, batch), y)
+
+
+@jax.custom_jvp
+def _apply_const(a: Array, at: Array, y: Array) -> Array:
+    """``a @ y`` batched, for constant ``a`` and its stored transpose ``at``. The tangent is
+    written as a product with ``at`` so that its transpose, the backward pass, multiplies by
+    ``at`` directly: XLA:CPU runs a product whose constant operand is contracted over its
+    rows on a slower path."""
+    del at
+    return _mm(a, y)
+
+
+@_apply_const.defjvp
+def _apply_const_jvp(primals: tuple, tangents: tuple) -> tuple[Array, Array]:
+    a, at, y = primals
+    dy = jnp.einsum("bji,bjk->bik", at, tangents[2], precision=lax.Precision.HIGHEST)
+    return _mm(a, y), dy
+
+
 def _mix(z: Array, w: Array) -> Array:
     """Complex channel mixing per mode as one real batched product: ``z (modes, b, [re, im] ×
     c_in)`` times ``w (modes, c_in, c_out)`` complex, as the real ``(2 c_in, 2 c_out)`` block
@@ -121,10 +145,10 @@ def _mix(z: Array, w: Array) -> Array:
 def _dft_1d(x: Array, w: Array) -> Array:
     b, n, ci = x.shape
     modes, _, co = w.shape
-    xh = _mm(_const(real_dft(n, modes), x.dtype, b), x)  # (b, [re, im] × modes, ci)
+    xh = _apply(real_dft(n, modes), x)  # (b, [re, im] × modes, ci)
     z = xh.reshape(b, 2, modes, ci).transpose(2, 0, 1, 3).reshape(modes, b, 2 * ci)
     y = _mix(z, w).reshape(modes, b, 2, co).transpose(1, 2, 0, 3).reshape(b, 2 * modes, co)
-    return _mm(_const(real_idft(n, modes), x.dtype, b), y)
+    return _apply(real_idft(n, modes), y)
 
 
 def _fft_1d(x: Array, w: Array) -> Array:
@@ -208,14 +232,14 @@ def _dft_2d(x: Array, wp: Array, wn: Array) -> Array:
     m1, m2, _, co = wp.shape
     j = 2 * m1 + 1
     # first axis, real: the cos/sin rows of both frequency signs at once, (b, j, n2 ci)
-    p = _mm(_const(cos_sin_dft(n1, m1), x.dtype, b), x.reshape(b, n1, n2 * ci))
+    p = _apply(cos_sin_dft(n1, m1), x.reshape(b, n1, n2 * ci))
     # last axis: real -> complex, (b j, [re, im] × m2, ci)
-    q = _mm(_const(real_dft(n2, m2), x.dtype, b * j), p.reshape(b * j, n2, ci))
+    q = _apply(real_dft(n2, m2), p.reshape(b * j, n2, ci))
     z = _split_signs(q.reshape(b, j, 2, m2, ci), m1)
     y = jnp.einsum("mri,mio->mro", z, _real_weights(wp, wn))
     r = _join_signs(y, b, m1, m2).reshape(b * j, 2 * m2, co)
-    h = _mm(_const(real_idft(n2, m2), x.dtype, b * j), r)  # (b j, n2, co)
-    out = _mm(_const(cos_sin_idft(n1, m1), x.dtype, b), h.reshape(b, j, n2 * co))
+    h = _apply(real_idft(n2, m2), r)  # (b j, n2, co)
+    out = _apply(cos_sin_idft(n1, m1), h.reshape(b, j, n2 * co))
     return out.reshape(b, n1, n2, co)
 
 

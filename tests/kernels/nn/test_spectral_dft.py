@@ -88,6 +88,37 @@ def test_dft_path_equals_fft_path_2d(b, n1, n2, ci, co, m1, m2):
             _close(got, want, 1e-14)
 
 
+@pytest.mark.parametrize("path", ["1d", "2d"])
+def test_dft_path_forward_mode_and_second_order_equal_fft_path(path):
+    """The DFT products carry a custom JVP (its transpose multiplies by the stored transposed
+    matrix): forward mode, forward-over-reverse and vmap of the gradient must match the FFT."""
+    with jax.enable_x64(True):
+        if path == "1d":
+            args = (jnp.asarray(R.standard_normal((2, 12, 3))), jnp.asarray(_cplx(5, 3, 2)))
+            dft, fft_ = _fno._dft_1d, _fno._fft_1d
+        else:
+            x = jnp.asarray(R.standard_normal((2, 8, 6, 2)))
+            w = [jnp.asarray(_cplx(3, 4, 2, 3)) for _ in range(2)]
+            args, dft, fft_ = (x, *w), _fno._dft_2d, _fno._fft_2d
+        tangents = tuple(jnp.asarray(R.standard_normal(a.shape)).astype(a.dtype) for a in args)
+
+        def check(op):
+            for got, want in zip(
+                jax.tree.leaves(jax.jit(op(dft))()), jax.tree.leaves(op(fft_)()), strict=True
+            ):
+                _close(got, want, 1e-13)
+
+        def loss(f):
+            return lambda *a: jnp.sum(jnp.sin(f(*a)))
+
+        check(lambda f: lambda: jax.jvp(loss(f), args, tangents))
+        argnums = tuple(range(len(args)))
+        check(lambda f: lambda: jax.jvp(jax.grad(loss(f), argnums), args, tangents))
+        stacked = (jnp.stack([args[0], 2 * args[0]]), *args[1:])
+        in_axes = (0,) + (None,) * (len(args) - 1)
+        check(lambda f: lambda: jax.vmap(jax.grad(loss(f), argnums), in_axes)(*stacked))
+
+
 def _lowered(fn, *args, platform: str) -> str:
     return jax.jit(fn).trace(*args).lower(lowering_platforms=(platform,)).as_text()
 
