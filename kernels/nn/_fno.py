@@ -283,8 +283,9 @@ def spectral_conv_2d(
         raise ValueError(f"params['w_pos']: m2={m2} must lie in [1, n2//2+1={n2 // 2 + 1}]")
     c = ci + co
     use = _use_dft(
-        dft_flops=4.0 * n1 * m2 * (n2 + 4 * m1) * c,  # per batch element, as both scale with it
+        # per batch element, as both scale with it: 2 m1 + 1 rows over n1, then 2 m2 over n2
+        dft_flops=2.0 * (2 * m1 + 1) * n2 * (n1 + 2 * m2) * c,
         fft_flops=2.5 * n1 * n2 * math.log2(n1 * n2) * c,
-        entries=max(2 * m2 * n2, 8 * m1 * n1),
+        entries=max(2 * m2 * n2, (2 * m1 + 1) * n1),
     )
     return cpu_or_default(use, _dft_2d, _fft_2d, x, wp, wn)
