@@ -395,11 +395,11 @@ def _fno2_case(
 # What bounds the spectral convolutions' bench cases on CPU (optimized HLO and a trace).
 _DFT_BOUND = (
     "on CPU the truncated transforms run as batched matmuls with DFT matrices (the DFT path of "
-    "parallax.kernels.nn), not as FFTs: the optimized HLO holds the products (YNNPACK), "
-    "broadcasts of the DFT matrices over the batch, and the concatenates and transposes around "
-    "the complex mode mixing; outside the products these passes take ~40-50% of the op time in "
-    "a trace. The model counts FFT flops and one pass over input, weights and output, so it "
-    "understates both the products' flops and the intermediate traffic."
+    "parallax.kernels.nn), not as FFTs: the optimized HLO holds the products (YNNPACK; thin, "
+    "2 m + 1 or 2 m DFT rows against n), and the selects, pads and transposes that lay the modes "
+    "out for the complex mixing; outside the products these passes take ~10% (1D) and ~20-30% "
+    "(2D) of the op time in a trace. The model counts FFT flops and one pass over input, weights "
+    "and output, so it understates both the products' flops and the intermediate traffic."
 )
 
 _flat_spec(
