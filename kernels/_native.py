@@ -26,8 +26,10 @@ from pathlib import Path
 
 import jax
 import jaxlib
+from jax.extend.core import ClosedJaxpr, Primitive, jaxpr_as_fun
+from jax.interpreters import batching, mlir
 
-__all__ = ["Handler", "Unavailable", "compiler", "load"]
+__all__ = ["Handler", "Unavailable", "call", "compiler", "handler_may_run", "load"]
 
 _HEADERS = Path(__file__).parent  # the headers handlers share: kernels/_*.h
 
@@ -108,6 +110,23 @@ def load(stem: str, source: Path, flags: Sequence[str] = ()) -> ctypes.CDLL:
         return ctypes.cdll.LoadLibrary(str(_build(stem, source, cxx, flags)))
 
 
+def handler_may_run(ctx) -> bool:
+    """Whether the op being lowered (``ctx``, a lowering rule's context) may become one of
+    parallax's custom calls rather than XLA's own op: not in a program being exported
+    (``jax.export`` refuses custom calls without a compatibility guarantee, and the artifact
+    must run where no handler was ever built), and not where XLA's partitioner splits the op
+    (several devices outside a ``shard_map`` manual over every mesh axis of size above one: it
+    knows how to partition XLA's ops, not a custom call)."""
+    if ctx.module_context.lowering_parameters.for_export:
+        return False
+    axes = ctx.module_context.axis_context
+    if getattr(axes, "num_devices", 1) > 1:
+        return False
+    mesh = getattr(axes, "mesh", None)
+    manual = getattr(axes, "manual_axes", frozenset())
+    return mesh is None or all(n == 1 or a in manual for a, n in mesh.shape.items())
+
+
 class Unavailable(Exception):
     """A handler's prerequisites are absent by configuration (a library not installed, another
     platform): the fallback is expected, so nothing is warned."""
@@ -172,3 +191,51 @@ class Handler:
         if os.environ.get(self.switch, "1") == "0":
             return f"turned off by {self.switch}=0"
         return "" if self.available() else self._error
+
+
+native_call_p = Primitive("parallax_native_call")
+native_call_p.multiple_results = True
+
+
+def call(target: str, fallback: Callable[..., Sequence[jax.Array]], *args: jax.Array, **attrs):
+    """The outputs of the custom call ``target`` on ``args`` (with attributes ``attrs``) where
+    :func:`handler_may_run`, else those of ``fallback(*args)``, traced now: the same values
+    computed with XLA's ops, for GPU/TPU lowerings, exported programs and programs XLA
+    partitions. The caller checks that the handler is available. Under ``vmap`` the batch axis
+    leads every argument (the handler treats leading axes as a batch)."""
+    closed = jax.make_jaxpr(lambda *a: tuple(fallback(*a)))(*args)
+    return native_call_p.bind(*args, target=target, fallback=closed, attrs=tuple(attrs.items()))
+
+
+def _native_call_impl(*args, target: str, fallback: ClosedJaxpr, attrs: tuple):
+    run = jax.jit(lambda *a: native_call_p.bind(*a, target=target, fallback=fallback, attrs=attrs))
+    return run(*args)
+
+
+def _fallback_lowering(ctx, *args, target: str, fallback: ClosedJaxpr, attrs: tuple):
+    del target, attrs
+    return mlir.lower_fun(jaxpr_as_fun(fallback), multiple_results=True)(ctx, *args)
+
+
+def _native_call_lowering(ctx, *args, target: str, fallback: ClosedJaxpr, attrs: tuple):
+    if not handler_may_run(ctx):
+        return _fallback_lowering(ctx, *args, target=target, fallback=fallback, attrs=attrs)
+    return jax.ffi.ffi_lowering(target)(ctx, *args, **dict(attrs))
+
+
+def _native_call_batch(args, dims, *, target: str, fallback: ClosedJaxpr, attrs: tuple):
+    size = next(a.shape[d] for a, d in zip(args, dims, strict=True) if d is not None)
+    moved = [
+        jax.numpy.broadcast_to(a, (size, *a.shape)) if d is None else jax.numpy.moveaxis(a, d, 0)
+        for a, d in zip(args, dims, strict=True)
+    ]
+    batched = jax.make_jaxpr(jax.vmap(jaxpr_as_fun(fallback)))(*moved)
+    outs = native_call_p.bind(*moved, target=target, fallback=batched, attrs=attrs)
+    return outs, [0] * len(outs)
+
+
+native_call_p.def_impl(_native_call_impl)
+native_call_p.def_abstract_eval(lambda *a, fallback, **_: fallback.out_avals)
+batching.primitive_batchers[native_call_p] = _native_call_batch
+mlir.register_lowering(native_call_p, _fallback_lowering)
+mlir.register_lowering(native_call_p, _native_call_lowering, platform="cpu")

@@ -5,9 +5,9 @@ trailing axes) and has the same rules: linear, so its JVP applies it to the tang
 transpose is again an FFT (``fft``/``ifft`` are symmetric matrices; ``rfft``/``irfft`` need a
 mask for the modes stored once for two conjugate ones); under ``vmap`` the batch axis joins the
 leading ones. Only the lowering differs: on CPU it is the MKL custom call where
-:func:`parallax.kernels.fft._mkl.available`, XLA's FFT op everywhere else, and in programs
-partitioned by XLA (several devices, no ``shard_map``), where the partitioner knows XLA's op and
-not the custom call.
+:func:`parallax.kernels.fft._mkl.available`, XLA's FFT op everywhere else, and in
+programs XLA partitions or that are being exported
+(:func:`parallax.kernels._native.handler_may_run`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from jax import lax
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+from parallax.kernels._native import handler_may_run
 from parallax.kernels.fft import _mkl
 
 __all__ = ["fft"]
@@ -98,19 +99,8 @@ def _xla(x, *, fft_type, fft_lengths):
 _xla_lowering = mlir.lower_fun(_xla, multiple_results=False)
 
 
-def _partitioned_by_xla(ctx) -> bool:
-    """Whether XLA's partitioner will split this op: several devices, outside a ``shard_map``
-    that is manual over every mesh axis of size above one."""
-    axes = ctx.module_context.axis_context
-    if getattr(axes, "num_devices", 1) > 1:
-        return True
-    mesh = getattr(axes, "mesh", None)
-    manual = getattr(axes, "manual_axes", frozenset())
-    return mesh is not None and any(n > 1 and a not in manual for a, n in mesh.shape.items())
-
-
 def _cpu_lowering(ctx, x, *, fft_type, fft_lengths):
-    if len(fft_lengths) > 3 or _partitioned_by_xla(ctx) or not _mkl.available():
+    if len(fft_lengths) > 3 or not handler_may_run(ctx) or not _mkl.available():
         return _xla_lowering(ctx, x, fft_type=fft_type, fft_lengths=fft_lengths)
     rule = jax.ffi.ffi_lowering(_mkl.TARGET)
     # the handler's `kind` numbers the transforms as lax.FftType does

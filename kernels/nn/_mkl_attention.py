@@ -11,7 +11,9 @@ batch and kv head, which owns that head's ``dK`` and ``dV``. Memory besides the 
 ``64 x seq_k`` block per thread, ``O(seq)``.
 
 It covers float32 and float64 inputs with ``causal`` or no mask (grouped-query heads included);
-other masks and dtypes keep the blocked path. Built on first use against MKL (the ``cpu-fft``
+other masks and dtypes keep the blocked path. In programs that are exported or that XLA
+partitions the calls lower to the same equations in XLA's ops, on whole rows of logits
+(:func:`parallax.kernels._native.call`). Built on first use against MKL (the ``cpu-fft``
 extra); ``PARALLAX_MKL_ATTENTION=0`` turns it off.
 """
 
@@ -22,10 +24,11 @@ from pathlib import Path
 from typing import cast
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from parallax.kernels import _mkl
+from parallax.kernels import _mkl, _native
 from parallax.kernels._native import Handler
 
 __all__ = ["applies", "available", "mkl_attention", "reason"]
@@ -49,16 +52,26 @@ def applies(q: Array, k: Array, masked: bool) -> bool:
     return not masked and q.dtype in (np.float32, np.float64) and k.shape[1] > 0
 
 
-def _call(target: str, outs, *args, causal: bool, scale: float):
-    call = jax.ffi.ffi_call(target, outs, vmap_method="broadcast_all")
-    return call(*args, causal=bool(causal), scale=np.float64(scale))
+def _reference(q, k, v, causal: bool, scale: float):
+    """``(o, lse)`` as the forward handler computes them, with XLA's ops on whole rows of
+    logits (the lowering where the handler may not run: exported and partitioned programs)."""
+    acc = np.float64 if q.dtype == np.float64 else np.float32
+    b, sq, h, d = q.shape
+    sk, kvh = k.shape[1], k.shape[2]
+    qg = q.reshape(b, sq, kvh, h // kvh, d).astype(acc)
+    s = jnp.einsum("bqngd,bknd->bngqk", qg, k.astype(acc)) * scale
+    if causal:
+        s = jnp.where(jnp.arange(sk)[None, :] <= jnp.arange(sq)[:, None], s, -jnp.inf)
+    lse = jax.nn.logsumexp(s, axis=-1)
+    o = jnp.einsum("bngqk,bknd->bqngd", jnp.exp(s - lse[..., None]), v.astype(acc))
+    return o.reshape(b, sq, h, -1).astype(q.dtype), lse.reshape(b, h, sq).astype(q.dtype)
 
 
 def _forward(q, k, v, causal, scale):
-    b, sq, h, _ = q.shape
-    o = jax.ShapeDtypeStruct((*q.shape[:3], v.shape[3]), q.dtype)
-    lse = jax.ShapeDtypeStruct((b, h, sq), q.dtype)
-    return _call(FORWARD, (o, lse), q, k, v, causal=causal, scale=scale)
+    def fallback(q, k, v):
+        return _reference(q, k, v, causal, scale)
+
+    return _native.call(FORWARD, fallback, q, k, v, causal=bool(causal), scale=np.float64(scale))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
@@ -72,9 +85,15 @@ def _attention_fwd(q, k, v, causal, scale):
 
 
 def _attention_bwd(causal, scale, res, do):
-    q, k, v, o, lse = res
-    outs = tuple(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in (q, k, v))
-    return tuple(_call(BACKWARD, outs, q, k, v, o, lse, do, causal=causal, scale=scale))
+    def fallback(q, k, v, o, lse, do):
+        del o, lse
+        _, vjp = jax.vjp(lambda q, k, v: _reference(q, k, v, causal, scale)[0], q, k, v)
+        return vjp(do)
+
+    args = (*res, do)
+    return tuple(
+        _native.call(BACKWARD, fallback, *args, causal=bool(causal), scale=np.float64(scale))
+    )
 
 
 _attention.defvjp(_attention_fwd, _attention_bwd)
