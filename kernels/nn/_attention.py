@@ -48,7 +48,8 @@ from parallax.kernels._checks import check_array, check_keys, check_same_dtype
 from parallax.kernels._platform import unsharded
 from parallax.kernels.nn import _mkl_attention
 from parallax.kernels.nn._blocked import blocked_attention
-from parallax.kernels.nn._mlp import contraction_out_sharding
+from parallax.kernels.nn._mkl_matmul import dense
+from parallax.kernels.nn._mlp import project
 from parallax.kernels.nn._rope import apply_rope
 
 __all__ = ["attention_weights", "dot_product_attention", "multi_head_attention"]
@@ -362,7 +363,7 @@ def _add_bias(y: Array, b: Array | None) -> Array:
 
 def _project(x: Array, w: Array, b: Array | None, name: str, out_features: int | None) -> Array:
     _check_weight(x, w, b, name, out_features)
-    return _add_bias(jnp.matmul(x, w, out_sharding=contraction_out_sharding(x, w)), b)
+    return _add_bias(project(x, w), b)
 
 
 def _grouped_projection(x: Array, ws: list[Array], groups: int) -> list[Array]:
@@ -382,7 +383,12 @@ def _grouped_projection(x: Array, ws: list[Array], groups: int) -> list[Array]:
     widths = [w.shape[1] // groups for w in ws]
     views = [w.reshape(w.shape[0], groups, c) for w, c in zip(ws, widths, strict=True)]
     stacked = views[0] if len(views) == 1 else jnp.concatenate(views, axis=2)
-    y = jnp.einsum("bse,ekc->bskc", x, stacked)
+    if unsharded(x, stacked):
+        y = dense(x, stacked.reshape(stacked.shape[0], -1)).reshape(
+            *x.shape[:2], *stacked.shape[1:]
+        )
+    else:
+        y = jnp.einsum("bse,ekc->bskc", x, stacked)
     cuts = [sum(widths[: i + 1]) for i in range(len(widths) - 1)]
     return jnp.split(y, cuts, axis=3) if cuts else [y]
 

@@ -31,6 +31,7 @@ from jaxtyping import Array, Float
 
 from parallax.kernels._checks import check_array, check_keys
 from parallax.kernels._platform import cpu_or_default
+from parallax.kernels.nn._mkl_matmul import dense
 
 __all__ = ["ACTIVATIONS", "gated_mlp", "get_activation", "linear", "mlp"]
 
@@ -79,6 +80,16 @@ def contraction_out_sharding(x: Array, w: Array) -> jax.NamedSharding | None:
     return jax.NamedSharding(mesh, jax.P(*xspec[:-1], out))
 
 
+def project(x: Array, w: Array) -> Array:
+    """``x (..., k) @ w (k, n)``: MKL's GEMM on CPU for unsharded float32/float64 operands
+    (:func:`parallax.kernels.nn._mkl_matmul.dense`), ``jnp.matmul`` with the
+    :func:`contraction_out_sharding` of a row-parallel layer when ``k`` is sharded."""
+    out_sharding = contraction_out_sharding(x, w)
+    if out_sharding is not None:
+        return jnp.matmul(x, w, out_sharding=out_sharding)
+    return dense(x, w)
+
+
 TOKENS_PER_CHUNK = 512
 """Tokens per chunk when an MLP runs chunked on CPU (:func:`_cpu_token_chunks`)."""
 
@@ -124,7 +135,7 @@ def _dense(x: Array, w: Array, b: Array | None, wname: str, bname: str) -> Array
         )
     if w.dtype != x.dtype:
         raise TypeError(f"params['{wname}']: expected dtype {x.dtype} (as x), got {w.dtype}")
-    y = jnp.matmul(x, w, out_sharding=contraction_out_sharding(x, w))
+    y = project(x, w)
     if b is not None:
         check_array(f"params['{bname}']", b, shape=(w.shape[1],))
         if b.dtype != x.dtype:

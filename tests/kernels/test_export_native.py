@@ -1,4 +1,4 @@
-"""Programs that use parallax's C++ handlers on CPU (FFT, attention) export with
+"""Programs that use parallax's C++ handlers on CPU (FFT, dense products, attention) export with
 ``jax.export``: the exported module lowers them to XLA's ops, and the artifact computes what the
 jitted function does, forward and backward."""
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from parallax.kernels import fft, nn
+from parallax.kernels.nn._mkl_matmul import dense
 
 R = np.random.default_rng(5)
 
@@ -24,6 +25,7 @@ def _attention(q, k, v):
 
 CASES = {
     "fft": (lambda x: fft.irfftn(fft.rfftn(x) * 0.5, (16,)), (_normal(3, 16),)),
+    "dense": (dense, (_normal(4, 8), _normal(8, 5))),
     "attention": (_attention, (_normal(2, 9, 4, 8), _normal(2, 9, 2, 8), _normal(2, 9, 2, 8))),
 }
 
