@@ -56,16 +56,80 @@ void Gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t 
 void Exp(int64_t n, const float* x, float* y) { vmsExp(static_cast<MKL_INT>(n), x, y, VML_LA); }
 void Exp(int64_t n, const double* x, double* y) { vmdExp(static_cast<MKL_INT>(n), x, y, VML_LA); }
 
+// Row loops. Each keeps kLanes independent partial results, so a vector max or add does not wait
+// on the one before it (a single accumulator makes the loop latency-bound), and is compiled for
+// AVX-512, AVX2 and baseline x86-64, chosen at load time from the CPU: the library is built once
+// per source and may be loaded on another machine, so it cannot target the build host's ISA.
+constexpr int64_t kLanes = 64;
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define PARALLAX_HOST_ISA __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PARALLAX_HOST_ISA
+#endif
+
+template <typename T>
+[[gnu::always_inline]] inline T MaxOf(const T* x, int64_t n) {
+  T lane[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) lane[l] = -std::numeric_limits<T>::infinity();
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+  }
+  for (int64_t l = 0; j < n; ++j, ++l) lane[l] = x[j] > lane[l] ? x[j] : lane[l];
+  T top = lane[0];
+  for (int64_t l = 1; l < kLanes; ++l) top = lane[l] > top ? lane[l] : top;
+  return top;
+}
+
+template <typename T>
+[[gnu::always_inline]] inline T SumOf(const T* x, int64_t n) {
+  T lane[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) lane[l] += x[j + l];
+  }
+  for (int64_t l = 0; j < n; ++j, ++l) lane[l] += x[j];
+  T sum = 0;
+  for (int64_t l = 0; l < kLanes; ++l) sum += lane[l];
+  return sum;
+}
+
+template <typename T>
+[[gnu::always_inline]] inline void AddTo(T* x, int64_t n, T shift) {
+  for (int64_t j = 0; j < n; ++j) x[j] += shift;
+}
+
+template <typename T>
+[[gnu::always_inline]] inline void Scale(T* x, int64_t n, T by) {
+  for (int64_t j = 0; j < n; ++j) x[j] *= by;
+}
+
+// x = p * (x - delta), the backward pass's dS from P and dP.
+template <typename T>
+[[gnu::always_inline]] inline void SoftmaxGrad(const T* p, T* x, int64_t n, T delta) {
+  for (int64_t j = 0; j < n; ++j) x[j] = p[j] * (x[j] - delta);
+}
+
+// The row loops' entry points, one per element type (a clone is a function, not a template).
+#define PARALLAX_ROW_LOOPS(T)                                                                 \
+  PARALLAX_HOST_ISA T RowMax(const T* x, int64_t n) { return MaxOf(x, n); }                \
+  PARALLAX_HOST_ISA T RowSum(const T* x, int64_t n) { return SumOf(x, n); }                \
+  PARALLAX_HOST_ISA void RowAdd(T* x, int64_t n, T shift) { AddTo(x, n, shift); }          \
+  PARALLAX_HOST_ISA void RowScale(T* x, int64_t n, T by) { Scale(x, n, by); }              \
+  PARALLAX_HOST_ISA void RowSoftmaxGrad(const T* p, T* x, int64_t n, T delta) {            \
+    SoftmaxGrad(p, x, n, delta);                                                              \
+  }
+PARALLAX_ROW_LOOPS(float)
+PARALLAX_ROW_LOOPS(double)
+#undef PARALLAX_ROW_LOOPS
+
 // exp(row - shift) in place over the first `seen` entries; returns their sum.
 template <typename T>
 T ShiftedExp(T* row, int64_t seen, T shift) {
-#pragma omp simd
-  for (int64_t j = 0; j < seen; ++j) row[j] -= shift;
+  RowAdd(row, seen, -shift);
   Exp(seen, row, row);
-  T sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < seen; ++j) sum += row[j];
-  return sum;
+  return RowSum(row, seen);
 }
 
 struct Shape {
@@ -117,9 +181,7 @@ void ForwardBlock(const Shape& s, bool causal, T scale, const T* q, const T* k, 
   for (int64_t i = 0; i < rows; ++i) {
     T* row = p.data() + i * keys;
     const int64_t seen = causal ? std::min(keys, r0 + i + 1) : keys;
-    T top = -std::numeric_limits<T>::infinity();
-#pragma omp simd reduction(max : top)
-    for (int64_t j = 0; j < seen; ++j) top = row[j] > top ? row[j] : top;
+    const T top = RowMax(row, seen);
     const T sum = ShiftedExp(row, seen, top);
     std::fill(row + seen, row + keys, T(0));
     lb[i] = top + std::log(sum);
@@ -128,11 +190,7 @@ void ForwardBlock(const Shape& s, bool causal, T scale, const T* q, const T* k, 
   // O = P V with P unnormalised, then each output row divided by its sum: dv per row, not sk.
   Gemm(CblasNoTrans, CblasNoTrans, rows, s.dv, keys, T(1), p.data(), keys, vb, s.kvh * s.dv, T(0),
        ob, s.h * s.dv);
-  for (int64_t i = 0; i < rows; ++i) {
-    T* out = ob + i * s.h * s.dv;
-#pragma omp simd
-    for (int64_t c = 0; c < s.dv; ++c) out[c] *= inv[i];
-  }
+  for (int64_t i = 0; i < rows; ++i) RowScale(ob + i * s.h * s.dv, s.dv, inv[i]);
 }
 
 template <typename T>
@@ -173,11 +231,9 @@ void BackwardGroup(const Shape& s, bool causal, T scale, const T* q, const T* k,
         T* prow = p.data() + i * keys;
         T* drow = ds.data() + i * keys;
         const int64_t seen = causal ? std::min(keys, r0 + i + 1) : keys;
-#pragma omp simd
-        for (int64_t j = 0; j < seen; ++j) prow[j] -= lb[i];
+        RowAdd(prow, seen, -lb[i]);
         Exp(seen, prow, prow);
-#pragma omp simd
-        for (int64_t j = 0; j < seen; ++j) drow[j] = prow[j] * (drow[j] - delta);
+        RowSoftmaxGrad(prow, drow, seen, delta);
         std::fill(prow + seen, prow + keys, T(0));
         std::fill(drow + seen, drow + keys, T(0));
       }
