@@ -5,12 +5,15 @@
 // "parallax_mkl_attention_fwd" and "parallax_mkl_attention_bwd" as CPU custom calls.
 //
 // Layout BTNH: q (..., sq, h, d), k (..., sk, kvh, d), v (..., sk, kvh, dv), all leading axes a
-// batch; query head i reads kv head i / (h / kvh). Each GEMM reads its operands in place (a head's
-// rows are `heads * dim` apart), so no input is copied.
+// batch; query head i reads kv head i / (h / kvh). The GEMMs read q, k, v in place (a head's rows
+// are `heads * dim` apart).
 //
 // Forward, per task (batch, head, block of `kBlock` query rows): S = scale Q Kᵀ over the keys the
 // block may see (with `causal`, keys j <= i), P = softmax(S) row by row, O = P V; the row
-// log-sum-exp L = max + log(sum) is the residual. Memory: one `kBlock x sk` block per thread.
+// log-sum-exp L = max + log(sum) is the residual. Without `causal`, the blocks of a kv head share
+// one copy of scale Kᵀ in MKL's packed GEMM layout, made first, in parallel over (batch, kv
+// head). Memory: one `kBlock x sk` block per thread, and the packed copy (about the size of k) in
+// a buffer the calling thread keeps for its next call.
 //
 // Backward (FlashAttention-2's equations, Dao 2023), per task (batch, kv head): for each query head
 // of the group and each query block, P = exp(S - L) is recomputed, dP = dO Vᵀ,
@@ -49,6 +52,39 @@ void Gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t 
           const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
           int64_t ldc) {
   cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// MKL's packed GEMM operands: Pack stores alpha * op(src) as the B matrix of an (m, n, k) product
+// in MKL's internal layout, and GemmPacked multiplies by it, so a B operand that many products
+// share is copied into that layout once instead of once per product.
+size_t PackSize(int64_t m, int64_t n, int64_t k, float) {
+  return cblas_sgemm_pack_get_size(CblasBMatrix, m, n, k) / sizeof(float);
+}
+
+size_t PackSize(int64_t m, int64_t n, int64_t k, double) {
+  return cblas_dgemm_pack_get_size(CblasBMatrix, m, n, k) / sizeof(double);
+}
+
+void Pack(CBLAS_TRANSPOSE t, int64_t m, int64_t n, int64_t k, float alpha, const float* src,
+          int64_t ld, float* dest) {
+  cblas_sgemm_pack(CblasRowMajor, CblasBMatrix, t, m, n, k, alpha, src, ld, dest);
+}
+
+void Pack(CBLAS_TRANSPOSE t, int64_t m, int64_t n, int64_t k, double alpha, const double* src,
+          int64_t ld, double* dest) {
+  cblas_dgemm_pack(CblasRowMajor, CblasBMatrix, t, m, n, k, alpha, src, ld, dest);
+}
+
+void GemmPacked(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                float* c, int64_t ldc) {
+  cblas_sgemm_compute(CblasRowMajor, CblasNoTrans, CblasPacked, m, n, k, a, lda, b, n, 0.0f, c,
+                      ldc);
+}
+
+void GemmPacked(int64_t m, int64_t n, int64_t k, const double* a, int64_t lda, const double* b,
+                double* c, int64_t ldc) {
+  cblas_dgemm_compute(CblasRowMajor, CblasNoTrans, CblasPacked, m, n, k, a, lda, b, n, 0.0, c,
+                      ldc);
 }
 
 // y = exp(x) elementwise (MKL's vector math; in place allowed).
@@ -162,13 +198,39 @@ int64_t VisibleKeys(const Shape& s, bool causal, int64_t r0, int64_t rows) {
   return causal ? std::min(s.sk, r0 + rows) : s.sk;
 }
 
+// Every (batch, kv head)'s scale Kᵀ, packed as the B operand of S = Q (scale Kᵀ) for a full block
+// of `rows` query rows. Only without `causal` (a causal block sees a prefix of the keys that
+// depends on the block), and only where more than one full block shares a kv head. V stays as it
+// is: MKL's product O = P V reads it in place, without a copy to save.
+template <typename T>
+struct Packed {
+  int64_t rows = 0;  // 0: nothing packed
+  size_t size = 0;   // elements per (batch, kv head), whole cache lines
+  T* base = nullptr;
+  T* K(int64_t bg) const { return base + bg * size; }
+};
+
+template <typename T>
+size_t CacheLines(size_t n) {
+  constexpr size_t line = 64 / sizeof(T);
+  return (n + line - 1) / line * line;
+}
+
+template <typename T>
+void PackGroup(const Shape& s, T scale, const T* k, const Packed<T>& packed, int64_t bg) {
+  const int64_t b = bg / s.kvh, g = bg % s.kvh;
+  const T* kb = k + (b * s.sk * s.kvh + g) * s.d;
+  Pack(CblasTrans, packed.rows, s.sk, s.d, scale, kb, s.kvh * s.d, packed.K(bg));
+}
+
 template <typename T>
 void ForwardBlock(const Shape& s, bool causal, T scale, const T* q, const T* k, const T* v, T* o,
-                  T* lse, int64_t task, std::vector<T>& p) {
+                  T* lse, const Packed<T>& packed, int64_t task, std::vector<T>& p) {
   const int64_t blocks = (s.sq + kBlock - 1) / kBlock;
   const int64_t b = task / (s.h * blocks), h = (task / blocks) % s.h, r0 = (task % blocks) * kBlock;
   const int64_t rows = std::min(kBlock, s.sq - r0), g = h / (s.h / s.kvh);
   const int64_t keys = VisibleKeys(s, causal, r0, rows);
+  const bool use_packed = packed.rows == rows;
   const T* qb = q + ((b * s.sq + r0) * s.h + h) * s.d;
   const T* kb = k + (b * s.sk * s.kvh + g) * s.d;
   const T* vb = v + (b * s.sk * s.kvh + g) * s.dv;
@@ -176,8 +238,12 @@ void ForwardBlock(const Shape& s, bool causal, T scale, const T* q, const T* k, 
   T* lb = lse + (b * s.h + h) * s.sq + r0;
   p.resize(rows * keys);
   T inv[kBlock];
-  Gemm(CblasNoTrans, CblasTrans, rows, keys, s.d, scale, qb, s.h * s.d, kb, s.kvh * s.d, T(0),
-       p.data(), keys);
+  if (use_packed) {
+    GemmPacked(rows, keys, s.d, qb, s.h * s.d, packed.K(b * s.kvh + g), p.data(), keys);
+  } else {
+    Gemm(CblasNoTrans, CblasTrans, rows, keys, s.d, scale, qb, s.h * s.d, kb, s.kvh * s.d, T(0),
+         p.data(), keys);
+  }
   for (int64_t i = 0; i < rows; ++i) {
     T* row = p.data() + i * keys;
     const int64_t seen = causal ? std::min(keys, r0 + i + 1) : keys;
@@ -267,10 +333,28 @@ ffi::Error Forward(ffi::ThreadPool pool, ffi::AnyBuffer q, ffi::AnyBuffer k, ffi
   if (tasks == 0) return ffi::Error::Success();
   auto run = [&](auto zero) {
     using T = decltype(zero);
+    const T* kd = Data<T>(k);
+    const T* vd = Data<T>(v);
+    Packed<T> packed;
+    // The packed operands live in a buffer of the calling thread that its later calls reuse:
+    // mapping fresh pages for them on every call costs more than the packing saves.
+    thread_local std::vector<T> storage;
+    const int64_t uses = (s.h / s.kvh) * (s.sq / kBlock);
+    if (!causal && uses > 1) {
+      packed.rows = kBlock;
+      packed.size = CacheLines<T>(PackSize(kBlock, s.sk, s.d, T(0)));
+      const size_t line = 64 / sizeof(T);
+      storage.resize(s.batch * s.kvh * packed.size + line);
+      const auto at = reinterpret_cast<uintptr_t>(storage.data());
+      packed.base = storage.data() + (line - at / sizeof(T) % line) % line;
+      parallax::Parallel(pool, s.batch * s.kvh, [&](int64_t bg) {
+        PackGroup<T>(s, T(scale), kd, packed, bg);
+      });
+    }
     parallax::Parallel(pool, tasks, [&](int64_t task) {
       thread_local std::vector<T> p;
-      ForwardBlock<T>(s, causal, T(scale), Data<T>(q), Data<T>(k), Data<T>(v), Data<T>(o),
-                      Data<T>(lse), task, p);
+      ForwardBlock<T>(s, causal, T(scale), Data<T>(q), kd, vd, Data<T>(o), Data<T>(lse), packed,
+                      task, p);
     });
   };
   switch (q.element_type()) {

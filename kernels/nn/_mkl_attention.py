@@ -2,13 +2,15 @@ r"""Exact attention on CPU through MKL: an XLA FFI handler pair (``_mkl_attentio
 
 XLA:CPU runs the small matrix products of a blocked attention loop on about one core, well below
 its GEMM throughput on the whole ``(seq, seq)`` logits. Here the forward pass is one custom call
-that, per batch, head and block of 64 query rows, computes ``P = softmax(scale · Q Kᵀ)`` over the
-keys the rows may see and ``O = P V`` with MKL's GEMMs, reading ``q``, ``k``, ``v`` in place in
-their BTNH layout and spreading blocks over XLA's thread pool; it keeps the row log-sum-exp
-``L``. The backward pass (a custom VJP) is a second call that recomputes ``P = exp(S - L)`` block
-by block (FlashAttention-2's equations, as in :mod:`parallax.kernels.nn._blocked`), one task per
-batch and kv head, which owns that head's ``dK`` and ``dV``. Memory besides the outputs: one
-``64 x seq_k`` block per thread, ``O(seq)``.
+that, per batch, head and block of 128 query rows, computes ``P = softmax(scale · Q Kᵀ)`` over
+the keys the rows may see and ``O = P V`` with MKL's GEMMs, reading ``q``, ``k``, ``v`` in their
+BTNH layout (without ``causal``, ``scale · Kᵀ`` is packed once per kv head in MKL's GEMM layout
+and shared by its query blocks) and spreading blocks over XLA's thread pool; it keeps the row
+log-sum-exp ``L``. The backward pass (a custom VJP) is a second call that recomputes
+``P = exp(S - L)`` block by block (FlashAttention-2's equations, as in
+:mod:`parallax.kernels.nn._blocked`), one task per batch and kv head, which owns that head's
+``dK`` and ``dV``. Memory besides the outputs, all ``O(seq)``: one ``128 x seq_k`` block per
+thread (two of ``256 x seq_k`` in the backward pass), and the packed ``K``.
 
 It covers float32 and float64 inputs with ``causal`` or no mask (grouped-query heads included);
 other masks and dtypes keep the blocked path. In programs that are exported or that XLA

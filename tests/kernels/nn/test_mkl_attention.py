@@ -27,6 +27,10 @@ CASES = [  # b, sq, sk, h, kvh, d, dv, causal
     (1, 33, 300, 3, 3, 8, 12, False),  # several key blocks, head_dim_v != head_dim
     (2, 300, 65, 4, 1, 8, 8, True),  # causal with seq_q > seq_k, several query blocks
     (1, 129, 129, 2, 2, 32, 32, True),
+    # Non-causal with more than one full 128-row query block per kv head: K is packed once and
+    # shared; the ragged last block multiplies it unpacked.
+    (1, 300, 200, 4, 2, 16, 24, False),
+    (2, 128, 50, 2, 1, 8, 8, False),  # exactly one block per head, shared by a group of two
 ]
 TOL = {jnp.float32: 2e-6, jnp.float64: 5e-14}
 
