@@ -145,6 +145,19 @@ template <typename T>
   for (int64_t j = 0; j < n; ++j) x[j] *= by;
 }
 
+template <typename T>
+[[gnu::always_inline]] inline T DotOf(const T* x, const T* y, int64_t n) {
+  T lane[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) lane[l] += x[j + l] * y[j + l];
+  }
+  for (int64_t l = 0; j < n; ++j, ++l) lane[l] += x[j] * y[j];
+  T sum = 0;
+  for (int64_t l = 0; l < kLanes; ++l) sum += lane[l];
+  return sum;
+}
+
 // x = p * (x - delta), the backward pass's dS from P and dP.
 template <typename T>
 [[gnu::always_inline]] inline void SoftmaxGrad(const T* p, T* x, int64_t n, T delta) {
@@ -155,6 +168,7 @@ template <typename T>
 #define PARALLAX_ROW_LOOPS(T)                                                                 \
   PARALLAX_HOST_ISA T RowMax(const T* x, int64_t n) { return MaxOf(x, n); }                \
   PARALLAX_HOST_ISA T RowSum(const T* x, int64_t n) { return SumOf(x, n); }                \
+  PARALLAX_HOST_ISA T RowDot(const T* x, const T* y, int64_t n) { return DotOf(x, y, n); }  \
   PARALLAX_HOST_ISA void RowAdd(T* x, int64_t n, T shift) { AddTo(x, n, shift); }          \
   PARALLAX_HOST_ISA void RowScale(T* x, int64_t n, T by) { Scale(x, n, by); }              \
   PARALLAX_HOST_ISA void RowSoftmaxGrad(const T* p, T* x, int64_t n, T delta) {            \
@@ -366,12 +380,14 @@ void BackwardGroup(const Shape& s, bool causal, T scale, const T* q, const T* k,
   const T* vb = v + (b * s.sk * s.kvh + g) * s.dv;
   T* dkb = dk + (b * s.sk * s.kvh + g) * s.d;
   T* dvb = dv + (b * s.sk * s.kvh + g) * s.dv;
-  for (int64_t j = 0; j < s.sk; ++j) {
+  // The first block's products write dK and dV (beta = 0) on the keys it sees; the rest start at 0.
+  for (int64_t j = VisibleKeys(s, causal, 0, std::min(kBackwardBlock, s.sq)); j < s.sk; ++j) {
     std::fill(dkb + j * s.kvh * s.d, dkb + j * s.kvh * s.d + s.d, T(0));
     std::fill(dvb + j * s.kvh * s.dv, dvb + j * s.kvh * s.dv + s.dv, T(0));
   }
   for (int64_t h = g * group; h < (g + 1) * group; ++h) {
     for (int64_t r0 = 0; r0 < s.sq; r0 += kBackwardBlock) {
+      const T beta = h == g * group && r0 == 0 ? T(0) : T(1);
       const int64_t rows = std::min(kBackwardBlock, s.sq - r0);
       const int64_t keys = VisibleKeys(s, causal, r0, rows);
       const int64_t at = (b * s.sq + r0) * s.h + h;
@@ -389,9 +405,7 @@ void BackwardGroup(const Shape& s, bool causal, T scale, const T* q, const T* k,
       for (int64_t i = 0; i < rows; ++i) {
         const T* oi = ob + i * s.h * s.dv;
         const T* doi = dob + i * s.h * s.dv;
-        T delta = 0;
-#pragma omp simd reduction(+ : delta)
-        for (int64_t c = 0; c < s.dv; ++c) delta += oi[c] * doi[c];
+        const T delta = RowDot(oi, doi, s.dv);
         T* prow = p.data() + i * keys;
         T* drow = ds.data() + i * keys;
         const int64_t seen = causal ? std::min(keys, r0 + i + 1) : keys;
@@ -399,9 +413,9 @@ void BackwardGroup(const Shape& s, bool causal, T scale, const T* q, const T* k,
         std::fill(prow + seen, prow + keys, T(0));
         std::fill(drow + seen, drow + keys, T(0));
       }
-      Gemm(CblasTrans, CblasNoTrans, keys, s.dv, rows, T(1), p.data(), keys, dob, s.h * s.dv, T(1),
+      Gemm(CblasTrans, CblasNoTrans, keys, s.dv, rows, T(1), p.data(), keys, dob, s.h * s.dv, beta,
            dvb, s.kvh * s.dv);
-      Gemm(CblasTrans, CblasNoTrans, keys, s.d, rows, scale, ds.data(), keys, qb, s.h * s.d, T(1),
+      Gemm(CblasTrans, CblasNoTrans, keys, s.d, rows, scale, ds.data(), keys, qb, s.h * s.d, beta,
            dkb, s.kvh * s.d);
       Gemm(CblasNoTrans, CblasNoTrans, rows, s.d, keys, scale, ds.data(), keys, kb, s.kvh * s.d,
            T(0), dqb, s.h * s.d);

@@ -31,6 +31,9 @@ CASES = [  # b, sq, sk, h, kvh, d, dv, causal
     # shared; the ragged last block multiplies it unpacked.
     (1, 300, 200, 4, 2, 16, 24, False),
     (2, 128, 50, 2, 1, 8, 8, False),  # exactly one block per head, shared by a group of two
+    # Causal over more than one 256-row backward block: the first block's dK, dV products see
+    # only part of the keys, and the group's second head adds to them.
+    (1, 300, 300, 2, 1, 8, 8, True),
 ]
 TOL = {jnp.float32: 2e-6, jnp.float64: 5e-14}
 
