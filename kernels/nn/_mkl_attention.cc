@@ -305,6 +305,15 @@ ffi::ErrorOr<Shape> GetShape(const ffi::AnyBuffer& q, const ffi::AnyBuffer& k,
   return s;
 }
 
+// The distance between rows of a score block of `keys` columns: whole cache lines, and not a
+// multiple of 4 KiB, whose rows would all compete for the same few sets of the L1 cache.
+template <typename T>
+int64_t RowStride(int64_t keys) {
+  constexpr int64_t line = 64 / sizeof(T), page = 4096 / sizeof(T);
+  const int64_t ld = (keys + line - 1) / line * line;
+  return ld % page == 0 ? ld + line : ld;
+}
+
 // The number of keys query rows [r0, r0 + rows) see: all, or with `causal` those j <= last row.
 int64_t VisibleKeys(const Shape& s, bool causal, int64_t r0, int64_t rows) {
   return causal ? std::min(s.sk, r0 + rows) : s.sk;
@@ -348,16 +357,17 @@ void ForwardBlock(const Shape& s, bool causal, T scale, const T* q, const T* k, 
   const T* vb = v + (b * s.sk * s.kvh + g) * s.dv;
   T* ob = o + ((b * s.sq + r0) * s.h + h) * s.dv;
   T* lb = lse + (b * s.h + h) * s.sq + r0;
-  p.resize(rows * keys);
+  const int64_t ld = RowStride<T>(keys);
+  p.resize(rows * ld);
   T inv[kBlock];
   if (use_packed) {
-    GemmPacked(rows, keys, s.d, qb, s.h * s.d, packed.K(b * s.kvh + g), p.data(), keys);
+    GemmPacked(rows, keys, s.d, qb, s.h * s.d, packed.K(b * s.kvh + g), p.data(), ld);
   } else {
     Gemm(CblasNoTrans, CblasTrans, rows, keys, s.d, scale, qb, s.h * s.d, kb, s.kvh * s.d, T(0),
-         p.data(), keys);
+         p.data(), ld);
   }
   for (int64_t i = 0; i < rows; ++i) {
-    T* row = p.data() + i * keys;
+    T* row = p.data() + i * ld;
     const int64_t seen = causal ? std::min(keys, r0 + i + 1) : keys;
     const T top = RowMax(row, seen);
     const T sum = ShiftedExp(row, seen, top);
@@ -366,7 +376,7 @@ void ForwardBlock(const Shape& s, bool causal, T scale, const T* q, const T* k, 
     inv[i] = T(1) / sum;
   }
   // O = P V with P unnormalised, then each output row divided by its sum: dv per row, not sk.
-  Gemm(CblasNoTrans, CblasNoTrans, rows, s.dv, keys, T(1), p.data(), keys, vb, s.kvh * s.dv, T(0),
+  Gemm(CblasNoTrans, CblasNoTrans, rows, s.dv, keys, T(1), p.data(), ld, vb, s.kvh * s.dv, T(0),
        ob, s.h * s.dv);
   for (int64_t i = 0; i < rows; ++i) RowScale(ob + i * s.h * s.dv, s.dv, inv[i]);
 }
@@ -396,28 +406,29 @@ void BackwardGroup(const Shape& s, bool causal, T scale, const T* q, const T* k,
       const T* dob = dout + at * s.dv;
       T* dqb = dq + at * s.d;
       const T* lb = lse + (b * s.h + h) * s.sq + r0;
-      p.resize(rows * keys);
-      ds.resize(rows * keys);
+      const int64_t ld = RowStride<T>(keys);
+      p.resize(rows * ld);
+      ds.resize(rows * ld);
       Gemm(CblasNoTrans, CblasTrans, rows, keys, s.d, scale, qb, s.h * s.d, kb, s.kvh * s.d, T(0),
-           p.data(), keys);
+           p.data(), ld);
       Gemm(CblasNoTrans, CblasTrans, rows, keys, s.dv, T(1), dob, s.h * s.dv, vb, s.kvh * s.dv,
-           T(0), ds.data(), keys);
+           T(0), ds.data(), ld);
       for (int64_t i = 0; i < rows; ++i) {
         const T* oi = ob + i * s.h * s.dv;
         const T* doi = dob + i * s.h * s.dv;
         const T delta = RowDot(oi, doi, s.dv);
-        T* prow = p.data() + i * keys;
-        T* drow = ds.data() + i * keys;
+        T* prow = p.data() + i * ld;
+        T* drow = ds.data() + i * ld;
         const int64_t seen = causal ? std::min(keys, r0 + i + 1) : keys;
         ExpGrad(prow, drow, seen, lb[i], delta);
         std::fill(prow + seen, prow + keys, T(0));
         std::fill(drow + seen, drow + keys, T(0));
       }
-      Gemm(CblasTrans, CblasNoTrans, keys, s.dv, rows, T(1), p.data(), keys, dob, s.h * s.dv, beta,
+      Gemm(CblasTrans, CblasNoTrans, keys, s.dv, rows, T(1), p.data(), ld, dob, s.h * s.dv, beta,
            dvb, s.kvh * s.dv);
-      Gemm(CblasTrans, CblasNoTrans, keys, s.d, rows, scale, ds.data(), keys, qb, s.h * s.d, beta,
+      Gemm(CblasTrans, CblasNoTrans, keys, s.d, rows, scale, ds.data(), ld, qb, s.h * s.d, beta,
            dkb, s.kvh * s.d);
-      Gemm(CblasNoTrans, CblasNoTrans, rows, s.d, keys, scale, ds.data(), keys, kb, s.kvh * s.d,
+      Gemm(CblasNoTrans, CblasNoTrans, rows, s.d, keys, scale, ds.data(), ld, kb, s.kvh * s.d,
            T(0), dqb, s.h * s.d);
     }
   }
