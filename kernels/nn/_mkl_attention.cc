@@ -26,6 +26,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -178,28 +179,13 @@ PARALLAX_ROW_LOOPS(float)
 PARALLAX_ROW_LOOPS(double)
 #undef PARALLAX_ROW_LOOPS
 
-// exp(row - shift) in place over the first `seen` entries; returns their sum.
-template <typename T>
-T ShiftedExp(T* row, int64_t seen, T shift) {
-  RowAdd(row, seen, -shift);
-  Exp(seen, row, row);
-  return RowSum(row, seen);
-}
-
-// p = exp(p - shift), then ds = p * (ds - delta), over n entries (the backward pass's P and dS).
-template <typename T>
-void ExpGrad(T* p, T* ds, int64_t n, T shift, T delta) {
-  RowAdd(p, n, -shift);
-  Exp(n, p, p);
-  RowSoftmaxGrad(p, ds, n, delta);
-}
-
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-// float32 on AVX-512: the same in one pass, with exp evaluated in registers. exp(t) = 2^n e^r with
-// n = round(t / ln 2), r = t - n ln 2 (ln 2 split in two for an exact product; |r| <= ln 2 / 2)
-// and e^r Cephes' degree-7 polynomial (expf, about 1 ulp); scalef multiplies by 2^n, underflowing
-// to 0 far below the range softmax keeps. t is clamped below at -104 (exp is 0 in float32 there)
-// so that t = -inf gives 0, not inf - inf; NaN passes through.
+#define PARALLAX_AVX512_EXP 1
+// float32 on AVX-512: ShiftedExp and ExpGrad below in one pass each, with exp evaluated in
+// registers. exp(t) = 2^n e^r with n = round(t / ln 2), r = t - n ln 2 (ln 2 split in two for an
+// exact product; |r| <= ln 2 / 2) and e^r Cephes' degree-7 polynomial (expf, about 1 ulp); scalef
+// multiplies by 2^n, underflowing to 0 far below the range softmax keeps. t is clamped below at
+// -104 (exp is 0 in float32 there) so that t = -inf gives 0, not inf - inf; NaN passes through.
 __attribute__((target("avx512f"))) inline __m512 ExpZmm(__m512 t) {
   t = _mm512_max_ps(_mm512_set1_ps(-104.0f), t);
   const __m512 n =
@@ -262,23 +248,33 @@ __attribute__((target("avx512f"))) void ExpGradAvx512(float* p, float* ds, int64
 }
 
 const bool kAvx512 = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f"));
+#endif
 
-template <>
-float ShiftedExp(float* row, int64_t seen, float shift) {
-  if (kAvx512) return ShiftedExpAvx512(row, seen, shift);
+// exp(row - shift) in place over the first `seen` entries; returns their sum.
+template <typename T>
+T ShiftedExp(T* row, int64_t seen, T shift) {
+#ifdef PARALLAX_AVX512_EXP
+  if constexpr (std::is_same_v<T, float>) {
+    if (kAvx512) return ShiftedExpAvx512(row, seen, shift);
+  }
+#endif
   RowAdd(row, seen, -shift);
   Exp(seen, row, row);
   return RowSum(row, seen);
 }
 
-template <>
-void ExpGrad(float* p, float* ds, int64_t n, float shift, float delta) {
-  if (kAvx512) return ExpGradAvx512(p, ds, n, shift, delta);
+// p = exp(p - shift), then ds = p * (ds - delta), over n entries (the backward pass's P and dS).
+template <typename T>
+void ExpGrad(T* p, T* ds, int64_t n, T shift, T delta) {
+#ifdef PARALLAX_AVX512_EXP
+  if constexpr (std::is_same_v<T, float>) {
+    if (kAvx512) return ExpGradAvx512(p, ds, n, shift, delta);
+  }
+#endif
   RowAdd(p, n, -shift);
   Exp(n, p, p);
   RowSoftmaxGrad(p, ds, n, delta);
 }
-#endif
 
 struct Shape {
   int64_t batch, sq, sk, h, kvh, d, dv;
