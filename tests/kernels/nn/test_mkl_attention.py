@@ -49,6 +49,19 @@ def _rel(got, want) -> float:
     return float(jnp.max(jnp.abs(got - want)) / jnp.max(jnp.abs(want)))
 
 
+def _mkl_and_einsum(q, k, v, ct, causal):
+    """(out, dq, dk, dv) through the MKL calls (jitted) and through the einsum path."""
+
+    def run(impl):
+        def f(q, k, v):
+            return nn.dot_product_attention(q, k, v, causal=causal, implementation=impl)
+
+        out, pull = jax.vjp(f, q, k, v)
+        return (out, *pull(ct))
+
+    return jax.jit(lambda: run("mkl"))(), run("einsum")
+
+
 def test_cpu_has_it_where_mkl_is_installed():
     """scripts/test installs the ``cpu-fft`` extra, which carries MKL: a missing or broken
     build fails here, not as slow attention."""
@@ -62,15 +75,7 @@ def test_values_and_gradients_equal_the_einsum_path(case, dtype):
     causal = case[-1]
     with jax.enable_x64(dtype == jnp.float64):
         q, k, v, ct = _arrays(case, dtype)
-
-        def run(impl):
-            def f(q, k, v):
-                return nn.dot_product_attention(q, k, v, causal=causal, implementation=impl)
-
-            out, pull = jax.vjp(f, q, k, v)
-            return (out, *pull(ct))
-
-        got, want = jax.jit(lambda: run("mkl"))(), run("einsum")
+        got, want = _mkl_and_einsum(q, k, v, ct, causal)
         for name, a, w in zip(("out", "dq", "dk", "dv"), got, want, strict=True):
             assert a.dtype == dtype
             assert _rel(a, w) < TOL[dtype], name
@@ -84,16 +89,7 @@ def test_peaked_softmax_where_most_weights_underflow(causal):
     logits' own rounding (about eps32 * |s| ~ 1e-5) bounds how closely two paths agree."""
     case = (1, 150, 150, 2, 2, 16, 16, causal)
     q, k, v, ct = _arrays(case, jnp.float32, seed=2)
-    q = 25 * q
-
-    def run(impl):
-        def f(q, k, v):
-            return nn.dot_product_attention(q, k, v, causal=causal, implementation=impl)
-
-        out, pull = jax.vjp(f, q, k, v)
-        return (out, *pull(ct))
-
-    got, want = jax.jit(lambda: run("mkl"))(), run("einsum")
+    got, want = _mkl_and_einsum(25 * q, k, v, ct, causal)
     for name, a, w in zip(("out", "dq", "dk", "dv"), got, want, strict=True):
         assert bool(jnp.all(jnp.isfinite(a))), name
         assert _rel(a, w) < 3e-5, name
