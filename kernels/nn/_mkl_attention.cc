@@ -18,7 +18,8 @@
 // Backward (FlashAttention-2's equations, Dao 2023), per task (batch, kv head): for each query head
 // of the group and each query block, P = exp(S - L) is recomputed, dP = dO Vᵀ,
 // dS = P * (dP - rowsum(dO * O)), dV += Pᵀ dO, dK += scale dSᵀ Q, dQ = scale dS K. A task owns its
-// kv head's dK and dV, so no two threads write the same rows.
+// kv head's dK and dV, so no two threads write the same rows. Memory: per thread, two
+// `kBackwardBlock x sk` blocks and one kv head's dK and dV.
 //
 // Tasks run over XLA's pool through parallax::Parallel (kernels/_pool.h).
 
@@ -380,16 +381,21 @@ void ForwardBlock(const Shape& s, bool causal, T scale, const T* q, const T* k, 
 template <typename T>
 void BackwardGroup(const Shape& s, bool causal, T scale, const T* q, const T* k, const T* v,
                    const T* o, const T* lse, const T* dout, T* dq, T* dk, T* dv, int64_t task,
-                   std::vector<T>& p, std::vector<T>& ds) {
+                   std::vector<T>& p, std::vector<T>& ds, std::vector<T>& acc) {
   const int64_t b = task / s.kvh, g = task % s.kvh, group = s.h / s.kvh;
   const T* kb = k + (b * s.sk * s.kvh + g) * s.d;
   const T* vb = v + (b * s.sk * s.kvh + g) * s.dv;
-  T* dkb = dk + (b * s.sk * s.kvh + g) * s.d;
-  T* dvb = dv + (b * s.sk * s.kvh + g) * s.dv;
+  T* dko = dk + (b * s.sk * s.kvh + g) * s.d;
+  T* dvo = dv + (b * s.sk * s.kvh + g) * s.dv;
+  // dK and dV accumulate in contiguous rows (the products' output rows `d` apart rather than
+  // `kvh * d`) and are copied out at the end.
+  acc.resize(s.sk * (s.d + s.dv));
+  T* dkb = acc.data();
+  T* dvb = acc.data() + s.sk * s.d;
   // The first block's products write dK and dV (beta = 0) on the keys it sees; the rest start at 0.
   for (int64_t j = VisibleKeys(s, causal, 0, std::min(kBackwardBlock, s.sq)); j < s.sk; ++j) {
-    std::fill(dkb + j * s.kvh * s.d, dkb + j * s.kvh * s.d + s.d, T(0));
-    std::fill(dvb + j * s.kvh * s.dv, dvb + j * s.kvh * s.dv + s.dv, T(0));
+    std::fill(dkb + j * s.d, dkb + j * s.d + s.d, T(0));
+    std::fill(dvb + j * s.dv, dvb + j * s.dv + s.dv, T(0));
   }
   for (int64_t h = g * group; h < (g + 1) * group; ++h) {
     for (int64_t r0 = 0; r0 < s.sq; r0 += kBackwardBlock) {
@@ -421,12 +427,16 @@ void BackwardGroup(const Shape& s, bool causal, T scale, const T* q, const T* k,
         std::fill(drow + seen, drow + keys, T(0));
       }
       Gemm(CblasTrans, CblasNoTrans, keys, s.dv, rows, T(1), p.data(), ld, dob, s.h * s.dv, beta,
-           dvb, s.kvh * s.dv);
+           dvb, s.dv);
       Gemm(CblasTrans, CblasNoTrans, keys, s.d, rows, scale, ds.data(), ld, qb, s.h * s.d, beta,
-           dkb, s.kvh * s.d);
+           dkb, s.d);
       Gemm(CblasNoTrans, CblasNoTrans, rows, s.d, keys, scale, ds.data(), ld, kb, s.kvh * s.d,
            T(0), dqb, s.h * s.d);
     }
+  }
+  for (int64_t j = 0; j < s.sk; ++j) {
+    std::copy(dkb + j * s.d, dkb + (j + 1) * s.d, dko + j * s.kvh * s.d);
+    std::copy(dvb + j * s.dv, dvb + (j + 1) * s.dv, dvo + j * s.kvh * s.dv);
   }
 }
 
@@ -494,10 +504,10 @@ ffi::Error Backward(ffi::ThreadPool pool, ffi::AnyBuffer q, ffi::AnyBuffer k, ff
   auto run = [&](auto zero) {
     using T = decltype(zero);
     parallax::Parallel(pool, tasks, [&](int64_t task) {
-      thread_local std::vector<T> p, ds;
+      thread_local std::vector<T> p, ds, acc;
       BackwardGroup<T>(s, causal, T(scale), Data<T>(q), Data<T>(k), Data<T>(v), Data<T>(o),
                        Data<T>(lse), Data<T>(dout), Data<T>(dq), Data<T>(dk), Data<T>(dv), task,
-                       p, ds);
+                       p, ds, acc);
     });
   };
   switch (q.element_type()) {
