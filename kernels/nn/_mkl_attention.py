@@ -42,7 +42,7 @@ _HANDLER = Handler(
     (FORWARD, BACKWARD),
     switch="PARALLAX_MKL_ATTENTION",
     fallback="attention on CPU keeps the blocked path",
-    flags=lambda: [*_mkl.flags(), "-O3", "-fopenmp-simd"],
+    flags=lambda: [*_mkl.flags(), "-O3"],
 )
 available = _HANDLER.available
 reason = _HANDLER.reason
