@@ -82,7 +82,7 @@ def _abstract_eval(a, b, *, transpose_a, transpose_b):
             f"matmul: contracted sizes differ: {k} and {kb} (shapes {a.shape}, {b.shape}, "
             f"transpose_a={transpose_a}, transpose_b={transpose_b})"
         )
-    return jax.core.ShapedArray((m, n), a.dtype)
+    return a.update(shape=(m, n))
 
 
 @functools.cache
