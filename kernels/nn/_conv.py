@@ -120,6 +120,32 @@ def _conv_2d_as_1d(
     return y.reshape(b, h_out, y.shape[1], co)
 
 
+CHUNK_BYTES = 16 * 2**20
+"""Bytes of stacked input and output per chunk of images when ``conv_2d`` runs as a 1D
+convolution on CPU (:func:`_images_per_chunk`)."""
+
+
+def _images_per_chunk(
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    out: Sequence[int],
+    pads: Sequence[tuple[int, int]],
+    itemsize: int,
+) -> int:
+    """The largest divisor of the batch whose stacked rows and output fit in
+    :data:`CHUNK_BYTES` (at least one image).
+
+    XLA:CPU allocates a program's temporaries afresh on every call; above glibc's 32 MiB mmap
+    threshold every 4 KiB page of them faults on first touch, which costs as much as the
+    convolution. Per chunk the stacked rows (``k_h`` times a padded image) and the output stay
+    a few MB and are reused from one chunk to the next (``lax.map``)."""
+    n, _, w_in, c = x_shape
+    kh, co = w_shape[0], w_shape[-1]
+    per_image = itemsize * out[0] * ((w_in + sum(pads[1])) * kh * c + out[1] * co)
+    fits = max(1, CHUNK_BYTES // max(per_image, 1))
+    return max(d for d in range(1, n + 1) if n % d == 0 and d <= fits)
+
+
 def _conv(
     params: Mapping[str, Array],
     x: Array,
@@ -154,8 +180,17 @@ def _conv(
     pads = conv_padding(padding, x.shape[1:-1], w.shape[:nd], strides, dil)
     spec = ("NWC", "WIO", "NWC") if nd == 1 else ("NHWC", "HWIO", "NHWC")
 
+    bias = params.get("bias")
+    if bias is not None:
+        check_array("params['bias']", bias, shape=(w.shape[-1],))
+
+    def add_bias(y: Array) -> Array:
+        if bias is None:
+            return y
+        return y + bias.astype(y.dtype).reshape((1,) * (nd + 1) + (bias.shape[0],))
+
     def direct(x: Array, w: Array) -> Array:
-        return lax.conv_general_dilated(
+        y = lax.conv_general_dilated(
             x,
             w,
             window_strides=strides,
@@ -164,9 +199,7 @@ def _conv(
             dimension_numbers=spec,
             feature_group_count=groups,
         )
-
-    def as_1d(x: Array, w: Array) -> Array:
-        return _conv_2d_as_1d(x, w, strides, pads, dil, groups)
+        return add_bias(y)
 
     out = [
         (n + lo + hi - (k - 1) * d - 1) // s + 1
@@ -174,12 +207,20 @@ def _conv(
             x.shape[1:-1], pads, w.shape[:nd], dil, strides, strict=True
         )
     ]
-    y = cpu_or_default(nd == 2 and min(out) >= 1, as_1d, direct, x, w)
-    if "bias" in params:
-        b = params["bias"]
-        check_array("params['bias']", b, shape=(w.shape[-1],))
-        y = y + b.astype(y.dtype).reshape((1,) * (nd + 1) + (b.shape[0],))
-    return y
+    if nd == 1 or min(out) < 1:
+        return direct(x, w)
+    chunk = _images_per_chunk(x.shape, w.shape, out, pads, x.dtype.itemsize)
+
+    def as_1d(x: Array, w: Array) -> Array:
+        def images(x: Array) -> Array:
+            return add_bias(_conv_2d_as_1d(x, w, strides, pads, dil, groups))
+
+        if chunk == x.shape[0]:
+            return images(x)
+        y = lax.map(images, x.reshape(x.shape[0] // chunk, chunk, *x.shape[1:]))
+        return y.reshape(x.shape[0], *y.shape[2:])
+
+    return cpu_or_default(True, as_1d, direct, x, w)
 
 
 def conv_1d(

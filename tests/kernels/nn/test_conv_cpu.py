@@ -100,3 +100,26 @@ def test_cpu_lowers_to_a_1d_convolution_and_other_platforms_keep_the_2d_one():
     assert _conv_ranks(f, x, k, platform="cpu") == {3}
     assert _conv_ranks(f, x, k, platform="cuda") == {4}
     assert _conv_ranks(f, x, k, platform="tpu") == {4}
+
+
+def test_cpu_form_in_chunks_of_images_with_bias(monkeypatch, x64):
+    """Batches whose stacked rows exceed ``CHUNK_BYTES`` run a few images at a time."""
+    from parallax.kernels.nn import _conv
+
+    monkeypatch.setattr(_conv, "CHUNK_BYTES", 6000)
+    x = jnp.asarray(R.standard_normal((6, 5, 4, 3)))
+    k = jnp.asarray(R.standard_normal((3, 2, 3, 4)))
+    b = jnp.asarray(R.standard_normal(4))
+    assert _conv._images_per_chunk(x.shape, k.shape, (5, 4), ((1, 1), (0, 1)), 8) == 2
+
+    def ours(x, k, b):
+        return nn.conv_2d({"kernel": k, "bias": b}, x, padding="SAME")
+
+    def xla(x, k, b):
+        return _direct(x, k, 1, "SAME", 1, 1) + b.reshape(1, 1, 1, -1)
+
+    np.testing.assert_allclose(np.asarray(jax.jit(ours)(x, k, b)), np.asarray(xla(x, k, b)))
+    grads = jax.grad(lambda *a: jnp.sum(jnp.sin(ours(*a))), argnums=(0, 1, 2))(x, k, b)
+    wants = jax.grad(lambda *a: jnp.sum(jnp.sin(xla(*a))), argnums=(0, 1, 2))(x, k, b)
+    for g, w in zip(grads, wants, strict=True):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-12, atol=1e-12)
