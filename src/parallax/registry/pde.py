@@ -168,17 +168,18 @@ _TEST_LOOP: dict[str, Any] = {"steps": 6, "save_every": 3}
 _BENCH_LOOP: dict[str, Any] = {"steps": 100, "save_every": 100}
 
 
-def _etdrk4_bound(*, hlo_mb: float, model_mb: float, fft_share: int) -> str:
+def _etdrk4_bound(*, hlo_mb: float, model_mb: float, fft_share: int, temp_mib: float) -> str:
     """What bounds an ETDRK4 bench case below half the bandwidth ceiling: ``hlo_mb``, the
     operand and result bytes of the ops of one step in the optimized float32 HLO;
     ``model_mb``, the case's bytes per step; ``fft_share``, MKL FFTs' percentage of the
-    step's op time in a ``jax.profiler`` trace."""
+    step's op time in a ``jax.profiler`` trace; ``temp_mib``, XLA's temporaries
+    (``memory_analysis``)."""
     return (
         "the bytes model is a lower bound (one read and one write of the field per FFT): the "
         "optimized HLO's ETDRK4 stage combinations and nonlinear products add elementwise "
         f"fusions and move ~{hlo_mb / model_mb:.0f}x those bytes ({hlo_mb:.0f} vs "
         f"{model_mb:.0f} MB per step) within a working set that fits in L3 (XLA's "
-        f"temporaries: 10-16 MiB). MKL's FFTs take ~{fft_share}% of the step's op time in a "
+        f"temporaries: {temp_mib:g} MiB). MKL's FFTs take ~{fft_share}% of the step's op time in a "
         "trace, the elementwise "
         "fusions the rest. Counted in real traffic the row is above the bandwidth ceiling: the "
         "number of passes over the field, not the FFT flops, bounds it."
@@ -196,13 +197,13 @@ def _spectral_spec(
     test: dict[str, Any],
     bench: dict[str, Any],
     more: dict[str, dict[str, Any]] | None = None,
-    bench_profile: tuple[float, int] | None = None,
+    bench_profile: tuple[float, int, float] | None = None,
     **shared: Any,
 ) -> None:
     """Register a spectral rollout: ``test``, ``bench`` and the ``more`` cases are each a
     :func:`_spectral_case`'s own arguments (``shape``, ``params``, statics), over the
     ``shared`` ones and the loop of :data:`_TEST_LOOP` (``test``) or :data:`_BENCH_LOOP`;
-    ``bench_profile``: ``(hlo_mb, fft_share)`` of the bench case for :func:`_etdrk4_bound`
+    ``bench_profile``: ``(hlo_mb, fft_share, temp_mib)`` of the bench case for :func:`_etdrk4_bound`
     (what bounds it, :attr:`KernelSpec.bounds`)."""
     base = {"grid_dims": grid_dims, "ffts_per_step": ffts_per_step, **shared}
     cases = {"test": _spectral_case(**base, **(_TEST_LOOP | test))}
@@ -210,9 +211,11 @@ def _spectral_spec(
         cases[case] = _spectral_case(**base, **(_BENCH_LOOP | own))
     bounds = {}
     if bench_profile is not None:
-        hlo_mb, fft_share = bench_profile
+        hlo_mb, fft_share, temp_mib = bench_profile
         model_mb = 2 * ffts_per_step * 4 * np.prod(bench["shape"]) / 1e6  # float32, per step
-        bounds["bench"] = _etdrk4_bound(hlo_mb=hlo_mb, model_mb=model_mb, fft_share=fft_share)
+        bounds["bench"] = _etdrk4_bound(
+            hlo_mb=hlo_mb, model_mb=model_mb, fft_share=fft_share, temp_mib=temp_mib
+        )
     register(
         KernelSpec(
             name=name,
@@ -237,6 +240,7 @@ _spectral_spec(
     bench={"shape": (64, 4096), "params": {"dt": 0.25}, "length": 32 * _KS_L},
     grad_wrt=("u0", "dt"),
     description="1D Kuramoto–Sivashinsky u_t + ½(u²)_x + u_xx + u_xxxx = 0, ETDRK4, periodic",
+    bench_profile=(44.5, 60, 5.10),
 )
 
 _spectral_spec(
@@ -248,6 +252,7 @@ _spectral_spec(
     bench={"shape": (64, 4096), "params": {"dt": 1e-3, "nu": 0.01}},
     grad_wrt=("u0", "dt", "nu"),
     description="1D viscous Burgers u_t + ½(u²)_x = ν u_xx, ETDRK4, periodic",
+    bench_profile=(44.5, 61, 5.10),
 )
 
 # 2D KS on L = 10π (test: 16², the resolution of ks_linear_growth) and L = 32π at 256² for the
@@ -261,7 +266,7 @@ _spectral_spec(
     test={"shape": (2, 16, 16), "params": {"dt": 0.1}, "length": 10 * np.pi},
     bench={"shape": (4, 256, 256), "params": {"dt": 0.1}, "length": _KS_L},
     grad_wrt=("u0", "dt"),
-    bench_profile=(77.2, 62),
+    bench_profile=(77.2, 62, 9.57),
     description="2D Kuramoto–Sivashinsky u_t + ½|∇u|² + Δu + Δ²u = 0, ETDRK4, periodic",
 )
 
@@ -276,7 +281,7 @@ _spectral_spec(
     test={"shape": (2, 2, 16, 16), "params": {"dt": 0.01, "nu": 0.1}},
     bench={"shape": (4, 2, 256, 256), "params": {"dt": 1e-3, "nu": 0.01}},
     grad_wrt=("u0", "dt", "nu"),
-    bench_profile=(199.6, 60),
+    bench_profile=(199.6, 60, 15.62),
     description="2D viscous Burgers u_t + (u·∇)u = νΔu (advective form), ETDRK4, periodic",
 )
 
@@ -292,7 +297,7 @@ _spectral_spec(
     test={"shape": (2, 16, 16), "params": {"dt": 0.05, "eps": 0.1}},
     bench={"shape": (4, 256, 256), "params": {"dt": 0.05, "eps": 0.05}},
     grad_wrt=("u0", "dt", "eps"),
-    bench_profile=(47.6, 54),
+    bench_profile=(47.6, 54, 9.57),
     description="Allen–Cahn u_t = ε²Δu + u - u³ in 1D/2D/3D (ndim), ETDRK4, periodic",
 )
 
@@ -305,6 +310,7 @@ _spectral_spec(
     bench={"shape": (64, 1024), "params": {"dt": 1e-4}},
     grad_wrt=("u0", "dt"),
     description="KdV u_t + 6 u u_x + u_xxx = 0, ETDRK4 (dispersion exact), periodic",
+    bench_profile=(11.1, 60, 1.28),
 )
 
 
@@ -338,7 +344,7 @@ _spectral_spec(
         },
     },
     grad_wrt=("w0", "dt", "nu", "drag", "forcing"),
-    bench_profile=(116.5, 50),
+    bench_profile=(116.5, 50, 10.83),
     description="2D Navier–Stokes vorticity form, Kolmogorov forcing, linear drag, ETDRK4",
 )
 
