@@ -110,15 +110,18 @@ def load(stem: str, source: Path, flags: Sequence[str] = ()) -> ctypes.CDLL:
         return ctypes.cdll.LoadLibrary(str(_build(stem, source, cxx, flags)))
 
 
-def handler_may_run(ctx) -> bool:
+def handler_may_run(ctx, *, partitionable: bool = False) -> bool:
     """Whether the op being lowered (``ctx``, a lowering rule's context) may become one of
     parallax's custom calls rather than XLA's own op: not in a program being exported
     (``jax.export`` refuses custom calls without a compatibility guarantee, and the artifact
-    must run where no handler was ever built), and not where XLA's partitioner splits the op
-    (several devices outside a ``shard_map`` manual over every mesh axis of size above one: it
-    knows how to partition XLA's ops, not a custom call)."""
+    must run where no handler was ever built), and, unless the call is ``partitionable``
+    (its operands are replicated scalars), not where XLA's partitioner splits the op (several
+    devices outside a ``shard_map`` manual over every mesh axis of size above one: it knows how
+    to partition XLA's ops, not a custom call)."""
     if ctx.module_context.lowering_parameters.for_export:
         return False
+    if partitionable:
+        return True
     axes = ctx.module_context.axis_context
     if getattr(axes, "num_devices", 1) > 1:
         return False
@@ -197,40 +200,50 @@ native_call_p = Primitive("parallax_native_call")
 native_call_p.multiple_results = True
 
 
-def call(target: str, fallback: Callable[..., Sequence[jax.Array]], *args: jax.Array, **attrs):
+def call(
+    target: str,
+    fallback: Callable[..., Sequence[jax.Array]],
+    *args: jax.Array,
+    partitionable: bool = False,
+    **attrs,
+):
     """The outputs of the custom call ``target`` on ``args`` (with attributes ``attrs``) where
-    :func:`handler_may_run`, else those of ``fallback(*args)``, traced now: the same values
-    computed with XLA's ops, for GPU/TPU lowerings, exported programs and programs XLA
-    partitions. The caller checks that the handler is available. Under ``vmap`` the batch axis
-    leads every argument (the handler treats leading axes as a batch)."""
+    :func:`handler_may_run` (given ``partitionable``), else those of ``fallback(*args)``, traced
+    now: the same values computed with XLA's ops, for GPU/TPU lowerings, exported programs and
+    programs XLA partitions. The caller checks that the handler is available. Under ``vmap``
+    the batch axis leads every argument (the handler treats leading axes as a batch)."""
     closed = jax.make_jaxpr(lambda *a: tuple(fallback(*a)))(*args)
-    return native_call_p.bind(*args, target=target, fallback=closed, attrs=tuple(attrs.items()))
+    return native_call_p.bind(
+        *args,
+        target=target,
+        fallback=closed,
+        partitionable=partitionable,
+        attrs=tuple(attrs.items()),
+    )
 
 
-def _native_call_impl(*args, target: str, fallback: ClosedJaxpr, attrs: tuple):
-    run = jax.jit(lambda *a: native_call_p.bind(*a, target=target, fallback=fallback, attrs=attrs))
-    return run(*args)
+def _native_call_impl(*args, **params):
+    return jax.jit(lambda *a: native_call_p.bind(*a, **params))(*args)
 
 
-def _fallback_lowering(ctx, *args, target: str, fallback: ClosedJaxpr, attrs: tuple):
-    del target, attrs
+def _fallback_lowering(ctx, *args, fallback: ClosedJaxpr, **_):
     return mlir.lower_fun(jaxpr_as_fun(fallback), multiple_results=True)(ctx, *args)
 
 
-def _native_call_lowering(ctx, *args, target: str, fallback: ClosedJaxpr, attrs: tuple):
-    if not handler_may_run(ctx):
-        return _fallback_lowering(ctx, *args, target=target, fallback=fallback, attrs=attrs)
+def _native_call_lowering(ctx, *args, target: str, partitionable: bool, attrs: tuple, **params):
+    if not handler_may_run(ctx, partitionable=partitionable):
+        return _fallback_lowering(ctx, *args, **params)
     return jax.ffi.ffi_lowering(target)(ctx, *args, **dict(attrs))
 
 
-def _native_call_batch(args, dims, *, target: str, fallback: ClosedJaxpr, attrs: tuple):
+def _native_call_batch(args, dims, *, fallback: ClosedJaxpr, **params):
     size = next(a.shape[d] for a, d in zip(args, dims, strict=True) if d is not None)
     moved = [
         jax.numpy.broadcast_to(a, (size, *a.shape)) if d is None else jax.numpy.moveaxis(a, d, 0)
         for a, d in zip(args, dims, strict=True)
     ]
     batched = jax.make_jaxpr(jax.vmap(jaxpr_as_fun(fallback)))(*moved)
-    outs = native_call_p.bind(*moved, target=target, fallback=batched, attrs=attrs)
+    outs = native_call_p.bind(*moved, fallback=batched, **params)
     return outs, [0] * len(outs)
 
 

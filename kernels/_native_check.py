@@ -12,6 +12,10 @@ The handler is compiled on first use (:mod:`parallax.kernels._native`). Where it
 built (no compiler), where ``PARALLAX_NATIVE_CHECKS=0``, and on GPU/TPU (a ``platform_dependent``
 branch), checks keep :func:`equinox.branched_error_if`.
 
+In a program being exported the failing branch returns NaN instead
+(zeros for integer and boolean values), as ``value_checks("nan")`` does: an exported artifact
+must run where no handler was built (:func:`parallax.kernels._native.call`).
+
 Semantics match equinox's: the check returns ``x`` and runs only if that value is used; under
 ``vmap`` it fails when any batch element fails (the message of the largest index wins); its JVP
 passes tangents through.
@@ -51,9 +55,19 @@ available = _HANDLER.available
 def _fail_if(x: Any, pred: jax.Array, index: jax.Array, messages: str) -> Any:
     leaves, tree = jax.tree.flatten(x)
 
+    def poisoned(index: jax.Array) -> list[jax.Array]:
+        del index
+        return [
+            jnp.full(
+                leaf.shape, jnp.nan if jnp.issubdtype(leaf.dtype, jnp.inexact) else 0, leaf.dtype
+            )
+            for leaf in leaves
+        ]
+
     def fail() -> Any:
-        call = jax.ffi.ffi_call(TARGET, [jax.typeof(leaf) for leaf in leaves])
-        return jax.tree.unflatten(tree, call(index, messages=messages))
+        return jax.tree.unflatten(
+            tree, _native.call(TARGET, poisoned, index, partitionable=True, messages=messages)
+        )
 
     return lax.cond(pred, fail, lambda: x)
 

@@ -45,3 +45,27 @@ def test_exported_program_has_no_custom_call_and_matches(name):
             jax.tree.leaves(restored.call(*args)), jax.tree.leaves(jax.jit(fn)(*args)), strict=True
         ):
             np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=2e-5, atol=2e-5)
+
+
+def test_exported_value_checks_poison_the_result_with_nan():
+    """A traced value check exports too; in the artifact a failed check gives NaN, as
+    ``value_checks("nan")`` does, since the artifact runs without the CPU handler."""
+    from parallax.kernels import pde
+
+    def rollout(u0, dt):
+        return pde.heat_rollout(u0, dt, jnp.float32(0.5), num_steps=3)
+
+    u0 = _normal(2, 16)
+    exported = jax.export.export(jax.jit(rollout))(u0, jnp.float32(1e-3))
+    assert "parallax_" not in exported.mlir_module()
+    restored = jax.export.deserialize(exported.serialize())
+    for got, want in zip(
+        jax.tree.leaves(restored.call(u0, jnp.float32(1e-3))),
+        jax.tree.leaves(jax.jit(rollout)(u0, jnp.float32(1e-3))),
+        strict=True,
+    ):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=2e-6, atol=2e-6)
+    bad = jax.tree.leaves(restored.call(u0, jnp.float32(-1.0)))
+    assert all(np.isnan(np.asarray(leaf)).all() for leaf in bad if leaf.dtype.kind == "f")
+    with pytest.raises(Exception, match="dt: expected a value > 0"):
+        jax.block_until_ready(jax.jit(rollout)(u0, jnp.float32(-1.0)))
