@@ -21,6 +21,7 @@ torch's ``nn.Linear.weight`` is ``(out, in)``, so a port transposes::
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Literal
@@ -30,7 +31,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import check_array, check_keys
-from parallax.kernels._platform import cpu_or_default
+from parallax.kernels._platform import cpu_or_default, unsharded
+from parallax.kernels.nn import _mkl_mlp
 from parallax.kernels.nn._mkl_matmul import dense
 
 __all__ = ["ACTIVATIONS", "gated_mlp", "get_activation", "linear", "mlp"]
@@ -126,22 +128,68 @@ def _cpu_token_chunks(f: Callable[[Array], Array], x: Array) -> Array:
     return cpu_or_default(chunk is not None, chunked, f, x)
 
 
-def _dense(x: Array, w: Array, b: Array | None, wname: str, bname: str) -> Array:
+def _check_layer(d_in: int, dtype: jnp.dtype, w: Array, b: Array | None, wname: str, bname: str):
+    """Checks one layer's ``w (d_in, d_out)`` and ``b (d_out,)`` against its input."""
     check_array(f"params['{wname}']", w, ndim=2)
-    if w.shape[0] != x.shape[-1]:
+    if w.shape[0] != d_in:
         raise ValueError(
-            f"params['{wname}']: expected shape ({x.shape[-1]}, d_out) (layout (in, out)) for "
-            f"input features {x.shape[-1]}, got {tuple(w.shape)}"
+            f"params['{wname}']: expected shape ({d_in}, d_out) (layout (in, out)) for "
+            f"input features {d_in}, got {tuple(w.shape)}"
         )
-    if w.dtype != x.dtype:
-        raise TypeError(f"params['{wname}']: expected dtype {x.dtype} (as x), got {w.dtype}")
-    y = project(x, w)
+    if w.dtype != dtype:
+        raise TypeError(f"params['{wname}']: expected dtype {dtype} (as x), got {w.dtype}")
     if b is not None:
         check_array(f"params['{bname}']", b, shape=(w.shape[1],))
-        if b.dtype != x.dtype:
-            raise TypeError(f"params['{bname}']: expected dtype {x.dtype} (as x), got {b.dtype}")
-        y = y + b.reshape((1,) * (y.ndim - 1) + (b.shape[0],))
-    return y
+        if b.dtype != dtype:
+            raise TypeError(f"params['{bname}']: expected dtype {dtype} (as x), got {b.dtype}")
+
+
+def _affine(x: Array, w: Array, b: Array | None) -> Array:
+    y = project(x, w)
+    return y if b is None else y + b.reshape((1,) * (y.ndim - 1) + (b.shape[0],))
+
+
+@functools.cache
+def _layers(activation: str, gated: bool) -> Callable[..., Array]:
+    """The (gated) MLP over ``x (..., d_in)`` in JAX's ops, token-chunked on CPU; params as
+    :func:`parallax.kernels.nn._mkl_mlp.token_mlp` takes them (a bias may be None)."""
+    act = get_activation(activation)
+
+    def layers(x: Array, *p: Array | None) -> Array:
+        if gated:
+            wg, bg, wu, bu, wd, bd = p
+
+            def rows(x: Array) -> Array:
+                g = act(_affine(x, wg, bg))  # type: ignore[arg-type]
+                return _affine(g * _affine(x, wu, bu), wd, bd)  # type: ignore[arg-type]
+        else:
+            w1, b1, w2, b2 = p
+
+            def rows(x: Array) -> Array:
+                return _affine(act(_affine(x, w1, b1)), w2, b2)  # type: ignore[arg-type]
+
+        return _cpu_token_chunks(rows, x)
+
+    return layers
+
+
+def _run(x: Array, params: tuple[Array | None, ...], activation: str, gated: bool) -> Array:
+    """The MLP: the one-pass CPU handler (:mod:`parallax.kernels.nn._mkl_mlp`) for unsharded
+    float32/float64 operands, else :func:`_layers`."""
+    layers = _layers(activation, gated)
+    present = [p for p in params if p is not None]
+    if not (_mkl_mlp.applies(x, activation) and unsharded(x, *present)) or x.ndim == 0:
+        return layers(x, *params)
+    if not _mkl_mlp.available():
+        return layers(x, *params)
+    full = tuple(
+        jnp.zeros((params[i - 1].shape[1],), x.dtype) if p is None else p  # type: ignore[union-attr]
+        for i, p in enumerate(params)
+    )
+    y = _mkl_mlp.token_mlp(
+        x.reshape(-1, x.shape[-1]), full, activation=activation, reference=layers
+    )
+    return y.reshape(*x.shape[:-1], y.shape[-1])
 
 
 def linear(
@@ -150,7 +198,8 @@ def linear(
     """``x @ kernel + bias`` with ``kernel`` of shape ``(d_in, d_out)``."""
     check_array("x", x, min_ndim=1)
     check_keys(params, ("kernel",), ("bias",))
-    return _dense(x, params["kernel"], params.get("bias"), "kernel", "bias")
+    _check_layer(x.shape[-1], x.dtype, params["kernel"], params.get("bias"), "kernel", "bias")
+    return _affine(x, params["kernel"], params.get("bias"))
 
 
 def mlp(
@@ -162,13 +211,11 @@ def mlp(
     """Two-layer perceptron ``φ(x W1 + b1) W2 + b2``."""
     check_array("x", x, min_ndim=1)
     check_keys(params, ("w1", "w2"), ("b1", "b2"))
-    act = get_activation(activation)
-
-    def two_layers(x: Array) -> Array:
-        h = act(_dense(x, params["w1"], params.get("b1"), "w1", "b1"))
-        return _dense(h, params["w2"], params.get("b2"), "w2", "b2")
-
-    return _cpu_token_chunks(two_layers, x)
+    get_activation(activation)
+    w1, b1, w2, b2 = (params.get(k) for k in ("w1", "b1", "w2", "b2"))
+    _check_layer(x.shape[-1], x.dtype, w1, b1, "w1", "b1")  # type: ignore[arg-type]
+    _check_layer(w1.shape[1], x.dtype, w2, b2, "w2", "b2")  # type: ignore[union-attr,arg-type]
+    return _run(x, (w1, b1, w2, b2), activation, gated=False)
 
 
 def gated_mlp(
@@ -181,16 +228,15 @@ def gated_mlp(
     ``"gelu_exact"`` or ``"gelu_tanh"``."""
     check_array("x", x, min_ndim=1)
     check_keys(params, ("w_gate", "w_up", "w_down"), ("b_gate", "b_up", "b_down"))
-    act = get_activation(activation)
+    get_activation(activation)
     if params["w_gate"].shape != params["w_up"].shape:
         raise ValueError(
             f"params['w_up']: expected the shape of params['w_gate'] "
             f"{tuple(params['w_gate'].shape)}, got {tuple(params['w_up'].shape)}"
         )
-
-    def glu(x: Array) -> Array:
-        g = act(_dense(x, params["w_gate"], params.get("b_gate"), "w_gate", "b_gate"))
-        u = _dense(x, params["w_up"], params.get("b_up"), "w_up", "b_up")
-        return _dense(g * u, params["w_down"], params.get("b_down"), "w_down", "b_down")
-
-    return _cpu_token_chunks(glu, x)
+    names = ("w_gate", "b_gate", "w_up", "b_up", "w_down", "b_down")
+    wg, bg, wu, bu, wd, bd = (params.get(k) for k in names)
+    _check_layer(x.shape[-1], x.dtype, wg, bg, "w_gate", "b_gate")  # type: ignore[arg-type]
+    _check_layer(x.shape[-1], x.dtype, wu, bu, "w_up", "b_up")  # type: ignore[arg-type]
+    _check_layer(wg.shape[1], x.dtype, wd, bd, "w_down", "b_down")  # type: ignore[union-attr,arg-type]
+    return _run(x, (wg, bg, wu, bu, wd, bd), activation, gated=True)

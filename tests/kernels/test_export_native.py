@@ -1,6 +1,6 @@
-"""Programs that use parallax's C++ handlers on CPU (FFT, dense products, attention) export with
-``jax.export``: the exported module lowers them to XLA's ops, and the artifact computes what the
-jitted function does, forward and backward."""
+"""Programs that use parallax's C++ handlers on CPU (FFT, dense products, MLPs, attention)
+export with ``jax.export``: the exported module lowers them to XLA's ops, and the artifact
+computes what the jitted function does, forward and backward."""
 
 from __future__ import annotations
 
@@ -23,9 +23,18 @@ def _attention(q, k, v):
     return nn.dot_product_attention(q, k, v, causal=True)
 
 
+def _gated_mlp(x, w_gate, w_up, w_down):
+    params = {"w_gate": w_gate, "w_up": w_up, "w_down": w_down}
+    return nn.gated_mlp(params, x, activation="silu")
+
+
 CASES = {
     "fft": (lambda x: fft.irfftn(fft.rfftn(x) * 0.5, (16,)), (_normal(3, 16),)),
     "dense": (dense, (_normal(4, 8), _normal(8, 5))),
+    "gated_mlp": (
+        _gated_mlp,
+        (_normal(3, 5, 8), _normal(8, 6) / 3, _normal(8, 6) / 3, _normal(6, 4) / 3),
+    ),
     "attention": (_attention, (_normal(2, 9, 4, 8), _normal(2, 9, 2, 8), _normal(2, 9, 2, 8))),
 }
 

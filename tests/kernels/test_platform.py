@@ -49,8 +49,9 @@ def test_chunk_size(tokens, chunk):
 
 @pytest.mark.parametrize("gated", [False, True])
 def test_token_chunked_mlp_equals_the_whole_batch(gated):
-    """(3, 400, 8) -> 1200 tokens: three chunks of 400 on CPU (a loop in the lowered program),
-    the whole batch on TPU; values and gradients equal the unchunked formula."""
+    """(3, 400, 8) -> 1200 tokens: three chunks of 400 on CPU (a loop in the lowered program:
+    the derivative always, the forward pass where the one-pass MLP handler is off), the whole
+    batch on TPU; values and gradients equal the unchunked formula."""
     r = np.random.default_rng(0)
     x = jnp.asarray(r.standard_normal((3, 400, 8)), jnp.float32)
     w = {
@@ -80,12 +81,18 @@ def test_token_chunked_mlp_equals_the_whole_batch(gated):
         def ref(p, x):
             return jnp.tanh(x @ p["w1"]) @ p["w2"]
 
-    assert "stablehlo.while" in _lowered(f, params, x, platform="cpu")
-    assert "stablehlo.while" not in _lowered(f, params, x, platform="tpu")
+    def loss(p, x):
+        return jnp.sum(f(p, x) ** 2)
+
+    assert "stablehlo.while" in _lowered(jax.grad(loss), params, x, platform="cpu")
+    assert "stablehlo.while" not in _lowered(jax.grad(loss), params, x, platform="tpu")
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("PARALLAX_MKL_MLP", "0")
+        assert "stablehlo.while" in _lowered(lambda p, x: f(p, x), params, x, platform="cpu")
     np.testing.assert_allclose(
         np.asarray(jax.jit(f)(params, x)), np.asarray(ref(params, x)), rtol=1e-5, atol=1e-6
     )
-    g = jax.jit(jax.grad(lambda p, x: jnp.sum(f(p, x) ** 2), (0, 1)))(params, x)
+    g = jax.jit(jax.grad(loss, (0, 1)))(params, x)
     g_ref = jax.grad(lambda p, x: jnp.sum(ref(p, x) ** 2), (0, 1))(params, x)
     for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
