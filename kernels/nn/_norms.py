@@ -14,18 +14,21 @@ Parameter pytrees (flat dicts)::
     rms_norm:   {"scale": (features,)}
 
 torch names the scale ``weight`` (``nn.LayerNorm.weight``/``nn.RMSNorm.weight``); the layout is the
-same. Low-precision inputs (bfloat16, float16) are normalised in float32 and cast back.
+same. Low-precision inputs (bfloat16, float16) are normalised in float32 and cast back. On CPU,
+unsharded float32 and float64 inputs go through a C++ handler that normalises blocks of rows on
+every core (:mod:`parallax.kernels.nn._norm_rows`, ``PARALLAX_NORM_ROWS=0`` turns it off).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import check_array
+from parallax.kernels._platform import cpu_or_default
+from parallax.kernels.nn import _norm_rows
 
 __all__ = ["layer_norm", "rms_norm"]
 
@@ -55,6 +58,24 @@ def _compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
     return jnp.dtype(jnp.float32) if jnp.finfo(dtype).bits < 32 else jnp.dtype(dtype)
 
 
+def _normalise(x: Array, scale: Array, bias: Array | None, eps: float, *, centred: bool) -> Array:
+    """The handler on CPU for unsharded float32/float64 ``x``, the equations in XLA's ops
+    everywhere else (low precision in float32, cast back)."""
+
+    def xla(x, scale, *bias):
+        cdt = _compute_dtype(x.dtype)
+        b = bias[0].astype(cdt) if bias else None
+        y = _norm_rows.reference(x.astype(cdt), scale.astype(cdt), b, eps, centred)[0]
+        return y.astype(x.dtype)
+
+    def handler(x, scale, *bias):
+        return _norm_rows.normalise(x, scale, *bias or (None,), eps=eps, centred=centred)
+
+    args = (x, scale) if bias is None else (x, scale, bias)
+    use = _norm_rows.applies(x) and _norm_rows.available()
+    return cpu_or_default(use, handler, xla, *args)
+
+
 def layer_norm(
     params: Mapping[str, Float[Array, " features"]],
     x: Float[Array, "*batch features"],
@@ -63,18 +84,7 @@ def layer_norm(
 ) -> Float[Array, "*batch features"]:
     """LayerNorm over the last axis: ``(x - mean) / sqrt(var + eps) * scale + bias``."""
     _check(params, x, ("scale", "bias"))
-    eps = _eps(eps)
-    cdt = _compute_dtype(x.dtype)
-    xc = x.astype(cdt)
-    mean = jnp.mean(xc, axis=-1, keepdims=True)
-    centred = xc - mean
-    var = jnp.mean(jnp.square(centred), axis=-1, keepdims=True)
-    y = centred * jax.lax.rsqrt(var + jnp.asarray(eps, cdt))
-    shape = (1,) * (x.ndim - 1) + (x.shape[-1],)
-    y = y * params["scale"].astype(cdt).reshape(shape)
-    if "bias" in params:
-        y = y + params["bias"].astype(cdt).reshape(shape)
-    return y.astype(x.dtype)
+    return _normalise(x, params["scale"], params.get("bias"), _eps(eps), centred=True)
 
 
 def rms_norm(
@@ -85,10 +95,4 @@ def rms_norm(
 ) -> Float[Array, "*batch features"]:
     """RMSNorm over the last axis: ``x / sqrt(mean(x^2) + eps) * scale`` (no centring)."""
     _check(params, x, ("scale",))
-    eps = _eps(eps)
-    cdt = _compute_dtype(x.dtype)
-    xc = x.astype(cdt)
-    ms = jnp.mean(jnp.square(xc), axis=-1, keepdims=True)
-    shape = (1,) * (x.ndim - 1) + (x.shape[-1],)
-    y = xc * jax.lax.rsqrt(ms + jnp.asarray(eps, cdt)) * params["scale"].astype(cdt).reshape(shape)
-    return y.astype(x.dtype)
+    return _normalise(x, params["scale"], None, _eps(eps), centred=False)

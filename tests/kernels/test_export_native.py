@@ -1,5 +1,5 @@
-"""Programs that use parallax's C++ handlers on CPU (FFT, dense products, MLPs, attention)
-export with ``jax.export``: the exported module lowers them to XLA's ops, and the artifact
+"""Programs that use parallax's C++ handlers on CPU (FFT, dense products, MLPs, attention,
+norms) export with ``jax.export``: the exported module lowers them to XLA's ops, and the artifact
 computes what the jitted function does, forward and backward."""
 
 from __future__ import annotations
@@ -28,6 +28,14 @@ def _gated_mlp(x, w_gate, w_up, w_down):
     return nn.gated_mlp(params, x, activation="silu")
 
 
+def _layer_norm(x, scale, bias):
+    return nn.layer_norm({"scale": scale, "bias": bias}, x, eps=1e-5)
+
+
+def _rms_norm(x, scale):
+    return nn.rms_norm({"scale": scale}, x, eps=1e-6)
+
+
 CASES = {
     "fft": (lambda x: fft.irfftn(fft.rfftn(x) * 0.5, (16,)), (_normal(3, 16),)),
     "dense": (dense, (_normal(4, 8), _normal(8, 5))),
@@ -36,6 +44,8 @@ CASES = {
         (_normal(3, 5, 8), _normal(8, 6) / 3, _normal(8, 6) / 3, _normal(6, 4) / 3),
     ),
     "attention": (_attention, (_normal(2, 9, 4, 8), _normal(2, 9, 2, 8), _normal(2, 9, 2, 8))),
+    "layer_norm": (_layer_norm, (_normal(3, 5, 40), _normal(40), _normal(40))),
+    "rms_norm": (_rms_norm, (_normal(6, 33), _normal(33))),
 }
 
 

@@ -1,0 +1,207 @@
+// XLA FFI handler for layer and RMS normalisation on CPU: one task per block of rows, spread over
+// XLA's intra-op thread pool, each row normalised in three passes while it sits in L1.
+//
+// parallax.kernels.nn._norm_rows compiles this file on first use and registers
+// "parallax_norm_rows" as a CPU custom call.
+//
+// x (..., d); scale and bias (..., d) whose leading axes are a prefix of x's (a batch under vmap:
+// row r uses scale row r / (rows / scale rows)); outputs y like x and mean, rstd (...,) like x
+// without its last axis. float32 and float64, accumulated in the input's precision.
+//
+// Per row, with `centred` (LayerNorm):
+//   pass 1  m0 = sum(x) / d
+//   pass 2  s1 = sum(x - m0), s2 = sum((x - m0)^2)
+//           delta = s1 / d, var = max(s2 / d - delta^2, 0), mean = m0 + delta
+//           rstd = 1 / sqrt(var + eps)
+//   pass 3  y = ((x - m0) - delta) * rstd * scale + bias
+// The shifted sums are the corrected two-pass algorithm (Chan, Golub & LeVeque 1983): x - m0 is
+// nearly exact for rows whose mean is far larger than their spread, where one-pass moments
+// cancel, and delta removes the rounding of m0 itself; y centres on m0 + delta without rounding
+// their sum to the output's precision. Without `centred` (RMSNorm) m0 = delta = mean = 0 and
+// var = sum(x^2) / d.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "_pool.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+// Elements per task at least, so that small inputs run as one call.
+constexpr int64_t kMinBlockElements = int64_t{1} << 15;
+
+// The row loops keep kLanes independent partial sums, so one vector add does not wait on the one
+// before it (a single accumulator makes the loop latency-bound), and are compiled for AVX-512,
+// AVX2 and baseline x86-64, chosen at load time from the CPU: the library is built once per
+// source and may be loaded on another machine, so it cannot target the build host's ISA.
+constexpr int64_t kLanes = 64;
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define PARALLAX_HOST_ISA __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PARALLAX_HOST_ISA
+#endif
+
+template <typename T>
+[[gnu::always_inline]] inline T SumOf(const T* x, int64_t n) {
+  T lane[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) lane[l] += x[j + l];
+  }
+  for (int64_t l = 0; j < n; ++j, ++l) lane[l] += x[j];
+  T sum = 0;
+  for (int64_t l = 0; l < kLanes; ++l) sum += lane[l];
+  return sum;
+}
+
+// (sum(x - shift), sum((x - shift)^2)).
+template <typename T>
+[[gnu::always_inline]] inline void ShiftedSums(const T* x, int64_t n, T shift, T& s1, T& s2) {
+  T one[kLanes] = {}, two[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const T c = x[j + l] - shift;
+      one[l] += c;
+      two[l] += c * c;
+    }
+  }
+  for (int64_t l = 0; j < n; ++j, ++l) {
+    const T c = x[j] - shift;
+    one[l] += c;
+    two[l] += c * c;
+  }
+  s1 = s2 = 0;
+  for (int64_t l = 0; l < kLanes; ++l) {
+    s1 += one[l];
+    s2 += two[l];
+  }
+}
+
+// `rows` consecutive rows of length d that share one scale and bias row.
+template <typename T>
+[[gnu::always_inline]] inline void Normalise(const T* x, const T* scale, const T* bias, T* y,
+                                             T* mean, T* rstd, int64_t rows, int64_t d, T eps,
+                                             bool centred) {
+  for (int64_t r = 0; r < rows; ++r, x += d, y += d) {
+    const T m0 = centred ? SumOf(x, d) / T(d) : T(0);
+    T s1, s2;
+    ShiftedSums(x, d, m0, s1, s2);
+    const T delta = centred ? s1 / T(d) : T(0);
+    const T var = std::max(s2 / T(d) - delta * delta, T(0));
+    const T rs = T(1) / std::sqrt(var + eps);
+    mean[r] = m0 + delta;
+    rstd[r] = rs;
+    for (int64_t j = 0; j < d; ++j) y[j] = ((x[j] - m0) - delta) * rs * scale[j] + bias[j];
+  }
+}
+
+// One entry point per element type (a clone is a function, not a template).
+PARALLAX_HOST_ISA void NormaliseRows(const float* x, const float* scale, const float* bias,
+                                     float* y, float* mean, float* rstd, int64_t rows, int64_t d,
+                                     float eps, bool centred) {
+  Normalise(x, scale, bias, y, mean, rstd, rows, d, eps, centred);
+}
+
+PARALLAX_HOST_ISA void NormaliseRows(const double* x, const double* scale, const double* bias,
+                                     double* y, double* mean, double* rstd, int64_t rows,
+                                     int64_t d, double eps, bool centred) {
+  Normalise(x, scale, bias, y, mean, rstd, rows, d, eps, centred);
+}
+
+// Rows of x per row of a parameter of dimensions `p` (leading axes a prefix of x's), or -1.
+int64_t RowsPerParameterRow(ffi::Span<const int64_t> x, ffi::Span<const int64_t> p) {
+  if (p.size() < 1 || p.size() > x.size() || p.back() != x.back()) return -1;
+  int64_t per = 1;
+  for (size_t i = 0; i + 1 < x.size(); ++i) {
+    if (i + 1 < p.size()) {
+      if (p[i] != x[i]) return -1;
+    } else {
+      per *= x[i];
+    }
+  }
+  return per;
+}
+
+template <typename T>
+void Run(ffi::ThreadPool& pool, const T* x, const T* scale, const T* bias, T* y, T* mean, T* rstd,
+         int64_t rows, int64_t d, int64_t scale_every, int64_t bias_every, T eps, bool centred) {
+  const int64_t threads = std::max<int64_t>(1, pool.num_threads());
+  const int64_t by_size = std::max<int64_t>(1, rows * d / kMinBlockElements);
+  const int64_t blocks = std::min({rows, 4 * threads, by_size});
+  const int64_t per = (rows + blocks - 1) / blocks;
+  const int64_t count = (rows + per - 1) / per;
+  parallax::Parallel(pool, count, [&](int64_t i) {
+    const int64_t end = std::min(rows, (i + 1) * per);
+    for (int64_t lo = i * per; lo < end;) {
+      // the run of rows from lo that shares one scale row and one bias row
+      const int64_t hi = std::min({end, (lo / scale_every + 1) * scale_every,
+                                   (lo / bias_every + 1) * bias_every});
+      NormaliseRows(x + lo * d, scale + lo / scale_every * d, bias + lo / bias_every * d,
+                    y + lo * d, mean + lo, rstd + lo, hi - lo, d, eps, centred);
+      lo = hi;
+    }
+  });
+}
+
+ffi::Error NormRows(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::AnyBuffer scale,
+                    ffi::AnyBuffer bias, ffi::Result<ffi::AnyBuffer> y,
+                    ffi::Result<ffi::AnyBuffer> mean, ffi::Result<ffi::AnyBuffer> rstd, double eps,
+                    bool centred) {
+  const auto xd = x.dimensions();
+  if (xd.size() < 1) return ffi::Error::InvalidArgument("parallax_norm_rows: x has no axis");
+  const int64_t d = xd.back();
+  const int64_t rows = d == 0 ? 0 : static_cast<int64_t>(x.element_count()) / d;
+  const int64_t scale_every = RowsPerParameterRow(xd, scale.dimensions());
+  const int64_t bias_every = RowsPerParameterRow(xd, bias.dimensions());
+  if (scale_every < 1 || bias_every < 1) {
+    return ffi::Error::InvalidArgument(
+        "parallax_norm_rows: scale and bias must be (..., d) with leading axes a prefix of x's");
+  }
+  if (static_cast<int64_t>(mean->element_count()) != rows ||
+      static_cast<int64_t>(rstd->element_count()) != rows ||
+      y->element_count() != x.element_count()) {
+    return ffi::Error::InvalidArgument("parallax_norm_rows: output sizes do not match x");
+  }
+  if (rows == 0) return ffi::Error::Success();
+  const auto type = x.element_type();
+  for (auto other : {scale.element_type(), bias.element_type(), y->element_type(),
+                     mean->element_type(), rstd->element_type()}) {
+    if (other != type) return ffi::Error::InvalidArgument("parallax_norm_rows: dtypes differ");
+  }
+  if (type == ffi::DataType::F32) {
+    Run(pool, static_cast<const float*>(x.untyped_data()),
+        static_cast<const float*>(scale.untyped_data()),
+        static_cast<const float*>(bias.untyped_data()), static_cast<float*>(y->untyped_data()),
+        static_cast<float*>(mean->untyped_data()), static_cast<float*>(rstd->untyped_data()),
+        rows, d, scale_every, bias_every, static_cast<float>(eps), centred);
+  } else if (type == ffi::DataType::F64) {
+    Run(pool, static_cast<const double*>(x.untyped_data()),
+        static_cast<const double*>(scale.untyped_data()),
+        static_cast<const double*>(bias.untyped_data()), static_cast<double*>(y->untyped_data()),
+        static_cast<double*>(mean->untyped_data()), static_cast<double*>(rstd->untyped_data()),
+        rows, d, scale_every, bias_every, eps, centred);
+  } else {
+    return ffi::Error::InvalidArgument("parallax_norm_rows: expected float32 or float64");
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(parallax_norm_rows, NormRows,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<double>("eps")
+                                  .Attr<bool>("centred"));
