@@ -46,6 +46,16 @@ constexpr int64_t kLanes = 64;
 #define PARALLAX_HOST_ISA
 #endif
 
+// The sum of the lanes, halving them: vector adds down to one vector (a sequential sum of 64
+// lanes is a chain of 64 dependent adds, longer than the row's pass), and pairwise summation.
+template <typename T>
+[[gnu::always_inline]] inline T Total(T* lane) {
+  for (int64_t w = kLanes / 2; w > 0; w /= 2) {
+    for (int64_t l = 0; l < w; ++l) lane[l] += lane[l + w];
+  }
+  return lane[0];
+}
+
 template <typename T>
 [[gnu::always_inline]] inline T SumOf(const T* x, int64_t n) {
   T lane[kLanes] = {};
@@ -54,9 +64,7 @@ template <typename T>
     for (int64_t l = 0; l < kLanes; ++l) lane[l] += x[j + l];
   }
   for (int64_t l = 0; j < n; ++j, ++l) lane[l] += x[j];
-  T sum = 0;
-  for (int64_t l = 0; l < kLanes; ++l) sum += lane[l];
-  return sum;
+  return Total(lane);
 }
 
 // (sum(x - shift), sum((x - shift)^2)).
@@ -76,11 +84,8 @@ template <typename T>
     one[l] += c;
     two[l] += c * c;
   }
-  s1 = s2 = 0;
-  for (int64_t l = 0; l < kLanes; ++l) {
-    s1 += one[l];
-    s2 += two[l];
-  }
+  s1 = Total(one);
+  s2 = Total(two);
 }
 
 // `rows` consecutive rows of length d that share one scale and bias row.
