@@ -1,5 +1,5 @@
 // XLA FFI handler for layer and RMS normalisation on CPU: one task per block of rows, spread over
-// XLA's intra-op thread pool, each row normalised in three passes while it sits in L1.
+// XLA's intra-op thread pool, each row normalised in two passes, the second from L1.
 //
 // parallax.kernels.nn._norm_rows compiles this file on first use and registers
 // "parallax_norm_rows" as a CPU custom call.
@@ -8,17 +8,18 @@
 // row r uses scale row r / (rows / scale rows)); outputs y like x and mean, rstd (...,) like x
 // without its last axis. float32 and float64, accumulated in the input's precision.
 //
-// Per row, with `centred` (LayerNorm):
-//   pass 1  m0 = sum(x) / d
-//   pass 2  s1 = sum(x - m0), s2 = sum((x - m0)^2)
-//           delta = s1 / d, var = max(s2 / d - delta^2, 0), mean = m0 + delta
-//           rstd = 1 / sqrt(var + eps)
-//   pass 3  y = ((x - m0) - delta) * rstd * scale + bias
-// The shifted sums are the corrected two-pass algorithm (Chan, Golub & LeVeque 1983): x - m0 is
-// nearly exact for rows whose mean is far larger than their spread, where one-pass moments
-// cancel, and delta removes the rounding of m0 itself; y centres on m0 + delta without rounding
-// their sum to the output's precision. Without `centred` (RMSNorm) m0 = delta = mean = 0 and
-// var = sum(x^2) / d.
+// Per row, with `centred` (LayerNorm), the shifted moments of Chan, Golub & LeVeque (1983) about
+// the row's first element k:
+//   pass 1  s1 = sum(x - k), s2 = sum((x - k)^2)
+//           delta = s1 / d, var = s2 / d - delta^2
+//           if delta^2 > 8 var (k far from the mean, where var would cancel): k += delta and
+//           pass 1 again, about the (rounded) mean
+//           mean = k + delta, rstd = 1 / sqrt(max(var, 0) + eps)
+//   pass 2  y = ((x - k) - delta) * rstd * scale + bias
+// Cancellation in var is bounded by the ratio (mean - k)^2 / var, kept below 8: rows whose mean
+// is far larger than their spread keep their variance, where one-pass moments about zero fail,
+// and y centres on k + delta without rounding their sum to the output's precision. Without
+// `centred` (RMSNorm) k = delta = mean = 0 and var = sum(x^2) / d.
 
 #include <algorithm>
 #include <cmath>
@@ -33,6 +34,10 @@ namespace {
 
 // Elements per task at least, so that small inputs run as one call.
 constexpr int64_t kMinBlockElements = int64_t{1} << 15;
+
+// A row's sums are taken again about its mean when (mean - shift)^2 exceeds this many variances
+// (the variance's relative rounding error grows as 1 + (mean - shift)^2 / variance).
+constexpr double kFarShift = 8;
 
 // The row loops keep kLanes independent partial sums, so one vector add does not wait on the one
 // before it (a single accumulator makes the loop latency-bound), and are compiled for AVX-512,
@@ -54,17 +59,6 @@ template <typename T>
     for (int64_t l = 0; l < w; ++l) lane[l] += lane[l + w];
   }
   return lane[0];
-}
-
-template <typename T>
-[[gnu::always_inline]] inline T SumOf(const T* x, int64_t n) {
-  T lane[kLanes] = {};
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) {
-    for (int64_t l = 0; l < kLanes; ++l) lane[l] += x[j + l];
-  }
-  for (int64_t l = 0; j < n; ++j, ++l) lane[l] += x[j];
-  return Total(lane);
 }
 
 // (sum(x - shift), sum((x - shift)^2)).
@@ -94,15 +88,22 @@ template <typename T>
                                              T* mean, T* rstd, int64_t rows, int64_t d, T eps,
                                              bool centred) {
   for (int64_t r = 0; r < rows; ++r, x += d, y += d) {
-    const T m0 = centred ? SumOf(x, d) / T(d) : T(0);
+    T shift = centred ? x[0] : T(0);
     T s1, s2;
-    ShiftedSums(x, d, m0, s1, s2);
-    const T delta = centred ? s1 / T(d) : T(0);
-    const T var = std::max(s2 / T(d) - delta * delta, T(0));
+    ShiftedSums(x, d, shift, s1, s2);
+    T delta = centred ? s1 / T(d) : T(0);
+    T var = s2 / T(d) - delta * delta;
+    if (delta * delta > T(kFarShift) * var) {
+      shift += delta;
+      ShiftedSums(x, d, shift, s1, s2);
+      delta = s1 / T(d);
+      var = s2 / T(d) - delta * delta;
+    }
+    var = std::max(var, T(0));
     const T rs = T(1) / std::sqrt(var + eps);
-    mean[r] = m0 + delta;
+    mean[r] = shift + delta;
     rstd[r] = rs;
-    for (int64_t j = 0; j < d; ++j) y[j] = ((x[j] - m0) - delta) * rs * scale[j] + bias[j];
+    for (int64_t j = 0; j < d; ++j) y[j] = ((x[j] - shift) - delta) * rs * scale[j] + bias[j];
   }
 }
 

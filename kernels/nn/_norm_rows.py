@@ -8,10 +8,11 @@ Per row of ``x (..., d)``, with ``c = x - mean(x)`` (LayerNorm) or ``c = x`` (RM
 
 (biased variance; RMSNorm has no ``β``). XLA:CPU fuses these equations into one row-reduction
 loop that keeps two threads busy for longer than a single thread running the rows one at a time:
-the handler takes blocks of rows over XLA's thread pool and makes three vectorised passes over
-each row while it sits in L1 (the shifted two-pass moments of Chan, Golub & LeVeque, sound for
-rows whose mean is far larger than their spread), returning ``y`` and each row's ``mean`` and
-``rstd = r``.
+the handler takes blocks of rows over XLA's thread pool and makes two vectorised passes over
+each row, the second from L1: moments about the row's first element (the shifted sums of Chan,
+Golub & LeVeque, 1983, taken again about the mean when that element lies far from it, so rows
+whose mean is far larger than their spread keep their variance), then ``y``. It returns ``y``
+and each row's ``mean`` and ``rstd = r``.
 
 Derivatives come from a ``jax.custom_jvp`` whose rule calls the handler for ``(y, mean, rstd)``
 and forms the tangent with XLA's ops from those statistics:

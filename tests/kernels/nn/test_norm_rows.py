@@ -86,6 +86,17 @@ def test_rows_with_a_large_mean_keep_their_variance(dtype, offset, x64):
     np.testing.assert_allclose(got, want, rtol=0, atol=tol * np.abs(want).max())
 
 
+def test_rows_whose_first_element_is_far_from_their_mean_keep_their_variance():
+    """The moments are taken about a row's first element; cancellation grows with its distance
+    from the mean in variances (here about 2000), so such rows are summed again about the mean."""
+    x = R.standard_normal((5, 2000)).astype(np.float32)
+    x[:, 0] = [1e3, -1e3, 3e2, 0.5, 1e4]
+    p = _params(2000, np.float32)
+    got = np.asarray(jax.jit(lambda p, x: nn.layer_norm(p, x, eps=1e-5))(p, jnp.asarray(x)))
+    want = _equations(p, x, 1e-5, True)
+    np.testing.assert_allclose(got, want, rtol=0, atol=TOL[np.float32] * np.abs(want).max())
+
+
 @pytest.mark.parametrize("centred", [True, False])
 def test_derivatives_match_the_xla_path_and_finite_differences(centred, x64):
     x = jnp.asarray(R.standard_normal((3, 4, 21)) * 2 + 0.5)
