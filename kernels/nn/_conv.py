@@ -7,8 +7,10 @@ flax's native layout). torch uses ``NCW`` / ``NCHW`` inputs and ``OIW`` / ``OIHW
 twin permutes. With ``groups = g`` the input channels split into ``g`` groups and the kernel's
 ``I`` axis is ``c_in / g`` (torch's ``groups``, XLA's ``feature_group_count``).
 
-On CPU a 2D convolution runs as a 1D one (:func:`_conv_2d_as_1d`): XLA:CPU's 2D convolution
-runs on one thread, its 1D convolution on all of them.
+On CPU an unsharded 2D convolution with ``groups = 1`` runs through MKL's GEMM on im2col blocks
+over every core (:mod:`parallax.kernels.nn._mkl_conv`); grouped ones run as a 1D convolution over
+stacked input rows (:mod:`parallax.kernels.nn._conv_rows`). XLA:CPU's own 2D convolution runs on
+one thread.
 
 ``padding`` is ``"VALID"``, ``"SAME"`` (output length ``ceil(n / stride)``; an odd total
 padding puts the extra element at the end, as TensorFlow and ``jax.lax`` do — torch's
@@ -30,7 +32,9 @@ from jax import lax
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import check_array
-from parallax.kernels._platform import cpu_or_default
+from parallax.kernels._platform import cpu_or_default, unsharded
+from parallax.kernels.nn import _mkl_conv
+from parallax.kernels.nn._conv_rows import conv_2d_by_rows
 
 __all__ = ["conv_1d", "conv_2d", "conv_padding"]
 
@@ -74,76 +78,6 @@ def conv_padding(
     if len(pairs) != nd or not all(len(p) == 2 and min(p) >= 0 for p in pairs):
         raise ValueError(f"padding: expected {nd} (lo, hi) pairs of ints >= 0, got {padding!r}")
     return pairs  # type: ignore[return-value]
-
-
-def _conv_2d_as_1d(
-    x: Array,
-    w: Array,
-    strides: tuple[int, ...],
-    pads: tuple[tuple[int, int], ...],
-    dil: tuple[int, ...],
-    groups: int,
-) -> Array:
-    r"""A 2D convolution computed as a 1D one over ``w``.
-
-    Output row ``p`` reads the padded input rows ``s_h p + d_h i`` for the kernel rows
-    ``i < k_h``. Stacking those rows along the channel axis gives ``x_s`` of shape
-    ``(batch · h_out, w_pad, k_h · c_in)``, and
-
-    .. math::
-        y[n, p, q, o] = \sum_{j, (i, c)} x_s[(n, p), s_w q + d_w j, (i, c)]\; w_s[j, (i, c), o]
-
-    with ``w_s[j, (i, c), o] = w[i, j, c, o]``: a 1D convolution over ``w`` with ``k_h`` times the
-    input features. Within a group the stacked features are ordered ``(i, c)``, so groups stay
-    contiguous as ``feature_group_count`` requires. The stacked input is ``k_h / s_h`` times the
-    size of ``x``; the arithmetic is the same."""
-    b, _, _, ci = x.shape
-    kh, kw, cg, co = w.shape
-    (sh, sw), (dh, dw) = strides, dil
-    xp = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-    h_out = (xp.shape[1] - (kh - 1) * dh - 1) // sh + 1
-    rows = [
-        lax.slice_in_dim(xp, i * dh, i * dh + (h_out - 1) * sh + 1, sh, axis=1) for i in range(kh)
-    ]
-    xs = jnp.stack(rows, axis=3).reshape(b, h_out, xp.shape[2], kh, groups, ci // groups)
-    xs = xs.swapaxes(3, 4).reshape(b * h_out, xp.shape[2], kh * ci)
-    ws = w.transpose(1, 0, 2, 3).reshape(kw, kh * cg, co)
-    y = lax.conv_general_dilated(
-        xs,
-        ws,
-        window_strides=(sw,),
-        padding="VALID",
-        rhs_dilation=(dw,),
-        dimension_numbers=("NWC", "WIO", "NWC"),
-        feature_group_count=groups,
-    )
-    return y.reshape(b, h_out, y.shape[1], co)
-
-
-CHUNK_BYTES = 16 * 2**20
-"""Bytes of stacked input and output per chunk of images when ``conv_2d`` runs as a 1D
-convolution on CPU (:func:`_images_per_chunk`)."""
-
-
-def _images_per_chunk(
-    x_shape: Sequence[int],
-    w_shape: Sequence[int],
-    out: Sequence[int],
-    pads: Sequence[tuple[int, int]],
-    itemsize: int,
-) -> int:
-    """The largest divisor of the batch whose stacked rows and output fit in
-    :data:`CHUNK_BYTES` (at least one image).
-
-    XLA:CPU allocates a program's temporaries afresh on every call; above glibc's 32 MiB mmap
-    threshold every 4 KiB page of them faults on first touch, which costs as much as the
-    convolution. Per chunk the stacked rows (``k_h`` times a padded image) and the output stay
-    a few MB and are reused from one chunk to the next (``lax.map``)."""
-    n, _, w_in, c = x_shape
-    kh, co = w_shape[0], w_shape[-1]
-    per_image = itemsize * out[0] * ((w_in + sum(pads[1])) * kh * c + out[1] * co)
-    fits = max(1, CHUNK_BYTES // max(per_image, 1))
-    return max(d for d in range(1, n + 1) if n % d == 0 and d <= fits)
 
 
 def _conv(
@@ -209,18 +143,14 @@ def _conv(
     ]
     if nd == 1 or min(out) < 1:
         return direct(x, w)
-    chunk = _images_per_chunk(x.shape, w.shape, out, pads, x.dtype.itemsize)
+    if groups == 1 and unsharded(x, w, *([] if bias is None else [bias])):
+        b = jnp.zeros(w.shape[-1], x.dtype) if bias is None else bias.astype(x.dtype)
+        return _mkl_conv.conv_2d(x, w, b, strides=strides, padding=pads, dilation=dil)
 
-    def as_1d(x: Array, w: Array) -> Array:
-        def images(x: Array) -> Array:
-            return add_bias(_conv_2d_as_1d(x, w, strides, pads, dil, groups))
+    def by_rows(x: Array, w: Array) -> Array:
+        return conv_2d_by_rows(x, w, bias, strides, pads, dil, groups)
 
-        if chunk == x.shape[0]:
-            return images(x)
-        y = lax.map(images, x.reshape(x.shape[0] // chunk, chunk, *x.shape[1:]))
-        return y.reshape(x.shape[0], *y.shape[2:])
-
-    return cpu_or_default(True, as_1d, direct, x, w)
+    return cpu_or_default(True, by_rows, direct, x, w)
 
 
 def conv_1d(

@@ -1,6 +1,6 @@
 """Programs that use parallax's C++ handlers on CPU (FFT, dense products, MLPs, attention,
-norms) export with ``jax.export``: the exported module lowers them to XLA's ops, and the artifact
-computes what the jitted function does, forward and backward."""
+norms, convolution) export with ``jax.export``: the exported module lowers them to XLA's ops, and
+the artifact computes what the jitted function does, forward and backward."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ def _rms_norm(x, scale):
     return nn.rms_norm({"scale": scale}, x, eps=1e-6)
 
 
+def _conv_2d(x, k, b):
+    return nn.conv_2d({"kernel": k, "bias": b}, x, padding="SAME", stride=(2, 1))
+
+
 CASES = {
     "fft": (lambda x: fft.irfftn(fft.rfftn(x) * 0.5, (16,)), (_normal(3, 16),)),
     "dense": (dense, (_normal(4, 8), _normal(8, 5))),
@@ -43,6 +47,7 @@ CASES = {
         _gated_mlp,
         (_normal(3, 5, 8), _normal(8, 6) / 3, _normal(8, 6) / 3, _normal(6, 4) / 3),
     ),
+    "conv_2d": (_conv_2d, (_normal(2, 7, 6, 3), _normal(3, 3, 3, 5), _normal(5))),
     "attention": (_attention, (_normal(2, 9, 4, 8), _normal(2, 9, 2, 8), _normal(2, 9, 2, 8))),
     "layer_norm": (_layer_norm, (_normal(3, 5, 40), _normal(40), _normal(40))),
     "rms_norm": (_rms_norm, (_normal(6, 33), _normal(33))),
@@ -58,7 +63,7 @@ def test_exported_program_has_no_custom_call_and_matches(name):
 
     for fn in (f, jax.grad(loss, argnums=tuple(range(len(args))))):
         exported = jax.export.export(jax.jit(fn))(*args)
-        assert "parallax_" not in exported.mlir_module()
+        assert "custom_call @parallax_" not in exported.mlir_module()
         restored = jax.export.deserialize(exported.serialize())
         for got, want in zip(
             jax.tree.leaves(restored.call(*args)), jax.tree.leaves(jax.jit(fn)(*args)), strict=True
@@ -76,7 +81,7 @@ def test_exported_value_checks_poison_the_result_with_nan():
 
     u0 = _normal(2, 16)
     exported = jax.export.export(jax.jit(rollout))(u0, jnp.float32(1e-3))
-    assert "parallax_" not in exported.mlir_module()
+    assert "custom_call @parallax_" not in exported.mlir_module()
     restored = jax.export.deserialize(exported.serialize())
     for got, want in zip(
         jax.tree.leaves(restored.call(u0, jnp.float32(1e-3))),
