@@ -7,10 +7,9 @@ flax's native layout). torch uses ``NCW`` / ``NCHW`` inputs and ``OIW`` / ``OIHW
 twin permutes. With ``groups = g`` the input channels split into ``g`` groups and the kernel's
 ``I`` axis is ``c_in / g`` (torch's ``groups``, XLA's ``feature_group_count``).
 
-On CPU an unsharded 2D convolution with ``groups = 1`` runs through MKL's GEMM on im2col blocks
-over every core (:mod:`parallax.kernels.nn._mkl_conv`); grouped ones run as a 1D convolution over
-stacked input rows (:mod:`parallax.kernels.nn._conv_rows`). XLA:CPU's own 2D convolution runs on
-one thread.
+On CPU an unsharded 2D convolution runs through MKL's GEMM on im2col blocks over every core
+(:mod:`parallax.kernels.nn._mkl_conv`), forward and backward; XLA:CPU's own 2D convolution runs
+on one thread.
 
 ``padding`` is ``"VALID"``, ``"SAME"`` (output length ``ceil(n / stride)``; an odd total
 padding puts the extra element at the end, as TensorFlow and ``jax.lax`` do — torch's
@@ -32,9 +31,8 @@ from jax import lax
 from jaxtyping import Array, Float
 
 from parallax.kernels._checks import check_array
-from parallax.kernels._platform import cpu_or_default, unsharded
+from parallax.kernels._platform import unsharded
 from parallax.kernels.nn import _mkl_conv
-from parallax.kernels.nn._conv_rows import conv_2d_by_rows
 
 __all__ = ["conv_1d", "conv_2d", "conv_padding"]
 
@@ -141,16 +139,11 @@ def _conv(
             x.shape[1:-1], pads, w.shape[:nd], dil, strides, strict=True
         )
     ]
-    if nd == 1 or min(out) < 1:
-        return direct(x, w)
-    if groups == 1 and unsharded(x, w, *([] if bias is None else [bias])):
-        b = jnp.zeros(w.shape[-1], x.dtype) if bias is None else bias.astype(x.dtype)
-        return _mkl_conv.conv_2d(x, w, b, strides=strides, padding=pads, dilation=dil)
-
-    def by_rows(x: Array, w: Array) -> Array:
-        return conv_2d_by_rows(x, w, bias, strides, pads, dil, groups)
-
-    return cpu_or_default(True, by_rows, direct, x, w)
+    if nd == 1 or min(out) < 1 or not unsharded(x, w, *([] if bias is None else [bias])):
+        return direct(x, w)  # sharded operands are XLA's to partition
+    b = jnp.zeros(w.shape[-1], x.dtype) if bias is None else bias.astype(x.dtype)
+    opts = {"strides": strides, "padding": pads, "dilation": dil, "groups": groups}
+    return _mkl_conv.conv_2d(x, w, b, **opts)
 
 
 def conv_1d(

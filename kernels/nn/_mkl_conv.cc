@@ -5,17 +5,20 @@
 // "parallax_mkl_conv_2d" (the convolution) and "parallax_mkl_conv_2d_weight" (its kernel
 // gradient) as CPU custom calls.
 //
-// Layouts are channels-last: x (n, h, w, c), kernel (k_h, k_w, c, o), y (n, h_out, w_out, o).
+// Layouts are channels-last: x (n, h, w, c), kernel (k_h, k_w, c / g, o), y (n, h_out, w_out, o)
+// for g groups: output channels [j o / g, (j + 1) o / g) read input channels
+// [j c / g, (j + 1) c / g) only.
 // Output pixel (p, q) reads the input at row s_h p + d_h a - lo_h and column s_w q + d_w b - lo_w
 // of x dilated by (l_h, l_w) (l - 1 zeros between its rows or columns), for every tap (a, b) of
 // the kernel; places outside the dilated input read zero. lo may be negative (the caller's
 // padding below zero crops), and the output shape comes with the result buffer. These are the
-// parameters of XLA's convolution with feature_group_count 1, so the transposes of a
-// convolution are convolutions of the same handler.
+// parameters of XLA's convolution (feature_group_count g), so the transposes of a convolution
+// are convolutions of the same handler.
 //
 // The pixels (n, p, q) of the output are cut into blocks of whole rows of the im2col matrix
-// (pixel, (a, b, c)) that fill kBlockBytes, so that each block stays in L2 while MKL reads it.
-//   convolution: y[block] = bias + im2col(x)[block] @ kernel (k_h k_w c, o)
+// (pixel, (j, a, b, c')) that fill kBlockBytes, so that each block stays in L2 while MKL reads
+// it. Per group j, with the group's columns of the im2col block and of the kernel:
+//   convolution: y[block] = bias + im2col(x)[block] @ kernel (k_h k_w c / g, o / g)
 //   weight:      kernel_bar = sum over blocks of im2col(x)[block]^T @ y_bar[block]
 // Each block is one sequential MKL GEMM (MKL's sequential layer: it never competes with XLA's
 // threads for the cores). The weight gradient gives each task of parallax::Parallel its own
@@ -47,8 +50,10 @@ struct Geometry {
   int64_t ho, wo;              // output
   int64_t sh, sw, lo_h, lo_w;  // window strides, low padding (may be negative)
   int64_t lh, lw, dh, dw;      // input (lhs) and kernel (rhs) dilation
+  int64_t groups;
 
   int64_t Taps() const { return kh * kw * c; }
+  int64_t GroupTaps() const { return kh * kw * (c / groups); }
   int64_t Pixels() const { return n * ho * wo; }
   // x itself is the im2col matrix: a 1x1 kernel reading every input pixel once, in order.
   bool Pointwise() const {
@@ -64,15 +69,19 @@ struct Geometry {
 template <typename T>
 void Im2col(const Geometry& g, const T* x, int64_t pix0, int64_t count, T* buf) {
   const int64_t taps = g.Taps(), plane = g.ho * g.wo;
-  const bool dense_row = g.lw == 1 && g.dw == 1;  // a kernel row reads k_w adjacent pixels
+  const int64_t cg = g.c / g.groups, group_taps = g.GroupTaps();
+  // A kernel row reads k_w adjacent pixels, which are k_w c adjacent values of x.
+  const bool dense_row = g.lw == 1 && g.dw == 1 && g.groups == 1;
   for (int64_t t = 0; t < count; ++t) {
     const int64_t pix = pix0 + t, img = pix / plane, p = (pix % plane) / g.wo, q = pix % g.wo;
     T* row = buf + t * taps;
     for (int64_t a = 0; a < g.kh; ++a) {
-      T* out = row + a * g.kw * g.c;
+      T* out = row + a * g.kw * cg;
       const int64_t r = p * g.sh + a * g.dh - g.lo_h;
       if (r < 0 || r % g.lh != 0 || r / g.lh >= g.h) {
-        std::fill(out, out + g.kw * g.c, T(0));
+        for (int64_t j = 0; j < g.groups; ++j) {
+          std::fill(out + j * group_taps, out + j * group_taps + g.kw * cg, T(0));
+        }
         continue;
       }
       const T* xrow = x + (img * g.h + r / g.lh) * g.w * g.c;
@@ -88,11 +97,15 @@ void Im2col(const Geometry& g, const T* x, int64_t pix0, int64_t count, T* buf) 
       }
       for (int64_t b = 0; b < g.kw; ++b) {
         const int64_t col = col0 + b * g.dw;
-        T* dst = out + b * g.c;
-        if (col < 0 || col % g.lw != 0 || col / g.lw >= g.w) {
-          std::fill(dst, dst + g.c, T(0));
-        } else {
-          std::memcpy(dst, xrow + (col / g.lw) * g.c, sizeof(T) * g.c);
+        const bool inside = col >= 0 && col % g.lw == 0 && col / g.lw < g.w;
+        const T* src = xrow + (col / g.lw) * g.c;
+        for (int64_t j = 0; j < g.groups; ++j) {
+          T* dst = out + j * group_taps + b * cg;
+          if (inside) {
+            std::memcpy(dst, src + j * cg, sizeof(T) * cg);
+          } else {
+            std::fill(dst, dst + cg, T(0));
+          }
         }
       }
     }
@@ -136,13 +149,16 @@ void Forward(ffi::ThreadPool& pool, const Geometry& g, const T* x, const T* kern
     T* out = y + pix0 * g.o;
     for (int64_t t = 0; t < count; ++t) std::copy(bias, bias + g.o, out + t * g.o);
     if (taps == 0) return;
-    const T* a = x + pix0 * g.c;
+    const T* a = x + pix0 * g.c;  // im2col, row stride taps (= c when pointwise)
     if (!pointwise) {
       T* buf = Scratch<T>(count * taps);
       Im2col(g, x, pix0, count, buf);
       a = buf;
     }
-    Gemm(false, count, g.o, taps, a, taps, kernel, g.o, T(1), out, g.o);
+    const int64_t kg = g.GroupTaps(), og = g.o / g.groups;
+    for (int64_t j = 0; j < g.groups; ++j) {
+      Gemm(false, count, og, kg, a + j * kg, taps, kernel + j * og, g.o, T(1), out + j * og, g.o);
+    }
   };
   if (Tasks(pool, g, blocks) == 1) {
     for (int64_t i = 0; i < blocks; ++i) block(i);
@@ -154,7 +170,7 @@ void Forward(ffi::ThreadPool& pool, const Geometry& g, const T* x, const T* kern
 template <typename T>
 void Weight(ffi::ThreadPool& pool, const Geometry& g, const T* x, const T* dy, T* dw) {
   const int64_t taps = g.Taps(), pixels = g.Pixels(), per = g.BlockPixels(sizeof(T));
-  const int64_t size = taps * g.o;
+  const int64_t kg = g.GroupTaps(), og = g.o / g.groups, size = kg * g.o;
   std::fill(dw, dw + size, T(0));
   if (pixels == 0 || size == 0) return;
   const int64_t blocks = (pixels + per - 1) / per;
@@ -174,7 +190,10 @@ void Weight(ffi::ThreadPool& pool, const Geometry& g, const T* x, const T* dy, T
         Im2col(g, x, pix0, count, buf);
         a = buf;
       }
-      Gemm(true, taps, g.o, count, a, taps, dy + pix0 * g.o, g.o, T(1), acc, g.o);
+      for (int64_t j = 0; j < g.groups; ++j) {
+        Gemm(true, kg, og, count, a + j * kg, taps, dy + pix0 * g.o + j * og, g.o, T(1),
+             acc + j * og, g.o);
+      }
     }
   };
   if (used == 1) {
@@ -193,31 +212,35 @@ ffi::Error Check(const Geometry& g) {
     return ffi::Error::InvalidArgument(
         "parallax_mkl_conv_2d: strides and dilations must be positive");
   }
+  if (g.groups < 1 || g.c % g.groups != 0 || g.o % g.groups != 0) {
+    return ffi::Error::InvalidArgument(
+        "parallax_mkl_conv_2d: groups must divide the input and output features");
+  }
   return ffi::Error::Success();
 }
 
 struct Attrs {
-  int64_t sh, sw, lo_h, lo_w, lh, lw, dh, dw;
+  int64_t sh, sw, lo_h, lo_w, lh, lw, dh, dw, groups;
 };
 
 Geometry Make(ffi::Span<const int64_t> xd, ffi::Span<const int64_t> kd,
               ffi::Span<const int64_t> yd, const Attrs& at) {
-  return Geometry{xd[0],   xd[1],   xd[2], xd[3], kd[0], kd[1], kd[3], yd[1],
-                  yd[2],   at.sh,   at.sw, at.lo_h, at.lo_w, at.lh, at.lw, at.dh,
-                  at.dw};
+  return Geometry{xd[0], xd[1], xd[2],   xd[3],   kd[0], kd[1], kd[3], yd[1],    yd[2],
+                  at.sh, at.sw, at.lo_h, at.lo_w, at.lh, at.lw, at.dh, at.dw, at.groups};
 }
 
 ffi::Error Conv(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::AnyBuffer kernel, ffi::AnyBuffer bias,
                 ffi::Result<ffi::AnyBuffer> y, int64_t sh, int64_t sw, int64_t lo_h, int64_t lo_w,
-                int64_t lh, int64_t lw, int64_t dh, int64_t dw) {
+                int64_t lh, int64_t lw, int64_t dh, int64_t dw, int64_t groups) {
   const auto xd = x.dimensions(), kd = kernel.dimensions(), yd = y->dimensions();
   if (xd.size() != 4 || kd.size() != 4 || yd.size() != 4 || bias.dimensions().size() != 1) {
     return ffi::Error::InvalidArgument("parallax_mkl_conv_2d: expected NHWC, HWIO and a bias");
   }
-  if (kd[2] != xd[3] || yd[0] != xd[0] || yd[3] != kd[3] || bias.dimensions()[0] != kd[3]) {
+  if (groups < 1 || kd[2] * groups != xd[3] || yd[0] != xd[0] || yd[3] != kd[3] ||
+      bias.dimensions()[0] != kd[3]) {
     return ffi::Error::InvalidArgument("parallax_mkl_conv_2d: operand shapes do not match");
   }
-  const Geometry g = Make(xd, kd, yd, Attrs{sh, sw, lo_h, lo_w, lh, lw, dh, dw});
+  const Geometry g = Make(xd, kd, yd, Attrs{sh, sw, lo_h, lo_w, lh, lw, dh, dw, groups});
   if (auto e = Check(g); e.failure()) return e;
   if (g.Pixels() == 0 || g.o == 0) return ffi::Error::Success();
   const auto type = x.element_type();
@@ -242,15 +265,15 @@ ffi::Error Conv(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::AnyBuffer kernel, f
 
 ffi::Error ConvWeight(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::AnyBuffer dy,
                       ffi::Result<ffi::AnyBuffer> dk, int64_t sh, int64_t sw, int64_t lo_h,
-                      int64_t lo_w, int64_t lh, int64_t lw, int64_t dh, int64_t dw) {
+                      int64_t lo_w, int64_t lh, int64_t lw, int64_t dh, int64_t dw, int64_t groups) {
   const auto xd = x.dimensions(), yd = dy.dimensions(), kd = dk->dimensions();
   if (xd.size() != 4 || kd.size() != 4 || yd.size() != 4) {
     return ffi::Error::InvalidArgument("parallax_mkl_conv_2d_weight: expected NHWC and HWIO");
   }
-  if (kd[2] != xd[3] || yd[0] != xd[0] || yd[3] != kd[3]) {
+  if (groups < 1 || kd[2] * groups != xd[3] || yd[0] != xd[0] || yd[3] != kd[3]) {
     return ffi::Error::InvalidArgument("parallax_mkl_conv_2d_weight: operand shapes do not match");
   }
-  const Geometry g = Make(xd, kd, yd, Attrs{sh, sw, lo_h, lo_w, lh, lw, dh, dw});
+  const Geometry g = Make(xd, kd, yd, Attrs{sh, sw, lo_h, lo_w, lh, lw, dh, dw, groups});
   if (auto e = Check(g); e.failure()) return e;
   const auto type = x.element_type();
   if (type != dy.element_type() || type != dk->element_type()) {
@@ -279,7 +302,8 @@ ffi::Error ConvWeight(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::AnyBuffer dy,
       .Attr<int64_t>("lhs_dilation_h") \
       .Attr<int64_t>("lhs_dilation_w") \
       .Attr<int64_t>("rhs_dilation_h") \
-      .Attr<int64_t>("rhs_dilation_w")
+      .Attr<int64_t>("rhs_dilation_w") \
+      .Attr<int64_t>("groups")
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(parallax_mkl_conv_2d, Conv,
                               PARALLAX_CONV_ATTRS(ffi::Ffi::Bind()

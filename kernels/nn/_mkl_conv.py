@@ -1,27 +1,28 @@
 r"""2D convolution on CPU through MKL: the ``parallax_conv_2d`` primitives.
 
 ``conv_2d(x, kernel, bias)`` is XLA's convolution (``NHWC`` input, ``HWIO`` kernel,
-``feature_group_count`` 1) plus a bias:
+``feature_group_count`` g) plus a bias:
 
-.. math:: y[n, p, q, o] = b[o] + \sum_{a, b, c} \tilde x[n, s_h p + d_h a - lo_h,
-          s_w q + d_w b - lo_w, c]\; w[a, b, c, o]
+.. math:: y[n, p, q, o] = b[o] + \sum_{a, b, c'} \tilde x[n, s_h p + d_h a - lo_h,
+          s_w q + d_w b - lo_w, j c_g + c']\; w[a, b, c', o]
 
-where :math:`\tilde x` is ``x`` dilated by ``lhs_dilation`` and zero outside. On CPU it lowers
-to an XLA FFI handler (``_mkl_conv.cc``) that builds the im2col matrix of a block of output
-pixels in a cache-sized buffer and multiplies it by the kernel, reshaped to
-``(k_h k_w c_in, c_out)``, with one sequential MKL GEMM per block over XLA's thread pool; XLA's
-own 2D convolution runs on one thread. The kernel gradient is a second primitive,
-``parallax_conv_2d_weight``: :math:`\bar w = \mathrm{im2col}(x)^\top \bar y`, one GEMM per block
-into an accumulator per task of the pool.
+where :math:`\tilde x` is ``x`` dilated by ``lhs_dilation`` and zero outside, ``j`` the group of
+output feature ``o`` and ``c_g = c_in / g``. On CPU it lowers to an XLA FFI handler
+(``_mkl_conv.cc``) that builds the im2col matrix of a block of output pixels in a cache-sized
+buffer and multiplies it by the kernel, reshaped to ``(k_h k_w c_g, c_out)``, with one
+sequential MKL GEMM per block and group over XLA's thread pool; XLA's own 2D convolution runs
+on one thread. The kernel gradient is a second primitive, ``parallax_conv_2d_weight``:
+:math:`\bar w = \mathrm{im2col}(x)^\top \bar y`, one GEMM per block into an accumulator per
+task of the pool.
 
 The convolution is affine in ``(x, b)`` for a fixed kernel and linear in the kernel for fixed
 ``x``. Its transposes are again these primitives, as for XLA's convolution: :math:`\bar x` is
 the convolution of :math:`\bar y` with the flipped kernel, its input and output features
-swapped, window strides and input dilation exchanged; :math:`\bar w` is the weight primitive;
-:math:`\bar b = \sum_{n,p,q} \bar y`. The weight primitive is bilinear in ``(x, ȳ)`` with both
-transposes convolutions, so ``grad``, ``jvp`` and higher derivatives stay on the handler.
-Under ``vmap`` a batch of ``x`` against a shared kernel and bias joins the image axis; other
-batchings run XLA's batched convolution.
+swapped within each group, window strides and input dilation exchanged; :math:`\bar w` is the
+weight primitive; :math:`\bar b = \sum_{n,p,q} \bar y`. The weight primitive is bilinear in
+``(x, ȳ)`` with both transposes convolutions, so ``grad``, ``jvp`` and higher derivatives stay
+on the handler. Under ``vmap`` a batch of ``x`` against a shared kernel and bias joins the
+image axis; other batchings run XLA's batched convolution.
 
 Everywhere the handler does not run (GPU/TPU, programs XLA partitions or that are being
 exported, dtypes other than float32 and float64, without MKL, ``PARALLAX_MKL_CONV=0``) the
@@ -77,8 +78,9 @@ def conv_2d(
     strides: tuple[int, ...],
     padding: Pairs,
     dilation: tuple[int, ...],
+    groups: int = 1,
 ) -> Array:
-    """``x (n, h, w, c_in)`` convolved with ``kernel (k_h, k_w, c_in, c_out)`` plus
+    """``x (n, h, w, c_in)`` convolved with ``kernel (k_h, k_w, c_in / groups, c_out)`` plus
     ``bias (c_out,)``, all of one dtype; ``padding`` holds ``(lo, hi)`` per spatial axis."""
     return conv_p.bind(
         x,
@@ -88,6 +90,7 @@ def conv_2d(
         padding=tuple((int(lo), int(hi)) for lo, hi in padding),
         lhs_dilation=(1, 1),
         rhs_dilation=tuple(map(int, dilation)),
+        groups=int(groups),
     )
 
 
@@ -95,7 +98,7 @@ def _dilate(n: int, d: int) -> int:
     return 0 if n == 0 else 1 + d * (n - 1)
 
 
-def _out_shape(x_shape, k_shape, strides, padding, lhs_dilation, rhs_dilation):
+def _out_shape(x_shape, k_shape, strides, padding, lhs_dilation, rhs_dilation, groups=1):
     sizes = []
     for n, k, s, (lo, hi), ld, rd in zip(
         x_shape[1:3], k_shape[:2], strides, padding, lhs_dilation, rhs_dilation, strict=True
@@ -105,28 +108,33 @@ def _out_shape(x_shape, k_shape, strides, padding, lhs_dilation, rhs_dilation):
     return (x_shape[0], *sizes, k_shape[3])
 
 
-def _conv_abstract(x, k, b, *, strides, padding, lhs_dilation, rhs_dilation):
-    if x.ndim != 4 or k.ndim != 4 or b.shape != (k.shape[3],) or k.shape[2] != x.shape[3]:
+def _conv_abstract(x, k, b, *, groups, **p):
+    if (
+        x.ndim != 4
+        or k.ndim != 4
+        or b.shape != (k.shape[3],)
+        or k.shape[2] * groups != x.shape[3]
+        or k.shape[3] % groups
+    ):
         raise ValueError(
-            f"conv_2d: expected x (n, h, w, c), kernel (k_h, k_w, c, o) and bias (o,), got "
-            f"shapes {x.shape}, {k.shape} and {b.shape}"
+            f"conv_2d: expected x (n, h, w, c), kernel (k_h, k_w, c / {groups}, o) and bias "
+            f"(o,) with o a multiple of {groups}, got shapes {x.shape}, {k.shape} and {b.shape}"
         )
     if not x.dtype == k.dtype == b.dtype:
         raise TypeError(f"conv_2d: operands differ in dtype: {x.dtype}, {k.dtype}, {b.dtype}")
-    shape = _out_shape(x.shape, k.shape, strides, padding, lhs_dilation, rhs_dilation)
-    return x.update(shape=shape)
+    return x.update(shape=_out_shape(x.shape, k.shape, **p))
 
 
-def _weight_abstract(x, dy, *, window, strides, padding, lhs_dilation, rhs_dilation):
-    k_shape = (*window, x.shape[3], dy.shape[3])
-    if _out_shape(x.shape, k_shape, strides, padding, lhs_dilation, rhs_dilation) != dy.shape:
+def _weight_abstract(x, dy, *, window, groups, **p):
+    k_shape = (*window, x.shape[3] // groups, dy.shape[3])
+    if x.shape[3] % groups or dy.shape[3] % groups or _out_shape(x.shape, k_shape, **p) != dy.shape:
         raise ValueError(f"conv_2d weight: output cotangent shape {dy.shape} does not match")
     if x.dtype != dy.dtype:
         raise TypeError(f"conv_2d weight: operands differ in dtype: {x.dtype}, {dy.dtype}")
     return x.update(shape=k_shape)
 
 
-def _xla(x, k, b, *, strides, padding, lhs_dilation, rhs_dilation):
+def _xla(x, k, b, *, strides, padding, lhs_dilation, rhs_dilation, groups):
     y = lax.conv_general_dilated(
         x,
         k,
@@ -135,41 +143,43 @@ def _xla(x, k, b, *, strides, padding, lhs_dilation, rhs_dilation):
         lhs_dilation=lhs_dilation,
         rhs_dilation=rhs_dilation,
         dimension_numbers=_SPEC,
+        feature_group_count=groups,
     )
     return y + b.reshape(1, 1, 1, -1)
 
 
-def _xla_cpu(x, k, b, *, strides, padding, lhs_dilation, rhs_dilation):
+def _xla_cpu(x, k, b, *, strides, padding, lhs_dilation, rhs_dilation, groups):
     """XLA's ops on CPU: the stacked-rows form where it applies (a single-threaded 2D
     convolution otherwise)."""
-    out = _out_shape(x.shape, k.shape, strides, padding, lhs_dilation, rhs_dilation)
+    p = {"strides": strides, "padding": padding, "lhs_dilation": lhs_dilation}
+    out = _out_shape(x.shape, k.shape, rhs_dilation=rhs_dilation, **p)
     plain = lhs_dilation == (1, 1) and min(p for pair in padding for p in pair) >= 0
     if plain and min(out[1:3]) >= 1:
-        return conv_2d_by_rows(x, k, b, strides, padding, rhs_dilation, 1)
-    p = {"lhs_dilation": lhs_dilation, "rhs_dilation": rhs_dilation}
-    return _xla(x, k, b, strides=strides, padding=padding, **p)
+        return conv_2d_by_rows(x, k, b, strides, padding, rhs_dilation, groups)
+    return _xla(x, k, b, rhs_dilation=rhs_dilation, groups=groups, **p)
 
 
-def _weight_xla(x, dy, *, window, **p):
+def _weight_xla(x, dy, *, window, groups, **p):
     """The kernel gradient as the transpose of XLA's 2D convolution in the kernel (on every
     platform: the transpose of the stacked-rows form is a 1D convolution whose window spans
     the image, which XLA:CPU runs about a hundred times slower)."""
-    k = jax.ShapeDtypeStruct((*window, x.shape[3], dy.shape[3]), x.dtype)
+    k = jax.ShapeDtypeStruct((*window, x.shape[3] // groups, dy.shape[3]), x.dtype)
     zero = jnp.zeros((dy.shape[3],), x.dtype)
-    return jax.linear_transpose(lambda k: _xla(x, k, zero, **p), k)(dy)[0]
+    return jax.linear_transpose(lambda k: _xla(x, k, zero, groups=groups, **p), k)(dy)[0]
 
 
 _weight_xla_lowering = mlir.lower_fun(_weight_xla, multiple_results=False)
 
 
-def _attrs(strides, padding, lhs_dilation, rhs_dilation) -> dict[str, np.int64]:
+def _attrs(strides, padding, lhs_dilation, rhs_dilation, groups) -> dict[str, np.int64]:
     names = {
         "stride": strides,
         "pad": (padding[0][0], padding[1][0]),
         "lhs_dilation": lhs_dilation,
         "rhs_dilation": rhs_dilation,
     }
-    return {f"{k}_{a}": np.int64(v[i]) for k, v in names.items() for i, a in enumerate("hw")}
+    attrs = {f"{k}_{a}": np.int64(v[i]) for k, v in names.items() for i, a in enumerate("hw")}
+    return {**attrs, "groups": np.int64(groups)}
 
 
 def _runs(ctx) -> bool:
@@ -202,9 +212,10 @@ def _impl(primitive: Primitive):
 # --- derivatives ----------------------------------------------------------------------------
 
 
-def _input_transpose(dy, k, x_shape, *, strides, padding, lhs_dilation, rhs_dilation):
-    """x̄ for y = conv(x, k): ȳ convolved with the flipped kernel, strides and input dilation
-    exchanged, padded so that the result has ``x_shape`` (XLA's rule for its convolution)."""
+def _input_transpose(dy, k, x_shape, *, strides, padding, lhs_dilation, rhs_dilation, groups):
+    """x̄ for y = conv(x, k): ȳ convolved with the flipped kernel (input and output features
+    swapped within each group), strides and input dilation exchanged, padded so that the
+    result has ``x_shape`` (XLA's rule for its convolution)."""
     pads = []
     for n, kn, out, s, (lo, _), ld, rd in zip(
         x_shape[1:3],
@@ -219,7 +230,9 @@ def _input_transpose(dy, k, x_shape, *, strides, padding, lhs_dilation, rhs_dila
         before = _dilate(kn, rd) - lo - 1
         after = _dilate(n, ld) + _dilate(kn, rd) - 1 - _dilate(out, s) - before
         pads.append((before, after))
-    flipped = k[::-1, ::-1].swapaxes(2, 3)
+    kh, kw, cg, o = k.shape
+    flipped = k[::-1, ::-1].reshape(kh, kw, cg, groups, o // groups)
+    flipped = flipped.transpose(0, 1, 4, 3, 2).reshape(kh, kw, o // groups, groups * cg)
     zero = jnp.zeros((x_shape[3],), dy.dtype)
     return conv_p.bind(
         dy,
@@ -229,6 +242,7 @@ def _input_transpose(dy, k, x_shape, *, strides, padding, lhs_dilation, rhs_dila
         padding=tuple(pads),
         lhs_dilation=strides,
         rhs_dilation=rhs_dilation,
+        groups=groups,
     )
 
 

@@ -1,5 +1,5 @@
-"""The CPU forms of ``nn.conv_2d`` against XLA's 2D convolution: the MKL im2col handler
-(``groups=1``) and the stacked-rows 1D convolution (grouped, or the handler off). Values and
+"""The CPU forms of ``nn.conv_2d`` against XLA's 2D convolution: the MKL im2col handler and the
+stacked-rows 1D convolution it falls back to (the handler off, float16). Values and
 gradients at float64 over strides, dilations, paddings and groups; forward-mode and second
 derivatives; vmap; and which form each platform, dtype and switch lowers to."""
 
@@ -36,6 +36,9 @@ CASES = [
     ((2, 5, 7, 3), (1, 1), 5, 1, "VALID", 1, 1),
     ((1, 9, 13, 5), (3, 5), 17, 1, "SAME", (1, 2), 1),
     ((3, 40, 36, 4), (3, 3), 19, (1, 2), "SAME", 1, 1),
+    # depthwise, and groups over several blocks
+    ((2, 6, 5, 3), (3, 3), 6, 1, "SAME", 1, 3),
+    ((2, 30, 31, 6), (2, 3), 9, (2, 1), [(1, 0), (2, 2)], (1, 2), 3),
 ]
 
 
@@ -110,18 +113,18 @@ def test_float32_over_several_blocks_and_without_bias():
         _close(g, w, 2e-6)
 
 
-@pytest.mark.parametrize(("stride", "dilation"), [(1, 1), ((2, 3), (1, 2))])
-def test_forward_mode_and_second_derivatives(stride, dilation, x64):
+@pytest.mark.parametrize(("stride", "dilation", "groups"), [(1, 1, 1), ((2, 3), (1, 2), 2)])
+def test_forward_mode_and_second_derivatives(stride, dilation, groups, x64):
     """jvp, and forward over reverse: the transposes of the transposes (an input-dilated
     convolution and the kernel gradient's own transposes)."""
-    x, k, b = _arrays((2, 9, 10, 3), (3, 2), 5, 1)
-    opts = {"stride": stride, "padding": [(1, 2), (2, 0)], "dilation": dilation}
+    x, k, b = _arrays((2, 9, 10, 4), (3, 2), 6, groups)
+    opts = {"stride": stride, "padding": [(1, 2), (2, 0)], "dilation": dilation, "groups": groups}
 
     def ours(x, k, b):
         return nn.conv_2d({"kernel": k, "bias": b}, x, **opts)
 
     def xla(x, k, b):
-        return _xla(x, k, b, stride, opts["padding"], dilation, 1)
+        return _xla(x, k, b, stride, opts["padding"], dilation, groups)
 
     tangents = tuple(jnp.cos(a) for a in (x, k, b))
     for got, want in zip(
@@ -200,21 +203,21 @@ def test_which_form_each_platform_dtype_and_switch_lowers_to(monkeypatch):
     x = jnp.ones((2, 8, 8, 4), jnp.float32)
     k = jnp.ones((3, 3, 4, 8), jnp.float32)
     kg = jnp.ones((3, 3, 2, 8), jnp.float32)
-    cpu = _lowered(_grad(_conv()), x, k)
-    if MKL_PLATFORM:
-        assert _mkl_conv.TARGET in cpu and _mkl_conv.WEIGHT_TARGET in cpu
-        assert "stablehlo.convolution" not in cpu
-    grouped = _lowered(_conv(groups=2), x, kg)
-    assert "parallax_" not in grouped and _conv_ranks(grouped) == {3}
-    for other in ("cuda", "tpu"):
-        text = _lowered(_grad(_conv()), x, k, platform=other)
-        assert "parallax_" not in text and _conv_ranks(text) == {4}
+    for f, kernel in ((_conv(), k), (_conv(groups=2), kg)):
+        cpu = _lowered(_grad(f), x, kernel)
+        if MKL_PLATFORM:
+            assert f"custom_call @{_mkl_conv.TARGET}(" in cpu
+            assert f"custom_call @{_mkl_conv.WEIGHT_TARGET}(" in cpu
+            assert "stablehlo.convolution" not in cpu
+        for other in ("cuda", "tpu"):
+            text = _lowered(_grad(f), x, kernel, platform=other)
+            assert "custom_call @parallax_" not in text and _conv_ranks(text) == {4}
     half = _lowered(_conv(), x.astype(jnp.float16), k.astype(jnp.float16))
-    assert "parallax_" not in half and _conv_ranks(half) == {3}
+    assert "custom_call @parallax_" not in half and _conv_ranks(half) == {3}
 
     monkeypatch.setenv("PARALLAX_MKL_CONV", "0")
     off = _lowered(_grad(_conv()), x, k)
-    assert "parallax_" not in off and _conv_ranks(off) == {3}
+    assert "custom_call @parallax_" not in off and _conv_ranks(off) == {3, 4}
 
 
 def test_switched_off_values_equal_the_handlers(monkeypatch, x64):
