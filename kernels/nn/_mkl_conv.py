@@ -1,34 +1,36 @@
 r"""2D convolution on CPU through MKL: the ``parallax_conv_2d`` primitives.
 
-``conv_2d(x, kernel, bias)`` is XLA's convolution (``NHWC`` input, ``HWIO`` kernel,
-``feature_group_count`` g) plus a bias:
+``conv_2d(x, kernel, bias)`` is XLA's convolution (``NHWC`` input, ``HWIO`` kernel, window
+strides ``s``, padding ``lo``, kernel dilation ``d``, ``feature_group_count`` g) plus a bias:
 
-.. math:: y[n, p, q, o] = b[o] + \sum_{a, b, c'} \tilde x[n, s_h p + d_h a - lo_h,
+.. math:: y[n, p, q, o] = b[o] + \sum_{a, b, c'} x[n, s_h p + d_h a - lo_h,
           s_w q + d_w b - lo_w, j c_g + c']\; w[a, b, c', o]
 
-where :math:`\tilde x` is ``x`` dilated by ``lhs_dilation`` and zero outside, ``j`` the group of
-output feature ``o`` and ``c_g = c_in / g``. On CPU it lowers to an XLA FFI handler
-(``_mkl_conv.cc``) that builds the im2col matrix of a block of output pixels in a cache-sized
-buffer and multiplies it by the kernel, reshaped to ``(k_h k_w c_g, c_out)``, with one
-sequential MKL GEMM per block and group over XLA's thread pool; XLA's own 2D convolution runs
-on one thread. The kernel gradient is a second primitive, ``parallax_conv_2d_weight``:
-:math:`\bar w = \mathrm{im2col}(x)^\top \bar y`, one GEMM per block into an accumulator per
-task of the pool.
+with ``x`` zero outside, ``j`` the group of output feature ``o`` and ``c_g = c_in / g``. On CPU
+it lowers to an XLA FFI handler (``_mkl_conv.cc``) that builds the im2col matrix of a block of
+output pixels in a cache-sized buffer and multiplies it by the kernel, reshaped to
+``(k_h k_w c_g, c_out)``, with one sequential MKL GEMM per block and group over XLA's thread
+pool; XLA's own 2D convolution runs on one thread. Its gradients are two more primitives with
+their own handlers, which do exactly the convolution's arithmetic whatever the strides:
 
-The convolution is affine in ``(x, b)`` for a fixed kernel and linear in the kernel for fixed
-``x``. Its transposes are again these primitives, as for XLA's convolution: :math:`\bar x` is
-the convolution of :math:`\bar y` with the flipped kernel, its input and output features
-swapped within each group, window strides and input dilation exchanged; :math:`\bar w` is the
-weight primitive; :math:`\bar b = \sum_{n,p,q} \bar y`. The weight primitive is bilinear in
-``(x, ȳ)`` with both transposes convolutions, so ``grad``, ``jvp`` and higher derivatives stay
-on the handler. Under ``vmap`` a batch of ``x`` against a shared kernel and bias joins the
-image axis; other batchings run XLA's batched convolution.
+- ``parallax_conv_2d_input``: :math:`\bar x = \mathrm{col2im}(\bar y\, W^\top)`, the patches
+  of one GEMM per block added back where they were read (one task per image);
+- ``parallax_conv_2d_weight``: :math:`\bar W = \mathrm{im2col}(x)^\top \bar y`, one GEMM per
+  block into an accumulator per task;
 
-Everywhere the handler does not run (GPU/TPU, programs XLA partitions or that are being
+and :math:`\bar b = \sum_{n,p,q} \bar y`. The convolution is affine in ``(x, b)`` and linear in
+the kernel; each gradient primitive is bilinear, and the transposes of all three are again these
+three, so ``grad``, ``jvp`` and higher derivatives stay on the handlers. Under ``vmap`` a batch
+of images against a shared kernel joins the image axis; other batchings run XLA's batched
+convolution.
+
+Everywhere the handlers do not run (GPU/TPU, programs XLA partitions or that are being
 exported, dtypes other than float32 and float64, without MKL, ``PARALLAX_MKL_CONV=0``) the
-primitives lower to XLA's ops: on CPU the stacked-rows form of
-:mod:`parallax.kernels.nn._conv_rows` where it applies, XLA's convolution otherwise. Built on
-first use against MKL (the ``cpu-fft`` extra).
+primitives lower to XLA's ops: on CPU the convolution and its input gradient take the
+stacked-rows form of :mod:`parallax.kernels.nn._conv_rows`, which runs on every core; the kernel
+gradient is XLA's 2D transpose (the stacked-rows form's is a 1D convolution whose window spans
+the image, which XLA:CPU runs about a hundred times slower). Built on first use against MKL
+(the ``cpu-fft`` extra).
 """
 
 from __future__ import annotations
@@ -51,11 +53,12 @@ from parallax.kernels.nn._conv_rows import conv_2d_by_rows
 __all__ = ["available", "conv_2d", "reason"]
 
 TARGET = "parallax_mkl_conv_2d"
+INPUT_TARGET = "parallax_mkl_conv_2d_input"
 WEIGHT_TARGET = "parallax_mkl_conv_2d_weight"
 
 _HANDLER = Handler(
     Path(__file__).with_name("_mkl_conv.cc"),
-    (TARGET, WEIGHT_TARGET),
+    (TARGET, INPUT_TARGET, WEIGHT_TARGET),
     switch="PARALLAX_MKL_CONV",
     fallback="2D convolutions on CPU keep XLA's convolution",
     flags=lambda: [*_mkl.flags(), "-O3"],
@@ -63,8 +66,9 @@ _HANDLER = Handler(
 available = _HANDLER.available
 reason = _HANDLER.reason
 
-conv_p = Primitive("parallax_conv_2d")
-weight_p = Primitive("parallax_conv_2d_weight")
+conv_p = Primitive("parallax_conv_2d")  # (x, kernel, bias) -> y
+input_p = Primitive("parallax_conv_2d_input")  # (y_bar, kernel) -> x_bar; x_shape
+weight_p = Primitive("parallax_conv_2d_weight")  # (x, y_bar) -> kernel_bar; window
 
 _SPEC = ("NHWC", "HWIO", "NHWC")
 Pairs = tuple[tuple[int, int], ...]
@@ -81,123 +85,133 @@ def conv_2d(
     groups: int = 1,
 ) -> Array:
     """``x (n, h, w, c_in)`` convolved with ``kernel (k_h, k_w, c_in / groups, c_out)`` plus
-    ``bias (c_out,)``, all of one dtype; ``padding`` holds ``(lo, hi)`` per spatial axis."""
+    ``bias (c_out,)``, all of one dtype; ``padding`` holds ``(lo, hi) >= 0`` per spatial
+    axis."""
     return conv_p.bind(
         x,
         kernel,
         bias,
         strides=tuple(map(int, strides)),
         padding=tuple((int(lo), int(hi)) for lo, hi in padding),
-        lhs_dilation=(1, 1),
-        rhs_dilation=tuple(map(int, dilation)),
+        dilation=tuple(map(int, dilation)),
         groups=int(groups),
     )
 
 
-def _dilate(n: int, d: int) -> int:
-    return 0 if n == 0 else 1 + d * (n - 1)
-
-
-def _out_shape(x_shape, k_shape, strides, padding, lhs_dilation, rhs_dilation, groups=1):
+def _out_shape(x_shape, k_shape, *, strides, padding, dilation, groups):
     sizes = []
-    for n, k, s, (lo, hi), ld, rd in zip(
-        x_shape[1:3], k_shape[:2], strides, padding, lhs_dilation, rhs_dilation, strict=True
+    for n, k, s, (lo, hi), d in zip(
+        x_shape[1:3], k_shape[:2], strides, padding, dilation, strict=True
     ):
-        span = _dilate(n, ld) + lo + hi - _dilate(k, rd)
+        span = n + lo + hi - (k - 1) * d - 1
         sizes.append(span // s + 1 if span >= 0 else 0)
     return (x_shape[0], *sizes, k_shape[3])
 
 
-def _conv_abstract(x, k, b, *, groups, **p):
+def _check(name, x_shape, k_shape, dy_shape, dtypes, groups, p):
     if (
-        x.ndim != 4
-        or k.ndim != 4
-        or b.shape != (k.shape[3],)
-        or k.shape[2] * groups != x.shape[3]
-        or k.shape[3] % groups
+        len(x_shape) != 4
+        or len(k_shape) != 4
+        or k_shape[2] * groups != x_shape[3]
+        or k_shape[3] % groups
     ):
         raise ValueError(
-            f"conv_2d: expected x (n, h, w, c), kernel (k_h, k_w, c / {groups}, o) and bias "
-            f"(o,) with o a multiple of {groups}, got shapes {x.shape}, {k.shape} and {b.shape}"
+            f"{name}: expected x (n, h, w, c) and kernel (k_h, k_w, c / {groups}, o) with o a "
+            f"multiple of {groups}, got shapes {x_shape} and {k_shape}"
         )
-    if not x.dtype == k.dtype == b.dtype:
-        raise TypeError(f"conv_2d: operands differ in dtype: {x.dtype}, {k.dtype}, {b.dtype}")
-    return x.update(shape=_out_shape(x.shape, k.shape, **p))
+    if dy_shape is not None and dy_shape != _out_shape(x_shape, k_shape, groups=groups, **p):
+        raise ValueError(f"{name}: output cotangent shape {dy_shape} does not match")
+    if len(set(dtypes)) != 1:
+        raise TypeError(f"{name}: operands differ in dtype: {dtypes}")
+
+
+def _conv_abstract(x, k, b, *, groups, **p):
+    _check("conv_2d", x.shape, k.shape, None, (x.dtype, k.dtype, b.dtype), groups, p)
+    if b.shape != (k.shape[3],):
+        raise ValueError(f"conv_2d: expected a bias of shape {(k.shape[3],)}, got {b.shape}")
+    return x.update(shape=_out_shape(x.shape, k.shape, groups=groups, **p))
+
+
+def _input_abstract(dy, k, *, x_shape, groups, **p):
+    _check("conv_2d input", x_shape, k.shape, dy.shape, (dy.dtype, k.dtype), groups, p)
+    return dy.update(shape=x_shape)
 
 
 def _weight_abstract(x, dy, *, window, groups, **p):
     k_shape = (*window, x.shape[3] // groups, dy.shape[3])
-    if x.shape[3] % groups or dy.shape[3] % groups or _out_shape(x.shape, k_shape, **p) != dy.shape:
-        raise ValueError(f"conv_2d weight: output cotangent shape {dy.shape} does not match")
-    if x.dtype != dy.dtype:
-        raise TypeError(f"conv_2d weight: operands differ in dtype: {x.dtype}, {dy.dtype}")
+    _check("conv_2d weight", x.shape, k_shape, dy.shape, (x.dtype, dy.dtype), groups, p)
     return x.update(shape=k_shape)
 
 
-def _xla(x, k, b, *, strides, padding, lhs_dilation, rhs_dilation, groups):
+# --- XLA's forms -----------------------------------------------------------------------------
+
+
+def _xla(x, k, b, *, strides, padding, dilation, groups):
     y = lax.conv_general_dilated(
         x,
         k,
         window_strides=strides,
         padding=padding,
-        lhs_dilation=lhs_dilation,
-        rhs_dilation=rhs_dilation,
+        rhs_dilation=dilation,
         dimension_numbers=_SPEC,
         feature_group_count=groups,
     )
     return y + b.reshape(1, 1, 1, -1)
 
 
-def _xla_cpu(x, k, b, *, strides, padding, lhs_dilation, rhs_dilation, groups):
-    """XLA's ops on CPU: the stacked-rows form where it applies (a single-threaded 2D
-    convolution otherwise)."""
-    p = {"strides": strides, "padding": padding, "lhs_dilation": lhs_dilation}
-    out = _out_shape(x.shape, k.shape, rhs_dilation=rhs_dilation, **p)
-    plain = lhs_dilation == (1, 1) and min(p for pair in padding for p in pair) >= 0
-    if plain and min(out[1:3]) >= 1:
-        return conv_2d_by_rows(x, k, b, strides, padding, rhs_dilation, groups)
-    return _xla(x, k, b, rhs_dilation=rhs_dilation, groups=groups, **p)
+def _xla_cpu(x, k, b, *, strides, padding, dilation, groups):
+    """XLA's ops on CPU: the stacked-rows form (XLA's 2D convolution for an empty output)."""
+    if (
+        min(
+            _out_shape(
+                x.shape, k.shape, strides=strides, padding=padding, dilation=dilation, groups=groups
+            )[1:3]
+        )
+        < 1
+    ):
+        return _xla(x, k, b, strides=strides, padding=padding, dilation=dilation, groups=groups)
+    return conv_2d_by_rows(x, k, b, strides, padding, dilation, groups)
+
+
+def _input_xla(forward, dy, k, *, x_shape, **p):
+    """x̄ as the transpose of ``forward`` (an XLA form) in ``x``."""
+    zero = jnp.zeros((k.shape[3],), k.dtype)
+    x = jax.ShapeDtypeStruct(x_shape, dy.dtype)
+    return jax.linear_transpose(lambda x: forward(x, k, zero, **p), x)(dy)[0]
 
 
 def _weight_xla(x, dy, *, window, groups, **p):
     """The kernel gradient as the transpose of XLA's 2D convolution in the kernel (on every
-    platform: the transpose of the stacked-rows form is a 1D convolution whose window spans
-    the image, which XLA:CPU runs about a hundred times slower)."""
+    platform: see the module's docstring)."""
     k = jax.ShapeDtypeStruct((*window, x.shape[3] // groups, dy.shape[3]), x.dtype)
     zero = jnp.zeros((dy.shape[3],), x.dtype)
     return jax.linear_transpose(lambda k: _xla(x, k, zero, groups=groups, **p), k)(dy)[0]
 
 
-_weight_xla_lowering = mlir.lower_fun(_weight_xla, multiple_results=False)
+# --- lowering --------------------------------------------------------------------------------
 
 
-def _attrs(strides, padding, lhs_dilation, rhs_dilation, groups) -> dict[str, np.int64]:
-    names = {
-        "stride": strides,
-        "pad": (padding[0][0], padding[1][0]),
-        "lhs_dilation": lhs_dilation,
-        "rhs_dilation": rhs_dilation,
-    }
-    attrs = {f"{k}_{a}": np.int64(v[i]) for k, v in names.items() for i, a in enumerate("hw")}
+def _attrs(*, strides, padding, dilation, groups) -> dict[str, np.int64]:
+    pairs = {"stride": strides, "pad": tuple(lo for lo, _ in padding), "dilation": dilation}
+    attrs = {f"{k}_{a}": np.int64(v[i]) for k, v in pairs.items() for i, a in enumerate("hw")}
     return {**attrs, "groups": np.int64(groups)}
 
 
-def _runs(ctx) -> bool:
-    return (
-        ctx.avals_in[0].dtype in (np.float32, np.float64) and handler_may_run(ctx) and available()
-    )
+def _cpu_rule(target: str, fallback, **fixed):
+    """The CPU lowering: the handler ``target`` where it may run, else ``fallback``."""
+    xla = mlir.lower_fun(fallback, multiple_results=False)
 
+    def rule(ctx, *args, **p):
+        if (
+            ctx.avals_in[0].dtype in (np.float32, np.float64)
+            and handler_may_run(ctx)
+            and available()
+        ):
+            conv = {k: p[k] for k in ("strides", "padding", "dilation", "groups")}
+            return jax.ffi.ffi_lowering(target)(ctx, *args, **_attrs(**conv))
+        return xla(ctx, *args, **p)
 
-def _conv_cpu_lowering(ctx, x, k, b, **p):
-    if not _runs(ctx):
-        return mlir.lower_fun(_xla_cpu, multiple_results=False)(ctx, x, k, b, **p)
-    return jax.ffi.ffi_lowering(TARGET)(ctx, x, k, b, **_attrs(**p))
-
-
-def _weight_cpu_lowering(ctx, x, dy, *, window, **p):
-    if not _runs(ctx):
-        return _weight_xla_lowering(ctx, x, dy, window=window, **p)
-    return jax.ffi.ffi_lowering(WEIGHT_TARGET)(ctx, x, dy, **_attrs(**p))
+    return rule
 
 
 @functools.cache
@@ -212,38 +226,8 @@ def _impl(primitive: Primitive):
 # --- derivatives ----------------------------------------------------------------------------
 
 
-def _input_transpose(dy, k, x_shape, *, strides, padding, lhs_dilation, rhs_dilation, groups):
-    """x̄ for y = conv(x, k): ȳ convolved with the flipped kernel (input and output features
-    swapped within each group), strides and input dilation exchanged, padded so that the
-    result has ``x_shape`` (XLA's rule for its convolution)."""
-    pads = []
-    for n, kn, out, s, (lo, _), ld, rd in zip(
-        x_shape[1:3],
-        k.shape[:2],
-        dy.shape[1:3],
-        strides,
-        padding,
-        lhs_dilation,
-        rhs_dilation,
-        strict=True,
-    ):
-        before = _dilate(kn, rd) - lo - 1
-        after = _dilate(n, ld) + _dilate(kn, rd) - 1 - _dilate(out, s) - before
-        pads.append((before, after))
-    kh, kw, cg, o = k.shape
-    flipped = k[::-1, ::-1].reshape(kh, kw, cg, groups, o // groups)
-    flipped = flipped.transpose(0, 1, 4, 3, 2).reshape(kh, kw, o // groups, groups * cg)
-    zero = jnp.zeros((x_shape[3],), dy.dtype)
-    return conv_p.bind(
-        dy,
-        flipped,
-        zero,
-        strides=lhs_dilation,
-        padding=tuple(pads),
-        lhs_dilation=strides,
-        rhs_dilation=rhs_dilation,
-        groups=groups,
-    )
+def _zero_bias(n: int, dtype) -> Array:
+    return jnp.zeros((n,), dtype)
 
 
 def _conv_jvp(primals, tangents, **p):
@@ -266,46 +250,79 @@ def _conv_transpose(dy, x, k, b, **p):
         raise ValueError("conv_2d: not linear in x and the kernel together")
     if type(dy) is ad.Zero:
         return [None, None, None]
-    dx = _input_transpose(dy, k, x.aval.shape, **p) if x_in else None
+    dx = input_p.bind(dy, k, x_shape=x.aval.shape, **p) if x_in else None
     dk = weight_p.bind(x, dy, window=k.aval.shape[:2], **p) if k_in else None
     db = jnp.sum(dy, axis=(0, 1, 2)) if b_in else None
     return [dx, dk, db]
 
 
+def _input_dy_transpose(g, dy, k, *, x_shape, **p):  # x̄ = A(k) ȳ, so ȳ̄ = conv(ḡ, k)
+    return conv_p.bind(g, k, _zero_bias(k.shape[3], g.dtype), **p)
+
+
+def _input_k_transpose(g, dy, k, *, x_shape, **p):
+    return weight_p.bind(g, dy, window=k.aval.shape[:2], **p)
+
+
 def _weight_x_transpose(g, x, dy, *, window, **p):
-    return _input_transpose(dy, g, x.aval.shape, **p)
+    return input_p.bind(dy, g, x_shape=x.aval.shape, **p)
 
 
 def _weight_dy_transpose(g, x, dy, *, window, **p):
-    return conv_p.bind(x, g, jnp.zeros((g.shape[3],), g.dtype), **p)
+    return conv_p.bind(x, g, _zero_bias(g.shape[3], g.dtype), **p)
 
 
 # --- vmap ------------------------------------------------------------------------------------
 
 
+def _fold(args, dims, shared: tuple[int, ...]):
+    """The batched argument at index 0 with its batch joined to the image axis, when only it
+    is batched (``shared`` are the indices that must be unbatched); else None."""
+    if any(dims[i] is not None for i in shared):
+        return None
+    a = jnp.moveaxis(args[0], dims[0], 0)
+    return a.reshape(-1, *a.shape[2:]), a.shape[0]
+
+
 def _conv_batch(args, dims, **p):
-    (x, k, b), (dx, dk, db) = args, dims
-    if dk is None and db is None:
-        x = jnp.moveaxis(x, dx, 0)
-        y = conv_p.bind(x.reshape(-1, *x.shape[2:]), k, b, **p)
-        return y.reshape(x.shape[0], x.shape[1], *y.shape[1:]), 0
-    return jax.vmap(functools.partial(_xla, **p), in_axes=dims)(x, k, b), 0
+    if (folded := _fold(args, dims, (1, 2))) is not None:
+        (x, size), (_, k, b) = folded, args
+        y = conv_p.bind(x, k, b, **p)
+        return y.reshape(size, -1, *y.shape[1:]), 0
+    return jax.vmap(functools.partial(_xla, **p), in_axes=dims)(*args), 0
+
+
+def _input_batch(args, dims, *, x_shape, **p):
+    if (folded := _fold(args, dims, (1,))) is not None:
+        (dy, size), k = folded, args[1]
+        dx = input_p.bind(dy, k, x_shape=(size * x_shape[0], *x_shape[1:]), **p)
+        return dx.reshape(size, *x_shape), 0
+    f = functools.partial(_input_xla, _xla, x_shape=x_shape, **p)
+    return jax.vmap(f, in_axes=dims)(*args), 0
 
 
 def _weight_batch(args, dims, **p):
     return jax.vmap(functools.partial(_weight_xla, **p), in_axes=dims)(*args), 0
 
 
-for _p, _abstract, _default, _cpu in (
-    (conv_p, _conv_abstract, mlir.lower_fun(_xla, multiple_results=False), _conv_cpu_lowering),
-    (weight_p, _weight_abstract, _weight_xla_lowering, _weight_cpu_lowering),
-):
+_RULES = (
+    (conv_p, _conv_abstract, _xla, _cpu_rule(TARGET, _xla_cpu), _conv_batch),
+    (
+        input_p,
+        _input_abstract,
+        functools.partial(_input_xla, _xla),
+        _cpu_rule(INPUT_TARGET, functools.partial(_input_xla, _xla_cpu)),
+        _input_batch,
+    ),
+    (weight_p, _weight_abstract, _weight_xla, _cpu_rule(WEIGHT_TARGET, _weight_xla), _weight_batch),
+)
+for _p, _abstract, _default, _cpu, _batch in _RULES:
     _p.def_impl(_impl(_p))
     _p.def_abstract_eval(_abstract)
-    mlir.register_lowering(_p, _default)
+    batching.primitive_batchers[_p] = _batch
+    mlir.register_lowering(_p, mlir.lower_fun(_default, multiple_results=False))
     mlir.register_lowering(_p, _cpu, platform="cpu")
 ad.primitive_jvps[conv_p] = _conv_jvp
 ad.primitive_transposes[conv_p] = _conv_transpose
+ad.defbilinear(input_p, _input_dy_transpose, _input_k_transpose)
 ad.defbilinear(weight_p, _weight_x_transpose, _weight_dy_transpose)
-batching.primitive_batchers[conv_p] = _conv_batch
-batching.primitive_batchers[weight_p] = _weight_batch

@@ -192,7 +192,7 @@ def _conv(groups: int = 1):
 
 
 def _grad(f):
-    return jax.grad(lambda x, k: jnp.sum(f(x, k)), (0, 1))
+    return jax.value_and_grad(lambda x, k: jnp.sum(f(x, k)), (0, 1))
 
 
 def test_cpu_has_the_handler_where_mkl_is_installed():
@@ -208,6 +208,7 @@ def test_which_form_each_platform_dtype_and_switch_lowers_to(monkeypatch):
         if MKL_PLATFORM:
             assert f"custom_call @{_mkl_conv.TARGET}(" in cpu
             assert f"custom_call @{_mkl_conv.WEIGHT_TARGET}(" in cpu
+            assert f"custom_call @{_mkl_conv.INPUT_TARGET}(" in cpu
             assert "stablehlo.convolution" not in cpu
         for other in ("cuda", "tpu"):
             text = _lowered(_grad(f), x, kernel, platform=other)
