@@ -498,12 +498,13 @@ _flat_spec(
     grad_wrt=("x", "kernel"),
     description="2D convolution, NHWC input, HWIO kernel (stride, padding, dilation, groups)",
     bounds={
-        "bench": "XLA:CPU's convolution code: the 3x3 convolution runs as a stack of its three "
-        "row shifts (an im2col over rows, 96 channels) and XLA's 1D convolution, 4 images at a "
-        "time (lax.map, so the temporaries stay below glibc's mmap threshold: 0 page faults per "
-        "call, getrusage). In a script the whole batch without a bias reached ~69% of the SGEMM "
-        "ceiling in one 1D convolution, the chunked form with the bias ~0.8x that speed, and "
-        "XLA's own 2D convolution ~0.65x, on one thread (CPU time = wall time); torch's "
-        "oneDNN direct convolution needs no im2col."
+        "bench": "MKL's SGEMM on im2col blocks (_mkl_conv.cc): each block of ~450 output "
+        "pixels builds its 450x288 im2col rows in a per-thread buffer that stays in L2 and runs "
+        "one sequential GEMM against the 288x64 kernel, the bias prefilled, blocks spread over "
+        "XLA's pool. On one pinned core (CPU time, process_time) the GEMMs took ~77% of the "
+        "call at about the per-core SGEMM ceiling, building the im2col rows ~8% and the rest "
+        "~15%, mostly page faults on the fresh 16 MB output (several hundred per call, getrusage; "
+        "any XLA program returning this array pays them). torch's oneDNN direct convolution "
+        "needs no im2col."
     },
 )
