@@ -21,8 +21,8 @@
 //   weight:         K_bar = sum over blocks of im2col(x)[block]^T y_bar[block]
 // Each block is one sequential MKL GEMM per group (MKL's sequential layer: it never competes
 // with XLA's threads for the cores). The weight gradient gives each task of parallax::Parallel
-// its own accumulator and adds them up at the end; the input gradient gives each task whole
-// images, whose patches overlap only within the image.
+// its own accumulator and adds them up at the end; the input gradient gives each task a band of
+// output rows of one image, running bands whose patches cannot overlap at the same time.
 
 #include <algorithm>
 #include <cstdint>
@@ -193,18 +193,30 @@ void Input(ffi::ThreadPool& pool, const Geometry& g, const T* dy, const T* kerne
   }
   std::fill(dx, dx + g.n * g.h * g.w * g.c, T(0));
   if (taps == 0 || g.o == 0) return;
-  const int64_t plane = g.ho * g.wo;
-  Spread(pool, g, g.n, [&](int64_t img) {
-    for (int64_t pix0 = img * plane; pix0 < (img + 1) * plane; pix0 += per) {
-      const int64_t count = std::min(per, (img + 1) * plane - pix0);
-      T* buf = Scratch<T>(count * taps);
-      for (int64_t j = 0; j < g.groups; ++j) {
-        Gemm(false, true, count, kg, og, dy + pix0 * g.o + j * og, g.o, kernel + j * og, g.o,
-             T(0), buf + j * kg, taps);
+  // Bands of output rows whose patches cover input rows apart from the band after next's: rows
+  // p of band i read up to ((i + 1) r - 1) s_h + (k_h - 1) d_h - lo_h, band i + 2 starts at
+  // (i + 2) r s_h - lo_h. Even bands run at once, then odd ones.
+  const int64_t reach = (g.kh - 1) * g.dh;
+  const int64_t rows = std::max({int64_t{1}, reach >= g.sh ? (reach - g.sh) / g.sh + 1 : 1,
+                                 (per + g.wo - 1) / std::max<int64_t>(1, g.wo)});
+  const int64_t bands = (g.ho + rows - 1) / rows, plane = g.ho * g.wo;
+  for (int64_t parity = 0; parity < 2; ++parity) {
+    const int64_t per_image = (bands - parity + 1) / 2;
+    if (per_image == 0) continue;
+    Spread(pool, g, g.n * per_image, [&](int64_t task) {
+      const int64_t img = task / per_image, band = 2 * (task % per_image) + parity;
+      const int64_t end = img * plane + std::min(g.ho, (band + 1) * rows) * g.wo;
+      for (int64_t pix0 = img * plane + band * rows * g.wo; pix0 < end; pix0 += per) {
+        const int64_t count = std::min(per, end - pix0);
+        T* buf = Scratch<T>(count * taps);
+        for (int64_t j = 0; j < g.groups; ++j) {
+          Gemm(false, true, count, kg, og, dy + pix0 * g.o + j * og, g.o, kernel + j * og, g.o,
+               T(0), buf + j * kg, taps);
+        }
+        Patches<false>(g, dx, pix0, count, buf);
       }
-      Patches<false>(g, dx, pix0, count, buf);
-    }
-  });
+    });
+  }
 }
 
 template <typename T>

@@ -255,3 +255,23 @@ def test_stacked_rows_in_chunks_of_images_with_bias(monkeypatch, x64):
     wants = jax.grad(lambda *a: jnp.sum(jnp.sin(xla(*a))), argnums=(0, 1, 2))(x, k, b)
     for g, w in zip(grads, wants, strict=True):
         _close(g, w, 1e-13)
+
+
+@pytest.mark.parametrize(
+    ("shape", "window", "stride", "dilation"),
+    [((1, 100, 20, 16), (3, 3), 1, 1), ((1, 60, 200, 16), (5, 3), (2, 1), (3, 1))],
+)
+def test_input_gradient_of_one_image_in_bands_over_the_pool(shape, window, stride, dilation, x64):
+    """One image's input gradient runs as bands of output rows, alternate bands at once: the
+    bands here are set by the block size and by the kernel's reach (12 rows)."""
+    x, k, b = _arrays(shape, window, 8, 1)
+    opts = {"stride": stride, "padding": "SAME", "dilation": dilation}
+
+    def ours(x):
+        return nn.conv_2d({"kernel": k, "bias": b}, x, **opts)
+
+    y, pull = jax.vjp(ours, x)
+    cot = jnp.asarray(R.standard_normal(y.shape))
+    want = jax.vjp(lambda x: _xla(x, k, b, stride, "SAME", dilation, 1), x)[1](cot)[0]
+    for _ in range(3):
+        _close(jax.jit(pull)(cot)[0], want, 1e-13)
