@@ -275,3 +275,14 @@ def test_input_gradient_of_one_image_in_bands_over_the_pool(shape, window, strid
     want = jax.vjp(lambda x: _xla(x, k, b, stride, "SAME", dilation, 1), x)[1](cot)[0]
     for _ in range(3):
         _close(jax.jit(pull)(cot)[0], want, 1e-13)
+
+
+def test_the_primitive_names_mismatched_operands():
+    x = jnp.ones((2, 6, 6, 4), jnp.float32)
+    opts = {"strides": (1, 1), "padding": ((1, 1), (1, 1)), "dilation": (1, 1)}
+    with pytest.raises(ValueError, match=r"kernel \(k_h, k_w, c / 2, o\)"):
+        _mkl_conv.conv_2d(x, jnp.ones((3, 3, 4, 6)), jnp.ones(6), groups=2, **opts)
+    with pytest.raises(ValueError, match="bias of shape"):
+        _mkl_conv.conv_2d(x, jnp.ones((3, 3, 4, 6)), jnp.ones(5), **opts)
+    with pytest.raises(TypeError, match="differ in dtype"):
+        _mkl_conv.conv_2d(x, jnp.ones((3, 3, 4, 6), jnp.float16), jnp.ones(6), **opts)
