@@ -39,6 +39,8 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+// Bytes of im2col matrix per block: a block, the kernel and the block's output rows stay in a
+// core's L2 while MKL runs over them.
 constexpr int64_t kBlockBytes = int64_t{512} << 10;
 // Blocks per task of the weight gradient is chosen so that there are about this many tasks per
 // thread: enough to balance threads that run at different speeds, few accumulators to add up.
