@@ -29,7 +29,7 @@ import jaxlib
 from jax.extend.core import ClosedJaxpr, Primitive, jaxpr_as_fun
 from jax.interpreters import batching, mlir
 
-__all__ = ["Handler", "Unavailable", "call", "compiler", "handler_may_run", "load"]
+__all__ = ["Handler", "Unavailable", "call", "compiler", "handler_may_run", "handlers", "load"]
 
 _HEADERS = Path(__file__).parent  # the headers handlers share: kernels/_*.h
 
@@ -159,9 +159,15 @@ class Handler:
         self._ok: bool | None = None
         self._error = ""
         self._library: ctypes.CDLL | None = None  # keeps the registered code loaded
+        _HANDLERS.append(self)
+
+    @property
+    def name(self) -> str:
+        """The handler's name: its source file's stem (``mkl_matmul`` for ``_mkl_matmul.cc``)."""
+        return self.source.stem.lstrip("_")
 
     def _register(self) -> None:
-        library = load(self.source.stem.lstrip("_"), self.source, self._flags())
+        library = load(self.name, self.source, self._flags())
         for target in self.targets:
             capsule = jax.ffi.pycapsule(getattr(library, target))
             jax.ffi.register_ffi_target(target, capsule, platform="cpu")
@@ -194,6 +200,18 @@ class Handler:
         if os.environ.get(self.switch, "1") == "0":
             return f"turned off by {self.switch}=0"
         return "" if self.available() else self._error
+
+
+_HANDLERS: list[Handler] = []
+
+
+def handlers() -> dict[str, str]:
+    """Every handler parallax defines (its modules imported with :mod:`parallax.kernels`), by
+    :attr:`Handler.name`: ``""`` where CPU programs lowered now call it, else why they do not.
+    Asking builds each handler that is not cached yet."""
+    import parallax.kernels  # noqa: F401 (defines every handler)
+
+    return {h.name: h.reason() for h in sorted(_HANDLERS, key=lambda h: h.name)}
 
 
 native_call_p = Primitive("parallax_native_call")

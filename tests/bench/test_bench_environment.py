@@ -64,3 +64,21 @@ def test_the_run_header_shows_the_fft_backend_next_to_versions_and_threads(envir
 def test_runs_recorded_before_the_field_say_so(environment):
     old = {k: v for k, v in environment.items() if k != "fft"}
     assert "- CPU FFT (`parallax.kernels.fft.backend()`): not recorded" in _header(old)
+
+
+def test_the_run_records_every_cpu_handler_and_why_one_is_not_used(environment, monkeypatch):
+    from parallax.kernels import _native
+
+    recorded = environment["handlers"]
+    assert {"mkl_attention", "mkl_conv", "mkl_matmul", "mkl_mlp", "norm_rows"} <= set(recorded)
+    assert recorded == _native.handlers()
+    monkeypatch.setenv("PARALLAX_NORM_ROWS", "0")
+    assert capture_environment().handlers["norm_rows"] == "turned off by PARALLAX_NORM_ROWS=0"
+
+
+def test_the_run_header_lists_the_handlers_in_use_and_the_others_with_the_reason(environment):
+    both = {**environment, "handlers": {"mkl_matmul": "", "norm_rows": "turned off by X=0"}}
+    line = next(x for x in _header(both).splitlines() if x.startswith("- CPU handlers"))
+    assert line == "- CPU handlers in use: `mkl_matmul`; not used: `norm_rows` (turned off by X=0)"
+    old = {k: v for k, v in environment.items() if k != "handlers"}
+    assert "- CPU handlers in use: not recorded" in _header(old)

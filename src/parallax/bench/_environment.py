@@ -216,6 +216,15 @@ def _fft() -> dict[str, str | None]:
     return {"backend": fft.backend(), "mkl": _version("mkl")}
 
 
+def _handlers() -> dict[str, str]:
+    """parallax's C++ handlers on CPU (:func:`parallax.kernels._native.handlers`): ``""`` for
+    each that programs call, else why not. Asking builds any not cached yet, so a kernel's
+    first-call time in the run never includes a handler's one-time build."""
+    from parallax.kernels import _native
+
+    return _native.handlers()
+
+
 def _threads() -> dict[str, Any]:
     """torch's intra-/inter-op threads (when torch is importable), XLA's CPU devices and the
     environment variables that set thread counts (XLA:CPU's intra-op pool has one thread per
@@ -249,6 +258,7 @@ class Environment:
     versions: dict[str, str | None]
     threads: dict[str, Any]
     fft: dict[str, str | None]
+    handlers: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -270,4 +280,5 @@ def capture_environment() -> Environment:
         versions={p: _version(p) for p in _PACKAGES},
         threads=_threads(),
         fft=_fft(),
+        handlers=_handlers(),
     )

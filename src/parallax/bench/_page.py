@@ -92,6 +92,14 @@ def _fmt_fft(fft: dict[str, Any] | None) -> str:
     return f"`{fft.get('backend')}`, " + (f"MKL {mkl}" if mkl else "MKL not installed")
 
 
+def _fmt_handlers(handlers: dict[str, str] | None) -> str:
+    if not handlers:
+        return "not recorded"
+    on = [f"`{k}`" for k, why in handlers.items() if not why]
+    off = [f"`{k}` ({why})" for k, why in handlers.items() if why]
+    return ", ".join(on) + (f"; not used: {', '.join(off)}" if off else "")
+
+
 def _run_header(path: str, run: dict[str, Any]) -> list[str]:
     env = run.get("environment", {})
     versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v)
@@ -112,6 +120,7 @@ def _run_header(path: str, run: dict[str, Any]) -> list[str]:
         f"XLA_FLAGS says otherwise; environment: {thread_vars}; JAX devices: "
         f"{', '.join(th.get('jax_devices', []))}",
         f"- CPU FFT (`parallax.kernels.fft.backend()`): {_fmt_fft(env.get('fft'))}",
+        f"- CPU handlers in use: {_fmt_handlers(env.get('handlers'))}",
     ]
     c = run.get("ceilings")
     if c:
