@@ -20,7 +20,9 @@
 //   input gradient: x_bar += col2im(y_bar[block] K^T)   (a scatter-add of the block's patches)
 //   weight:         K_bar = sum over blocks of im2col(x)[block]^T y_bar[block]
 // Each block is one sequential MKL GEMM per group (MKL's sequential layer: it never competes
-// with XLA's threads for the cores). The weight gradient gives each task of parallax::Parallel
+// with XLA's threads for the cores). A 3x3 kernel at stride 1 and dilation 1 in one group takes
+// Winograd's F(2x2, 3x3) instead (below, at WinogradForward): blocks of 2x2 output tiles, 16
+// GEMMs per block, 2.25 times fewer multiplies. The weight gradient gives each task of parallax::Parallel
 // its own accumulator and adds them up at the end; the input gradient gives each task a band of
 // output rows of one image, running bands whose patches cannot overlap at the same time.
 
@@ -47,6 +49,8 @@ constexpr int64_t kBlockBytes = int64_t{512} << 10;
 constexpr int64_t kTasksPerThread = 4;
 // Below this many multiply-adds a call runs on the calling thread alone.
 constexpr int64_t kMinParallelFlops = int64_t{1} << 20;
+// Bytes of transformed input and output tiles per block of Winograd's convolution.
+constexpr int64_t kWinogradBlockBytes = int64_t{768} << 10;
 
 struct Geometry {
   int64_t n, h, w, c;          // input
@@ -154,9 +158,202 @@ void Spread(ffi::ThreadPool& pool, const Geometry& g, int64_t count, F task) {
   }
 }
 
+// Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016, "Fast Algorithms for
+// Convolutional Neural Networks"): for a 3x3 kernel g at stride 1 and dilation 1, a 2x2 tile of
+// output pixels from its 4x4 tile d of input pixels is
+//   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A,
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],
+//   A^T = [1 1 1 0; 0 1 -1 -1],
+// summed over input channels: per element ξ of the 4x4 transformed tile, the tiles' transformed
+// inputs V_ξ (tiles, c) times the transformed kernel U_ξ (c, o) is one GEMM, 16 multiplies per
+// tile and channel pair where im2col takes 36. The transforms' entries are 0, ±1 and ±½: each adds
+// only a few roundings, so the result stays within a few ulps of the direct sum.
+struct Winograd {
+  static bool Applies(const Geometry& g) {
+    return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+           g.groups == 1 && g.c > 0;
+  }
+  // Tiles per block: the block's V (16 tiles c) and M (16 tiles o) stay in a core's L2.
+  static int64_t BlockTiles(const Geometry& g, int64_t itemsize) {
+    return std::max<int64_t>(8, kWinogradBlockBytes / (16 * (g.c + g.o) * itemsize));
+  }
+};
+
+// U_ξ = (G g G^T)_ξ for every input and output channel: u (16, c, o) from the HWIO kernel.
+template <typename T>
+void WinogradKernel(const Geometry& g, const T* kernel, T* u) {
+  static constexpr T kG[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  const int64_t size = g.c * g.o;
+  std::fill(u, u + 16 * size, T(0));
+  for (int64_t i = 0; i < 4; ++i) {
+    for (int64_t j = 0; j < 4; ++j) {
+      T* ui = u + (i * 4 + j) * size;
+      for (int64_t a = 0; a < 3; ++a) {
+        for (int64_t b = 0; b < 3; ++b) {
+          const T f = kG[i][a] * kG[j][b];
+          if (f == T(0)) continue;
+          const T* tap = kernel + (a * 3 + b) * size;
+          for (int64_t e = 0; e < size; ++e) ui[e] += f * tap[e];
+        }
+      }
+    }
+  }
+}
+
+// Four outputs from four inputs, elementwise over n: (a0 - a2, a1 + a2, a2 - a1, a1 - a3), the
+// 1D transform B^T.
+template <typename T>
+inline __attribute__((always_inline)) void InputRows(int64_t n, const T* __restrict a0,
+                                                     const T* __restrict a1,
+                                                     const T* __restrict a2,
+                                                     const T* __restrict a3, T* __restrict b0,
+                                                     T* __restrict b1, T* __restrict b2,
+                                                     T* __restrict b3) {
+  for (int64_t e = 0; e < n; ++e) {
+    b0[e] = a0[e] - a2[e];
+    b1[e] = a1[e] + a2[e];
+    b2[e] = a2[e] - a1[e];
+    b3[e] = a1[e] - a3[e];
+  }
+}
+
+// One tile's input transform: v[(4 i + j) stride + e] = (B^T d B)[i][j] for channel e, with
+// d[i][j] = rows[i][j c + e]; r holds B^T d (16 c).
+template <typename T>
+inline __attribute__((always_inline)) void InputTile(const T* const* rows, int64_t c, T* r,
+                                                     T* v, int64_t stride) {
+  // the rows' combinations, four columns (4 c values) at a time
+  InputRows(4 * c, rows[0], rows[1], rows[2], rows[3], r, r + 4 * c, r + 8 * c, r + 12 * c);
+  for (int64_t i = 0; i < 4; ++i) {
+    const T* ri = r + 4 * i * c;
+    T* vi = v + 4 * i * stride;
+    InputRows(c, ri, ri + c, ri + 2 * c, ri + 3 * c, vi, vi + stride, vi + 2 * stride,
+              vi + 3 * stride);
+  }
+}
+
+// One tile's output transform plus bias: out[i][j][e] = b[e] + (A^T m A)[i][j] for output
+// channel e, with m[ξ] at m + ξ stride.
+template <typename T>
+inline __attribute__((always_inline)) void OutputTile(const T* __restrict m, int64_t stride,
+                                                      const T* __restrict bias, int64_t o,
+                                                      T* const* out) {
+  T* __restrict y00 = out[0];
+  T* __restrict y01 = out[1];
+  T* __restrict y10 = out[2];
+  T* __restrict y11 = out[3];
+  for (int64_t e = 0; e < o; ++e) {
+    T s[2][4];
+    for (int i = 0; i < 4; ++i) {
+      const T* __restrict mi = m + 4 * i * stride + e;
+      s[0][i] = mi[0] + mi[stride] + mi[2 * stride];
+      s[1][i] = mi[stride] - mi[2 * stride] - mi[3 * stride];
+    }
+    y00[e] = bias[e] + s[0][0] + s[0][1] + s[0][2];
+    y10[e] = bias[e] + s[0][1] - s[0][2] - s[0][3];
+    y01[e] = bias[e] + s[1][0] + s[1][1] + s[1][2];
+    y11[e] = bias[e] + s[1][1] - s[1][2] - s[1][3];
+  }
+}
+
+// The transforms over a block, compiled per instruction set and chosen at load time.
+#define PARALLAX_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define PARALLAX_WINOGRAD_TRANSFORMS(T)                                                         \
+  PARALLAX_CLONES void InputTiles(const Geometry& g, const T* x, int64_t t0, int64_t count,    \
+                                  T* pad, T* v) {                                               \
+    InputTilesImpl(g, x, t0, count, pad, v);                                                    \
+  }                                                                                             \
+  PARALLAX_CLONES void OutputTiles(const Geometry& g, const T* m, const T* bias, int64_t t0,   \
+                                   int64_t count, T* spare, T* y) {                             \
+    OutputTilesImpl(g, m, bias, t0, count, spare, y);                                           \
+  }
+
+// The block's tiles [t0, t0 + count) into v (16, count, c): tiles inside x read it in place,
+// the others a copy in pad (16 c) with zeros outside x; pad + 16 c holds B^T d (16 c).
+template <typename T>
+inline __attribute__((always_inline)) void InputTilesImpl(const Geometry& g, const T* x,
+                                                          int64_t t0, int64_t count, T* pad,
+                                                          T* v) {
+  const int64_t c = g.c, tw = (g.wo + 1) / 2, plane = ((g.ho + 1) / 2) * tw;
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t tile = t0 + t, img = tile / plane;
+    const int64_t row0 = 2 * ((tile % plane) / tw) - g.lo_h, col0 = 2 * (tile % tw) - g.lo_w;
+    const T* rows[4];
+    const T* base = x + ((img * g.h + row0) * g.w + col0) * c;
+    if (row0 >= 0 && row0 + 4 <= g.h && col0 >= 0 && col0 + 4 <= g.w) {
+      for (int64_t i = 0; i < 4; ++i) rows[i] = base + i * g.w * c;
+    } else {
+      const int64_t first = std::clamp<int64_t>(-col0, 0, 4);
+      const int64_t last = std::clamp<int64_t>(g.w - col0, first, 4);
+      for (int64_t i = 0; i < 4; ++i) {
+        T* di = pad + 4 * i * c;
+        rows[i] = di;
+        const int64_t r = row0 + i;
+        if (r < 0 || r >= g.h) {
+          std::fill(di, di + 4 * c, T(0));
+          continue;
+        }
+        const T* xrow = base + i * g.w * c;
+        std::fill(di, di + first * c, T(0));
+        std::copy(xrow + first * c, xrow + last * c, di + first * c);
+        std::fill(di + last * c, di + 4 * c, T(0));
+      }
+    }
+    InputTile(rows, c, pad + 16 * c, v + t * c, count * c);
+  }
+}
+
+// y = A^T m A + bias for the block's tiles, m (16, count, o); the parts of a tile past the
+// output's edge go to spare (4 o).
+template <typename T>
+inline __attribute__((always_inline)) void OutputTilesImpl(const Geometry& g, const T* m,
+                                                           const T* bias, int64_t t0,
+                                                           int64_t count, T* spare, T* y) {
+  const int64_t o = g.o, tw = (g.wo + 1) / 2, plane = ((g.ho + 1) / 2) * tw;
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t tile = t0 + t, img = tile / plane;
+    const int64_t p = 2 * ((tile % plane) / tw), q = 2 * (tile % tw);
+    T* y00 = y + ((img * g.ho + p) * g.wo + q) * o;
+    const bool right = q + 1 < g.wo, below = p + 1 < g.ho;
+    T* out[4] = {y00, right ? y00 + o : spare, below ? y00 + g.wo * o : spare + o,
+                 right && below ? y00 + (g.wo + 1) * o : spare + 2 * o};
+    OutputTile(m + t * o, count * o, bias, o, out);
+  }
+}
+
+PARALLAX_WINOGRAD_TRANSFORMS(float)
+PARALLAX_WINOGRAD_TRANSFORMS(double)
+
+template <typename T>
+void WinogradForward(ffi::ThreadPool& pool, const Geometry& g, const T* x, const T* kernel,
+                     const T* bias, T* y) {
+  const int64_t c = g.c, o = g.o;
+  std::vector<T> u(static_cast<size_t>(16 * c * o));
+  WinogradKernel(g, kernel, u.data());
+  const int64_t tiles = g.n * ((g.ho + 1) / 2) * ((g.wo + 1) / 2);
+  const int64_t per = Winograd::BlockTiles(g, sizeof(T));
+  Spread(pool, g, (tiles + per - 1) / per, [&](int64_t blk) {
+    const int64_t t0 = blk * per, count = std::min(per, tiles - t0);
+    // v (16, count, c), m (16, count, o), and a padded input tile or a tile's spare outputs
+    T* v = Scratch<T>(16 * count * (c + o) + std::max(32 * c, 4 * o));
+    T* m = v + 16 * count * c;
+    T* pad = m + 16 * count * o;
+    InputTiles(g, x, t0, count, pad, v);
+    for (int64_t xi = 0; xi < 16; ++xi) {
+      Gemm(false, false, count, o, c, v + xi * count * c, c, u.data() + xi * c * o, o, T(0),
+           m + xi * count * o, o);
+    }
+    OutputTiles(g, m, bias, t0, count, pad, y);
+  });
+}
+
 template <typename T>
 void Forward(ffi::ThreadPool& pool, const Geometry& g, const T* x, const T* kernel,
              const T* bias, T* y) {
+  if (Winograd::Applies(g)) {
+    WinogradForward(pool, g, x, kernel, bias, y);
+    return;
+  }
   const int64_t taps = g.Taps(), pixels = g.Pixels(), per = g.BlockPixels(sizeof(T));
   const int64_t kg = g.GroupTaps(), og = g.o / g.groups;
   const bool pointwise = g.Pointwise();

@@ -10,8 +10,13 @@ with ``x`` zero outside, ``j`` the group of output feature ``o`` and ``c_g = c_i
 it lowers to an XLA FFI handler (``_mkl_conv.cc``) that builds the im2col matrix of a block of
 output pixels in a cache-sized buffer and multiplies it by the kernel, reshaped to
 ``(k_h k_w c_g, c_out)``, with one sequential MKL GEMM per block and group over XLA's thread
-pool; XLA's own 2D convolution runs on one thread. Its gradients are two more primitives with
-their own handlers, which do exactly the convolution's arithmetic whatever the strides:
+pool; XLA's own 2D convolution runs on one thread. A 3x3 kernel at stride 1 and dilation 1 with
+one group runs Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016) instead: per block
+of 2x2 output tiles, the tiles' 4x4 input transforms :math:`B^\top d B` times the kernel's
+:math:`G g G^\top` as 16 GEMMs over channels, then :math:`A^\top m A` plus the bias, 16
+multiplies per tile and channel pair where im2col takes 36 (the transforms' entries are 0, ±1
+and ±1/2, so the values stay within a few ulps of the direct sum). Its gradients are two more
+primitives with their own im2col handlers, the exact linear maps whatever the strides:
 
 - ``parallax_conv_2d_input``: :math:`\bar x = \mathrm{col2im}(\bar y\, W^\top)`, the patches
   of one GEMM per block added back where they were read (one task per image);
