@@ -8,8 +8,8 @@ twin permutes. With ``groups = g`` the input channels split into ``g`` groups an
 ``I`` axis is ``c_in / g`` (torch's ``groups``, XLA's ``feature_group_count``).
 
 On CPU an unsharded 2D convolution runs through MKL's GEMM on im2col blocks over every core
-(:mod:`parallax.kernels.nn._mkl_conv`), forward and backward; XLA:CPU's own 2D convolution runs
-on one thread.
+(:mod:`parallax.kernels.nn._mkl_conv`), forward and backward, the forward of a 3x3 kernel at
+stride 1 as Winograd's F(2x2, 3x3); XLA:CPU's own 2D convolution runs on one thread.
 
 ``padding`` is ``"VALID"``, ``"SAME"`` (output length ``ceil(n / stride)``; an odd total
 padding puts the extra element at the end, as TensorFlow and ``jax.lax`` do — torch's

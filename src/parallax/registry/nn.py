@@ -498,13 +498,15 @@ _flat_spec(
     grad_wrt=("x", "kernel"),
     description="2D convolution, NHWC input, HWIO kernel (stride, padding, dilation, groups)",
     bounds={
-        "bench": "MKL's SGEMM on im2col blocks (_mkl_conv.cc): each block of ~450 output "
-        "pixels builds its 450x288 im2col rows in a per-thread buffer that stays in L2 and runs "
-        "one sequential GEMM against the 288x64 kernel, the bias prefilled, blocks spread over "
-        "XLA's pool. On one pinned core (CPU time, process_time) the GEMMs took ~77% of the "
-        "call at about the per-core SGEMM ceiling, building the im2col rows ~8% and the rest "
-        "~15%, mostly page faults on the fresh 16 MB output (several hundred per call, getrusage; "
-        "any XLA program returning this array pays them). torch's oneDNN direct convolution "
-        "needs no im2col."
+        "bench": "Winograd F(2x2, 3x3) in the MKL handler (_mkl_conv.cc): each block of 128 "
+        "2x2 output tiles writes its tiles' 4x4 input transforms (B^T d B) to a per-thread "
+        "buffer that stays in L2, runs 16 sequential 128x32 by 32x64 SGEMMs against the kernel "
+        "transformed once per call (G g G^T), then the output transform (A^T m A) with the bias, "
+        "blocks spread over XLA's pool: 2.25x fewer multiplies than the direct count the "
+        "GFLOP/s column uses, so that column can pass the SGEMM ceiling. Thread-summed, the "
+        "GEMMs take a bit over half the call (thin: K is the 32 input channels), the input "
+        "transform about a sixth and the output transform about a quarter, which includes the "
+        "page faults on the fresh 16 MB output. torch's oneDNN direct convolution does the full "
+        "36 multiplies per output pixel and channel pair."
     },
 )
