@@ -63,7 +63,8 @@ def test_float32_values_equal_xla(shape, co, padding):
     x, k, b = _arrays(shape, co, np.float32)
     got = jax.jit(_ours, static_argnums=3)(x, k, b, padding)
     with jax.enable_x64(True):
-        want = _xla(*(a.astype(jnp.float64) for a in (x, k, b)), padding)
+        xd, kd, bd = (a.astype(jnp.float64) for a in (x, k, b))
+        want = _xla(xd, kd, bd, padding)
     assert got.dtype == jnp.float32
     assert _relative(got, want) < 1e-6 * np.sqrt(9 * shape[-1])
 
