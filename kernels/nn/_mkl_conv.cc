@@ -257,7 +257,7 @@ inline __attribute__((always_inline)) void OutputTile(const T* __restrict m, int
 }
 
 // The transforms over a block, compiled per instruction set and chosen at load time.
-#define PARALLAX_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define PARALLAX_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #define PARALLAX_WINOGRAD_TRANSFORMS(T)                                                         \
   PARALLAX_CLONES void InputTiles(const Geometry& g, const T* x, int64_t t0, int64_t count,    \
                                   T* pad, T* v) {                                               \
