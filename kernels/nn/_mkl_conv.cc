@@ -22,8 +22,8 @@
 // Each block is one sequential MKL GEMM per group (MKL's sequential layer: it never competes
 // with XLA's threads for the cores). A 3x3 kernel at stride 1 and dilation 1 in one group takes
 // Winograd's F(2x2, 3x3) instead (below, at WinogradForward): blocks of 2x2 output tiles, 16
-// GEMMs per block, 2.25 times fewer multiplies. The weight gradient gives each task of parallax::Parallel
-// its own accumulator and adds them up at the end; the input gradient gives each task a band of
+// GEMMs per block, 2.25 times fewer multiplies. The weight gradient gives each task of
+// parallax::Parallel its own accumulator and adds them up at the end; the input gradient gives each task a band of
 // output rows of one image, running bands whose patches cannot overlap at the same time.
 
 #include <algorithm>
