@@ -45,7 +45,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
 from parallax.kernels._checks import check_array, check_keys, check_same_dtype
-from parallax.kernels._platform import unsharded
+from parallax.kernels._platform import cpu_or_default, unsharded
 from parallax.kernels.nn import _mkl_attention
 from parallax.kernels.nn._blocked import blocked_attention
 from parallax.kernels.nn._mkl_matmul import dense
@@ -379,18 +379,31 @@ def _grouped_projection(x: Array, ws: list[Array], groups: int) -> list[Array]:
     all-reduce of three arrays, three times the bytes: it does not add before reducing). The
     concatenation is along the unsharded ``c`` axis, so it is local on every device
     (Megatron-LM fuses its QKV weight the same way, per head group).
+
+    Unsharded on CPU the products stay separate: each result is then an MKL GEMM's own dense
+    output, which the attention call reads as it is, whereas slices of one stacked product are
+    copied out of it (a pass over every result, and one over the weights to stack them).
     """
     widths = [w.shape[1] // groups for w in ws]
-    views = [w.reshape(w.shape[0], groups, c) for w, c in zip(ws, widths, strict=True)]
-    stacked = views[0] if len(views) == 1 else jnp.concatenate(views, axis=2)
-    if unsharded(x, stacked):
-        y = dense(x, stacked.reshape(stacked.shape[0], -1)).reshape(
-            *x.shape[:2], *stacked.shape[1:]
-        )
-    else:
-        y = jnp.einsum("bse,ekc->bskc", x, stacked)
-    cuts = [sum(widths[: i + 1]) for i in range(len(widths) - 1)]
-    return jnp.split(y, cuts, axis=3) if cuts else [y]
+
+    def stacked_product(x: Array, *ws: Array) -> list[Array]:
+        views = [w.reshape(w.shape[0], groups, c) for w, c in zip(ws, widths, strict=True)]
+        stacked = views[0] if len(views) == 1 else jnp.concatenate(views, axis=2)
+        if unsharded(x, stacked):
+            y = dense(x, stacked.reshape(stacked.shape[0], -1)).reshape(
+                *x.shape[:2], *stacked.shape[1:]
+            )
+        else:
+            y = jnp.einsum("bse,ekc->bskc", x, stacked)
+        cuts = [sum(widths[: i + 1]) for i in range(len(widths) - 1)]
+        return jnp.split(y, cuts, axis=3) if cuts else [y]
+
+    def products(x: Array, *ws: Array) -> list[Array]:
+        return [
+            dense(x, w).reshape(*x.shape[:2], groups, c) for w, c in zip(ws, widths, strict=True)
+        ]
+
+    return cpu_or_default(len(ws) > 1, products, stacked_product, x, *ws)
 
 
 def multi_head_attention(

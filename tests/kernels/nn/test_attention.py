@@ -214,3 +214,37 @@ def test_grouped_heads_with_broadcast_masks(impl):
             np.testing.assert_allclose(
                 np.asarray(got[:, :, hi : hi + 1]), want, rtol=2e-5, atol=2e-6
             )
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_grouped_projection_equals_separate_products(dtype):
+    """q, k, v from ``_grouped_projection`` (separate MKL products on CPU) equal ``x @ w``
+    reshaped to ``(b, s, groups, c)``, values and gradients; on CPU no weight stacking or
+    slicing of a stacked product is left in the program."""
+    from parallax.kernels.nn._attention import _grouped_projection
+
+    with jax.enable_x64(dtype == jnp.float64):
+        r = np.random.default_rng(3)
+        x = jnp.asarray(r.standard_normal((2, 5, 12)), dtype)
+        ws = [jnp.asarray(r.standard_normal((12, n)), dtype) for n in (8, 4, 6)]
+
+        def grouped(x, ws):
+            return _grouped_projection(x, ws, 2)
+
+        def reference(x, ws):
+            return [jnp.einsum("bse,ef->bsf", x, w).reshape(2, 5, 2, -1) for w in ws]
+
+        rtol, atol = (1e-5, 1e-5) if dtype == jnp.float32 else (1e-12, 0.0)
+        for a, b in zip(jax.jit(grouped)(x, ws), reference(x, ws), strict=True):
+            assert a.shape == b.shape and a.dtype == dtype
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
+
+        def loss(f):
+            return lambda x, ws: sum(jnp.sum(jnp.sin(y) * (i + 1)) for i, y in enumerate(f(x, ws)))
+
+        got = jax.jit(jax.grad(loss(grouped), argnums=(0, 1)))(x, ws)
+        want = jax.grad(loss(reference), argnums=(0, 1))(x, ws)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
+        hlo = str(jax.jit(grouped).lower(x, ws).compile().as_text())
+        assert "concatenate" not in hlo and " slice(" not in hlo
