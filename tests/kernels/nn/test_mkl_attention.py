@@ -34,6 +34,10 @@ CASES = [  # b, sq, sk, h, kvh, d, dv, causal
     # Causal over more than one 256-row backward block: the first block's dK, dV products see
     # only part of the keys, and the group's second head adds to them.
     (1, 300, 300, 2, 1, 8, 8, True),
+    # Causal with seq_q < seq_k (the last keys seen by no query), and seq_k ending inside the
+    # second query block.
+    (1, 150, 300, 2, 2, 16, 16, True),
+    (2, 200, 170, 2, 1, 8, 8, True),
 ]
 TOL = {jnp.float32: 2e-6, jnp.float64: 5e-14}
 
