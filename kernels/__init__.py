@@ -17,6 +17,10 @@ module named ``_*_np.py`` that imports only NumPy and the standard library
 (:mod:`~parallax.kernels.ode._dopri5_np`, :mod:`~parallax.kernels.pde._fd_weights_np`,
 :mod:`~parallax.kernels._dtypes_np`).
 ``tests/kernels/test_twin_imports.py`` checks both rules.
+
+On CPU some kernels lower to small C++ handlers built on first use (MKL's FFT, GEMM-based
+attention, dense layers, MLPs and convolutions, row norms); :func:`cpu_handlers` says which
+ones programs call and why any other does not.
 """
 
 from parallax.kernels import fft as fft
@@ -30,11 +34,13 @@ from parallax.kernels._checkpoint import checkpointed_scan as checkpointed_scan
 from parallax.kernels._checks import value_checks as value_checks
 from parallax.kernels._dtypes import complex_dtype as complex_dtype
 from parallax.kernels._dtypes_np import numpy_complex_dtype as numpy_complex_dtype
+from parallax.kernels._native import handlers as cpu_handlers
 from parallax.kernels._rollout import rollout as rollout
 
 __all__ = [
     "checkpointed_scan",
     "complex_dtype",
+    "cpu_handlers",
     "fft",
     "initial_conditions",
     "nn",

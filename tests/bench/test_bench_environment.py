@@ -67,11 +67,11 @@ def test_runs_recorded_before_the_field_say_so(environment):
 
 
 def test_the_run_records_every_cpu_handler_and_why_one_is_not_used(environment, monkeypatch):
-    from parallax.kernels import _native
+    from parallax.kernels import cpu_handlers
 
     recorded = environment["handlers"]
     assert {"mkl_attention", "mkl_conv", "mkl_matmul", "mkl_mlp", "norm_rows"} <= set(recorded)
-    assert recorded == _native.handlers()
+    assert recorded == cpu_handlers()
     monkeypatch.setenv("PARALLAX_NORM_ROWS", "0")
     assert capture_environment().handlers["norm_rows"] == "turned off by PARALLAX_NORM_ROWS=0"
 

@@ -217,12 +217,12 @@ def _fft() -> dict[str, str | None]:
 
 
 def _handlers() -> dict[str, str]:
-    """parallax's C++ handlers on CPU (:func:`parallax.kernels._native.handlers`): ``""`` for
-    each that programs call, else why not. Asking builds any not cached yet, so a kernel's
-    first-call time in the run never includes a handler's one-time build."""
-    from parallax.kernels import _native
+    """parallax's C++ handlers on CPU (:func:`parallax.kernels.cpu_handlers`): ``""`` for each
+    that programs call, else why not. Asking builds any not cached yet, so a kernel's first-call
+    time in the run never includes a handler's one-time build."""
+    from parallax.kernels import cpu_handlers
 
-    return _native.handlers()
+    return cpu_handlers()
 
 
 def _threads() -> dict[str, Any]:
