@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import threading
 import time
 import traceback
@@ -224,6 +225,10 @@ def time_impls(
         )
         records[name] = r
         try:
+            # Objects left by earlier cases (torch.compile's graphs above all) are frozen out of
+            # the cyclic collector, so that its passes over them are not timed as compilation.
+            gc.collect()
+            gc.freeze()
             with progress(f"{kernel}/{case}: building {name}", say, progress_every):
                 made = make()
             if isinstance(made, tuple):
