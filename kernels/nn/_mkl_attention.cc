@@ -36,6 +36,7 @@
 
 #include "mkl_cblas.h"
 #include "mkl_vml.h"
+#include "_isa.h"
 #include "_pool.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -99,16 +100,9 @@ void Exp(int64_t n, const float* x, float* y) { vmsExp(static_cast<MKL_INT>(n), 
 void Exp(int64_t n, const double* x, double* y) { vmdExp(static_cast<MKL_INT>(n), x, y, VML_LA); }
 
 // Row loops. Each keeps kLanes independent partial results, so a vector max or add does not wait
-// on the one before it (a single accumulator makes the loop latency-bound), and is compiled for
-// AVX-512, AVX2 and baseline x86-64, chosen at load time from the CPU: the library is built once
-// per source and may be loaded on another machine, so it cannot target the build host's ISA.
+// on the one before it (a single accumulator makes the loop latency-bound), and is compiled per
+// instruction set (PARALLAX_HOST_ISA, kernels/_isa.h).
 constexpr int64_t kLanes = 64;
-
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#define PARALLAX_HOST_ISA __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define PARALLAX_HOST_ISA
-#endif
 
 template <typename T>
 [[gnu::always_inline]] inline T MaxOf(const T* x, int64_t n) {

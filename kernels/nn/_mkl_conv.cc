@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "mkl_cblas.h"
+#include "_isa.h"
 #include "_pool.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -256,14 +257,13 @@ inline __attribute__((always_inline)) void OutputTile(const T* __restrict m, int
   }
 }
 
-// The transforms over a block, compiled per instruction set and chosen at load time.
-#define PARALLAX_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// The transforms over a block, compiled per instruction set (kernels/_isa.h).
 #define PARALLAX_WINOGRAD_TRANSFORMS(T)                                                         \
-  PARALLAX_CLONES void InputTiles(const Geometry& g, const T* x, int64_t t0, int64_t count,    \
+  PARALLAX_HOST_ISA void InputTiles(const Geometry& g, const T* x, int64_t t0, int64_t count,    \
                                   T* pad, T* v) {                                               \
     InputTilesImpl(g, x, t0, count, pad, v);                                                    \
   }                                                                                             \
-  PARALLAX_CLONES void OutputTiles(const Geometry& g, const T* m, const T* bias, int64_t t0,   \
+  PARALLAX_HOST_ISA void OutputTiles(const Geometry& g, const T* m, const T* bias, int64_t t0,   \
                                    int64_t count, T* spare, T* y) {                             \
     OutputTilesImpl(g, m, bias, t0, count, spare, y);                                           \
   }

@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "_isa.h"
 #include "_pool.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -40,16 +41,9 @@ constexpr int64_t kMinBlockElements = int64_t{1} << 15;
 constexpr double kFarShift = 8;
 
 // The row loops keep kLanes independent partial sums, so one vector add does not wait on the one
-// before it (a single accumulator makes the loop latency-bound), and are compiled for AVX-512,
-// AVX2 and baseline x86-64, chosen at load time from the CPU: the library is built once per
-// source and may be loaded on another machine, so it cannot target the build host's ISA.
+// before it (a single accumulator makes the loop latency-bound), and are compiled per
+// instruction set (PARALLAX_HOST_ISA, kernels/_isa.h).
 constexpr int64_t kLanes = 64;
-
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#define PARALLAX_HOST_ISA __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define PARALLAX_HOST_ISA
-#endif
 
 // The sum of the lanes, halving them: vector adds down to one vector (a sequential sum of 64
 // lanes is a chain of 64 dependent adds, longer than the row's pass), and pairwise summation.
