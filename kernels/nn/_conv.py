@@ -133,16 +133,12 @@ def _conv(
         )
         return add_bias(y)
 
-    out = [
-        (n + lo + hi - (k - 1) * d - 1) // s + 1
-        for n, (lo, hi), k, d, s in zip(
-            x.shape[1:-1], pads, w.shape[:nd], dil, strides, strict=True
-        )
-    ]
-    if nd == 1 or min(out) < 1 or not unsharded(x, w, *([] if bias is None else [bias])):
+    if nd == 1 or not unsharded(x, w, *([] if bias is None else [bias])):
         return direct(x, w)  # sharded operands are XLA's to partition
-    b = jnp.zeros(w.shape[-1], x.dtype) if bias is None else bias.astype(x.dtype)
     opts = {"strides": strides, "padding": pads, "dilation": dil, "groups": groups}
+    if min(_mkl_conv.output_shape(x.shape, w.shape, **opts)[1:3]) < 1:
+        return direct(x, w)
+    b = jnp.zeros(w.shape[-1], x.dtype) if bias is None else bias.astype(x.dtype)
     return _mkl_conv.conv_2d(x, w, b, **opts)
 
 

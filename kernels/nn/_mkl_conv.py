@@ -55,7 +55,7 @@ from parallax.kernels import _mkl
 from parallax.kernels._native import Handler, handler_may_run
 from parallax.kernels.nn._conv_rows import conv_2d_by_rows
 
-__all__ = ["available", "conv_2d", "reason"]
+__all__ = ["available", "conv_2d", "output_shape", "reason"]
 
 TARGET = "parallax_mkl_conv_2d"
 INPUT_TARGET = "parallax_mkl_conv_2d_input"
@@ -103,7 +103,9 @@ def conv_2d(
     )
 
 
-def _out_shape(x_shape, k_shape, *, strides, padding, dilation, groups):
+def output_shape(x_shape, k_shape, *, strides, padding, dilation, groups):
+    """The NHWC output shape of a convolution of ``x_shape`` by the HWIO ``k_shape`` (an empty
+    spatial axis where the padded input is shorter than the dilated kernel)."""
     sizes = []
     for n, k, s, (lo, hi), d in zip(
         x_shape[1:3], k_shape[:2], strides, padding, dilation, strict=True
@@ -124,7 +126,7 @@ def _check(name, x_shape, k_shape, dy_shape, dtypes, groups, p):
             f"{name}: expected x (n, h, w, c) and kernel (k_h, k_w, c / {groups}, o) with o a "
             f"multiple of {groups}, got shapes {x_shape} and {k_shape}"
         )
-    if dy_shape is not None and dy_shape != _out_shape(x_shape, k_shape, groups=groups, **p):
+    if dy_shape is not None and dy_shape != output_shape(x_shape, k_shape, groups=groups, **p):
         raise ValueError(f"{name}: output cotangent shape {dy_shape} does not match")
     if len(set(dtypes)) != 1:
         raise TypeError(f"{name}: operands differ in dtype: {dtypes}")
@@ -134,7 +136,7 @@ def _conv_abstract(x, k, b, *, groups, **p):
     _check("conv_2d", x.shape, k.shape, None, (x.dtype, k.dtype, b.dtype), groups, p)
     if b.shape != (k.shape[3],):
         raise ValueError(f"conv_2d: expected a bias of shape {(k.shape[3],)}, got {b.shape}")
-    return x.update(shape=_out_shape(x.shape, k.shape, groups=groups, **p))
+    return x.update(shape=output_shape(x.shape, k.shape, groups=groups, **p))
 
 
 def _input_abstract(dy, k, *, x_shape, groups, **p):
@@ -168,7 +170,7 @@ def _xla_cpu(x, k, b, *, strides, padding, dilation, groups):
     """XLA's ops on CPU: the stacked-rows form (XLA's 2D convolution for an empty output)."""
     if (
         min(
-            _out_shape(
+            output_shape(
                 x.shape, k.shape, strides=strides, padding=padding, dilation=dilation, groups=groups
             )[1:3]
         )
