@@ -20,7 +20,9 @@ module named ``_*_np.py`` that imports only NumPy and the standard library
 
 On CPU some kernels lower to small C++ handlers built on first use (MKL's FFT, GEMM-based
 attention, dense layers, MLPs and convolutions, row norms); :func:`cpu_handlers` says which
-ones programs call and why any other does not.
+ones programs call and why any other does not. :func:`configure_host_allocator` sets the C
+library's allocator so that XLA:CPU's output buffers are reused across calls instead of being
+mapped (and zeroed by the system) afresh; parallax's command line calls it at start-up.
 """
 
 from parallax.kernels import fft as fft
@@ -34,14 +36,20 @@ from parallax.kernels._checkpoint import checkpointed_scan as checkpointed_scan
 from parallax.kernels._checks import value_checks as value_checks
 from parallax.kernels._dtypes import complex_dtype as complex_dtype
 from parallax.kernels._dtypes_np import numpy_complex_dtype as numpy_complex_dtype
+from parallax.kernels._host_allocator import HostAllocator as HostAllocator
+from parallax.kernels._host_allocator import configure_host_allocator as configure_host_allocator
+from parallax.kernels._host_allocator import host_allocator as host_allocator
 from parallax.kernels._native import handlers as cpu_handlers
 from parallax.kernels._rollout import rollout as rollout
 
 __all__ = [
+    "HostAllocator",
     "checkpointed_scan",
     "complex_dtype",
+    "configure_host_allocator",
     "cpu_handlers",
     "fft",
+    "host_allocator",
     "initial_conditions",
     "nn",
     "numpy_complex_dtype",

@@ -82,3 +82,26 @@ def test_the_run_header_lists_the_handlers_in_use_and_the_others_with_the_reason
     assert line == "- CPU handlers in use: `mkl_matmul`; not used: `norm_rows` (turned off by X=0)"
     old = {k: v for k, v in environment.items() if k != "handlers"}
     assert "- CPU handlers in use: not recorded" in _header(old)
+
+
+def test_the_run_records_the_host_allocator_and_the_header_describes_it(environment):
+    from parallax.kernels import host_allocator
+
+    assert environment["allocator"] == host_allocator().to_json()
+    applied = {
+        "library": "glibc 2.39",
+        "applied": True,
+        "arenas": 1,
+        "mmap_threshold": 32 << 20,
+        "trim_threshold": 128 << 20,
+        "reason": "",
+    }
+    line = next(
+        x for x in _header({**environment, "allocator": applied}).splitlines() if "allocator" in x
+    )
+    assert line == (
+        "- host allocator (`parallax.kernels.configure_host_allocator`): glibc 2.39, one arena, "
+        "mmap threshold 32 MiB, trim threshold 128 MiB"
+    )
+    old = {k: v for k, v in environment.items() if k != "allocator"}
+    assert "(`parallax.kernels.configure_host_allocator`): not recorded" in _header(old)

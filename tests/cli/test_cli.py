@@ -96,3 +96,12 @@ def test_run_resume_finds_the_experiment_from_the_run_directory(tmp_path, monkey
     assert summary["resumed_from"] == 2 and len(summary["results"]["w"]) == 3
     assert main(["run", "--resume", str(tmp_path / "nope")]) == 2
     assert "no run there" in capsys.readouterr().err
+
+
+def test_every_command_starts_by_configuring_the_host_allocator(monkeypatch, capsys):
+    import parallax.cli
+
+    calls = []
+    monkeypatch.setattr(parallax.cli, "configure_host_allocator", lambda: calls.append(1))
+    assert main(["kernels", "--json"]) == 0
+    assert calls == [1]

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from parallax.kernels import host_allocator
+
 __all__ = [
     "LOAD_LIMIT",
     "OTHERS_LIMIT",
@@ -259,6 +261,7 @@ class Environment:
     threads: dict[str, Any]
     fft: dict[str, str | None]
     handlers: dict[str, str] = field(default_factory=dict)
+    allocator: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -281,4 +284,5 @@ def capture_environment() -> Environment:
         threads=_threads(),
         fft=_fft(),
         handlers=_handlers(),
+        allocator=host_allocator().to_json(),
     )

@@ -20,6 +20,7 @@ from parallax.bench._memory import MemoryRecord, memory_table
 from parallax.bench._report import flags
 from parallax.bench._runner import IMPLS, BenchRecord
 from parallax.bench._timing import format_seconds
+from parallax.kernels import HostAllocator
 
 __all__ = ["COMPILE_LIMIT_S", "PageRefused", "load_run", "render_page"]
 
@@ -100,6 +101,12 @@ def _fmt_handlers(handlers: dict[str, str] | None) -> str:
     return ", ".join(on) + (f"; not used: {', '.join(off)}" if off else "")
 
 
+def _fmt_allocator(allocator: dict[str, Any] | None) -> str:
+    if not allocator:
+        return "not recorded"
+    return HostAllocator(**allocator).describe()
+
+
 def _run_header(path: str, run: dict[str, Any]) -> list[str]:
     env = run.get("environment", {})
     versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v)
@@ -121,6 +128,8 @@ def _run_header(path: str, run: dict[str, Any]) -> list[str]:
         f"{', '.join(th.get('jax_devices', []))}",
         f"- CPU FFT (`parallax.kernels.fft.backend()`): {_fmt_fft(env.get('fft'))}",
         f"- CPU handlers in use: {_fmt_handlers(env.get('handlers'))}",
+        f"- host allocator (`parallax.kernels.configure_host_allocator`): "
+        f"{_fmt_allocator(env.get('allocator'))}",
     ]
     c = run.get("ceilings")
     if c:

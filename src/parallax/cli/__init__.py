@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from parallax import __version__
 from parallax.cli import _bench, _gpu_check, _kernels, _parity, _run
+from parallax.kernels import configure_host_allocator
 
 __all__ = ["main"]
 
@@ -25,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # before any JAX computation: XLA's threads take their arena on their first allocation
+    configure_host_allocator()
     parser = build_parser()
     args = parser.parse_args(_run.resume_argv(list(sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "run", None):
