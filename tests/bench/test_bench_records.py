@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
 
 from parallax.bench import bench_spec, format_seconds, format_table
 from parallax.bench._runner import progress
-from parallax.bench._timing import Stats
+from parallax.bench._timing import Stats, settle
 from parallax.cli import main
 from parallax.registry import get
 
@@ -40,6 +41,22 @@ def test_progress_ticks_while_a_block_runs():
         time.sleep(0.1)
     assert said[0] == "  compiling x ..." and said[-1].startswith("  compiling x: ")
     assert any(s.startswith("  ... still compiling x (") for s in said[1:-1])
+
+
+def test_a_sample_waits_for_the_process_s_spinning_threads():
+    def spin(seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+
+    # idle: one poll; a thread burning a core for 0.2 s: until it stops, not until the limit
+    assert settle(limit_s=10.0) < 5.0
+    spinner = threading.Thread(target=spin, args=(0.2,))
+    spinner.start()
+    waited = settle(limit_s=10.0)
+    assert not spinner.is_alive() or waited >= 0.15
+    assert waited < 5.0
+    spinner.join()
 
 
 def test_too_few_samples_rejected():

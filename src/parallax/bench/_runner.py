@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from parallax.bench._ceilings import Ceilings
 from parallax.bench._environment import CpuMonitor
-from parallax.bench._timing import Timer, format_seconds
+from parallax.bench._timing import Timer, format_seconds, settle
 from parallax.bench.peers import load_peer, peers_for
 from parallax.registry import Case, KernelSpec
 
@@ -211,8 +211,9 @@ def time_impls(
     recorded in ``error`` and the others go on. ``flops`` and ``bytes`` are per call;
     ``ratio_to_jax`` is each median over the ``baseline`` implementation's. Building
     (compiling) and warming up are reported through ``log`` while they run (every
-    ``progress_every`` seconds); the CPU other processes used while the samples were taken is
-    recorded in each record (``others_cores``, ``load_reasons``).
+    ``progress_every`` seconds); each sample starts once the process's other threads are idle
+    (:func:`~parallax.bench._timing.settle`); the CPU other processes used while the samples
+    were taken is recorded in each record (``others_cores``, ``load_reasons``).
     """
     if samples < 7:
         raise ValueError(f"samples: expected >= 7 for a stable median, got {samples}")
@@ -255,6 +256,7 @@ def time_impls(
         for i in range(samples):
             k = i % max(len(order), 1)
             for name in order[k:] + order[:k]:  # rotate who goes first in each round
+                settle()  # the previous sample's spinning threads do not run during this one
                 timers[name].sample()
     load = monitor.load
 

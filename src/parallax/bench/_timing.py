@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Stats", "Timer", "format_seconds", "sync"]
+__all__ = ["Stats", "Timer", "format_seconds", "settle", "sync"]
 
 _UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
 
@@ -42,6 +42,25 @@ def sync(result: Any) -> None:
             import torch
 
             torch.cuda.synchronize(leaf.device)
+
+
+def settle(*, poll_s: float = 0.002, quiet: float = 0.1, limit_s: float = 0.1) -> float:
+    """Wait until this process's other threads are idle, for at most ``limit_s``; returns the
+    seconds waited.
+
+    After a parallel region libgomp's workers (torch's intra-op threads) keep spinning for
+    several milliseconds before they sleep. A sample that starts then shares the cores with
+    them, so every implementation that follows a torch one would pay for torch's spin. Idle
+    means the process used less than ``quiet`` of one core over a ``poll_s`` sleep of the
+    calling thread.
+    """
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit_s:
+        cpu = time.process_time()
+        time.sleep(poll_s)
+        if time.process_time() - cpu < quiet * poll_s:
+            break
+    return time.perf_counter() - start
 
 
 @dataclass(frozen=True)
