@@ -19,8 +19,9 @@ R = np.random.default_rng(11)
 TARGET = _norm_rows.TARGET
 TOL = {np.float32: 3e-6, np.float64: 1e-13}
 
-# one row; rows off the 64-lane loop and the vector width; several blocks of rows over the pool
-SHAPES = [(1, 130), (7,), (2, 5, 37), (3, 64), (300, 257)]
+# one row; rows off the 64-lane loop and the vector width; several blocks of rows over the pool;
+# an 8 MiB float32 output, written with streaming stores
+SHAPES = [(1, 130), (7,), (2, 5, 37), (3, 64), (300, 257), (2048, 1024)]
 
 
 def _params(d, dtype, bias=True):
