@@ -91,17 +91,17 @@ def test_the_run_records_the_host_allocator_and_the_header_describes_it(environm
     applied = {
         "library": "glibc 2.39",
         "applied": True,
-        "arenas": 1,
         "mmap_threshold": 32 << 20,
         "trim_threshold": 128 << 20,
+        "top_pad": 64 << 20,
         "reason": "",
     }
     line = next(
         x for x in _header({**environment, "allocator": applied}).splitlines() if "allocator" in x
     )
     assert line == (
-        "- host allocator (`parallax.kernels.configure_host_allocator`): glibc 2.39, one arena, "
-        "mmap threshold 32 MiB, trim threshold 128 MiB"
+        "- host allocator (`parallax.kernels.configure_host_allocator`): glibc 2.39, "
+        "mmap threshold 32 MiB, trim threshold 128 MiB, top pad 64 MiB"
     )
     old = {k: v for k, v in environment.items() if k != "allocator"}
     assert "(`parallax.kernels.configure_host_allocator`): not recorded" in _header(old)
