@@ -107,6 +107,8 @@ register(
                 b=2, s=8, h=4, d=4, causal=False, kv_heads=2, padded=True
             ),
             "bench": _attention_case(b=4, s=1024, h=8, d=64, causal=False),
+            # a long sequence: O(seq) memory against torch's fused SDPA (`--case long`)
+            "long": _attention_case(b=4, s=4096, h=8, d=64, causal=False),
         },
         dtypes=ALL,
         fwd_tol={"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-13), "bfloat16": (2e-2, 2e-2)},
@@ -154,6 +156,7 @@ register(
         cases={
             "test": _attention_fwd_bwd_case(b=2, s=16, h=2, d=8, causal=True),
             "bench": _attention_fwd_bwd_case(b=4, s=1024, h=8, d=64, causal=False),
+            "long": _attention_fwd_bwd_case(b=4, s=4096, h=8, d=64, causal=False),
         },
         dtypes=F32_64,
         fwd_tol={"float32": (1e-4, 1e-5), "float64": (1e-11, 1e-12)},
