@@ -174,7 +174,7 @@ PARALLAX_ROW_LOOPS(float)
 PARALLAX_ROW_LOOPS(double)
 #undef PARALLAX_ROW_LOOPS
 
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#ifdef PARALLAX_AVX512_INTRINSICS
 #define PARALLAX_AVX512_EXP 1
 // float32 on AVX-512: ShiftedExp and ExpGrad below in one pass each, with exp evaluated in
 // registers. exp(t) = 2^n e^r with n = round(t / ln 2), r = t - n ln 2 (ln 2 split in two for an
@@ -242,7 +242,6 @@ __attribute__((target("avx512f"))) void ExpGradAvx512(float* p, float* ds, int64
   }
 }
 
-const bool kAvx512 = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f"));
 #endif
 
 // exp(row - shift) in place over the first `seen` entries; returns their sum.
@@ -250,7 +249,7 @@ template <typename T>
 T ShiftedExp(T* row, int64_t seen, T shift) {
 #ifdef PARALLAX_AVX512_EXP
   if constexpr (std::is_same_v<T, float>) {
-    if (kAvx512) return ShiftedExpAvx512(row, seen, shift);
+    if (parallax::kHostAvx512) return ShiftedExpAvx512(row, seen, shift);
   }
 #endif
   RowAdd(row, seen, -shift);
@@ -263,7 +262,7 @@ template <typename T>
 void ExpGrad(T* p, T* ds, int64_t n, T shift, T delta) {
 #ifdef PARALLAX_AVX512_EXP
   if constexpr (std::is_same_v<T, float>) {
-    if (kAvx512) return ExpGradAvx512(p, ds, n, shift, delta);
+    if (parallax::kHostAvx512) return ExpGradAvx512(p, ds, n, shift, delta);
   }
 #endif
   RowAdd(p, n, -shift);

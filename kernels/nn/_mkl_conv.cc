@@ -23,8 +23,9 @@
 // with XLA's threads for the cores). A 3x3 kernel at stride 1 and dilation 1 in one group takes
 // Winograd's F(2x2, 3x3) instead (below, at WinogradForward): blocks of 2x2 output tiles, 16
 // GEMMs per block, 2.25 times fewer multiplies. The weight gradient gives each task of
-// parallax::Parallel its own accumulator and adds them up at the end; the input gradient gives each task a band of
-// output rows of one image, running bands whose patches cannot overlap at the same time.
+// parallax::Parallel its own accumulator and adds them up at the end; the input gradient gives
+// each task a band of output rows of one image, running bands whose patches cannot overlap at
+// the same time.
 
 #include <algorithm>
 #include <cstdint>
@@ -259,12 +260,12 @@ inline __attribute__((always_inline)) void OutputTile(const T* __restrict m, int
 
 // The transforms over a block, compiled per instruction set (kernels/_isa.h).
 #define PARALLAX_WINOGRAD_TRANSFORMS(T)                                                         \
-  PARALLAX_HOST_ISA void InputTiles(const Geometry& g, const T* x, int64_t t0, int64_t count,    \
-                                  T* pad, T* v) {                                               \
+  PARALLAX_HOST_ISA void InputTiles(const Geometry& g, const T* x, int64_t t0, int64_t count,  \
+                                    T* pad, T* v) {                                             \
     InputTilesImpl(g, x, t0, count, pad, v);                                                    \
   }                                                                                             \
-  PARALLAX_HOST_ISA void OutputTiles(const Geometry& g, const T* m, const T* bias, int64_t t0,   \
-                                   int64_t count, T* spare, T* y) {                             \
+  PARALLAX_HOST_ISA void OutputTiles(const Geometry& g, const T* m, const T* bias, int64_t t0, \
+                                     int64_t count, T* spare, T* y) {                           \
     OutputTilesImpl(g, m, bias, t0, count, spare, y);                                           \
   }
 

@@ -86,7 +86,7 @@ template <typename T>
   s2 = Total(two);
 }
 
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#ifdef PARALLAX_AVX512_INTRINSICS
 #define PARALLAX_STREAM_STORES 1
 // y = ((x - shift) - delta) * rs * scale + bias for one float32 row of d % 16 == 0 entries into a
 // 64-byte aligned y, with streaming stores: the output's cache lines are written without being
@@ -101,8 +101,6 @@ __attribute__((target("avx512f"))) void StreamRow(const float* x, const float* s
                                             _mm512_loadu_ps(bias + j)));
   }
 }
-
-const bool kAvx512 = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f"));
 #endif
 
 // `rows` consecutive rows of length d that share one scale and bias row; `stream`: write y with
@@ -176,7 +174,7 @@ void Run(ffi::ThreadPool& pool, const T* x, const T* scale, const T* bias, T* y,
   const int64_t count = (rows + per - 1) / per;
   bool stream = false;
 #ifdef PARALLAX_STREAM_STORES
-  stream = std::is_same_v<T, float> && kAvx512 && d % 16 == 0 &&
+  stream = std::is_same_v<T, float> && parallax::kHostAvx512 && d % 16 == 0 &&
            reinterpret_cast<uintptr_t>(y) % 64 == 0 &&
            rows * d * int64_t{sizeof(T)} >= kStreamBytes;
 #endif

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # before any JAX computation: XLA's threads take their arena on their first allocation
+    # before any JAX computation, so that every buffer XLA allocates follows the policy
     configure_host_allocator()
     parser = build_parser()
     args = parser.parse_args(_run.resume_argv(list(sys.argv[1:] if argv is None else argv)))
